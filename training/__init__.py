@@ -1,0 +1,5 @@
+"""spotgrade's training pipeline: data -> features -> model -> train -> evaluate -> predict.
+
+Never imports aws_cdk. Heavy libraries (TensorFlow, pandas) are imported by the modules that need
+them, so `python -m training --help` stays instant.
+"""
