@@ -14,3 +14,7 @@ class DataError(SpotgradeError):
 
 class ConfigError(SpotgradeError):
     """A bad option or setting: names the setting, the value and what is allowed."""
+
+
+class CloudError(SpotgradeError):
+    """AWS cannot be reached or the run cannot be found: no credentials, no stack, run not started yet."""
