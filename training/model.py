@@ -1,0 +1,156 @@
+"""The Keras model, with its preprocessing inside, and the tf.data input pipeline.
+
+The saved `.keras` file takes raw parsed records (one named input per feature column, missing values
+allowed) and returns the seven grade probabilities: numeric NaN is filled with the training split's
+fill values, then normalised; categorical values go through StringLookup one-hot with an OOV bucket.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterable, Sequence
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+from keras import ops
+
+if TYPE_CHECKING:
+    from training.features import FeatureSet, FillValues
+
+N_GRADES = 7
+MISSING_CATEGORY = "missing"
+
+
+@dataclass
+class ModelConfig:
+    """Architecture and optimiser settings (defaults: the 2017 reference network)."""
+
+    hidden_units: tuple[int, ...] = (100, 60)
+    dropout: float = 0.2
+    max_norm: float = 3.0
+    learning_rate: float = 1e-3
+
+
+@keras.saving.register_keras_serializable(package="spotgrade")
+class FillMissing(keras.layers.Layer):
+    """Replace NaN/inf in a (batch, n) float tensor with one fill value per column."""
+
+    def __init__(self, fill_values: Sequence[float], **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        self.fill_values = [float(v) for v in fill_values]
+
+    def call(self, x):
+        fill = ops.convert_to_tensor(self.fill_values, dtype=x.dtype)
+        return ops.where(ops.isfinite(x), x, fill)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "fill_values": self.fill_values}
+
+
+def _numeric_matrix(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
+    """(rows, len(columns)) float64 matrix, NaN where missing or non-finite."""
+    if not columns:
+        return np.zeros((len(frame), 0))
+    matrix = frame[list(columns)].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64, copy=True)
+    matrix[~np.isfinite(matrix)] = np.nan
+    return matrix
+
+
+def categorical_values(series: pd.Series) -> np.ndarray:
+    """A categorical column as a numpy str array, missing values as "missing"."""
+    values = series.astype(object).where(series.notna(), MISSING_CATEGORY)
+    return values.astype(str).to_numpy(dtype=str)
+
+
+def build_model(feature_set: FeatureSet, train_frame: pd.DataFrame, fill: FillValues,
+                config: ModelConfig | None = None) -> keras.Model:
+    """Compile the functional model; statistics (mean/variance, vocabularies) come from train_frame."""
+    config = config or ModelConfig()
+    numeric, categorical = list(feature_set.numeric), list(feature_set.categorical)
+    missing_fill = [c for c in numeric if c not in fill.values]
+    if missing_fill:
+        raise ValueError(f"no fill value for numeric columns {missing_fill}")
+    fill_values = [float(fill.values[c]) for c in numeric]
+
+    inputs: dict[str, keras.KerasTensor] = {}
+    parts = []
+    if numeric:
+        for col in numeric:
+            inputs[col] = keras.Input(shape=(1,), name=col, dtype="float32")
+        matrix = _numeric_matrix(train_frame, numeric)
+        filled = np.where(np.isnan(matrix), np.asarray(fill_values), matrix)
+        mean, variance = filled.mean(axis=0), filled.var(axis=0)
+        joined = keras.layers.Concatenate(name="numeric", dtype="float32")([inputs[c] for c in numeric]) \
+            if len(numeric) > 1 else inputs[numeric[0]]
+        joined = FillMissing(fill_values, name="fill_missing")(joined)
+        parts.append(keras.layers.Normalization(mean=mean.tolist(), variance=variance.tolist(),
+                                                name="normalize", dtype="float32")(joined))
+    for col in categorical:
+        inputs[col] = keras.Input(shape=(1,), name=col, dtype="string")
+        vocabulary = sorted(set(categorical_values(train_frame[col])) - {"[UNK]"})
+        lookup = keras.layers.StringLookup(vocabulary=vocabulary, output_mode="one_hot",
+                                           num_oov_indices=1, name=f"lookup_{col}")
+        parts.append(lookup(inputs[col]))
+    if not parts:
+        raise ValueError(f"feature set {feature_set.name!r} has no columns")
+
+    x = keras.layers.Concatenate(name="features")(parts) if len(parts) > 1 else parts[0]
+    for i, units in enumerate(config.hidden_units):
+        x = keras.layers.Dense(units, activation="relu", name=f"dense_{i}",
+                               kernel_constraint=keras.constraints.MaxNorm(config.max_norm))(x)
+        if config.dropout > 0:
+            x = keras.layers.Dropout(config.dropout, name=f"dropout_{i}")(x)
+    outputs = keras.layers.Dense(N_GRADES, activation="softmax", name="grade", dtype="float32",
+                                 kernel_constraint=keras.constraints.MaxNorm(config.max_norm))(x)
+    model = keras.Model(inputs=inputs, outputs=outputs, name="spotgrade")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def input_kinds(model: keras.Model) -> tuple[list[str], list[str]]:
+    """(numeric, categorical) input names of a built or loaded model, from the inputs' dtypes."""
+    numeric, categorical = [], []
+    for tensor in model.inputs:
+        name = tensor.name.split(":")[0]
+        (categorical if "string" in str(tensor.dtype) else numeric).append(name)
+    return numeric, categorical
+
+
+def frame_to_inputs(frame: pd.DataFrame, feature_columns: Iterable[str],
+                    categorical: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+    """Model inputs as a dict of (rows, 1) arrays: float32 for numeric, str for categorical.
+
+    Without `categorical`, a column is categorical unless its dtype is numeric.
+    """
+    columns = list(feature_columns)
+    if categorical is None:
+        categorical = [c for c in columns if not pd.api.types.is_numeric_dtype(frame[c])
+                       or pd.api.types.is_bool_dtype(frame[c])]
+    categorical = set(categorical)
+    result = {}
+    for col in columns:
+        if col in categorical:
+            result[col] = categorical_values(frame[col]).reshape(-1, 1)
+        else:
+            result[col] = _numeric_matrix(frame, [col]).astype(np.float32)
+    return result
+
+
+def make_dataset(frame: pd.DataFrame, feature_columns: Iterable[str], labels=None, *, batch_size: int,
+                 shuffle: bool = False, seed: int = 0,
+                 categorical: Iterable[str] | None = None) -> tf.data.Dataset:
+    """A batched, prefetched tf.data pipeline of (inputs dict[, integer grade labels])."""
+    inputs = frame_to_inputs(frame, feature_columns, categorical)
+    if labels is None:
+        dataset = tf.data.Dataset.from_tensor_slices(inputs)
+    else:
+        dataset = tf.data.Dataset.from_tensor_slices((inputs, np.asarray(labels, dtype=np.int32)))
+    if shuffle:
+        dataset = dataset.shuffle(max(len(frame), 1), seed=seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
