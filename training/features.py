@@ -1,0 +1,249 @@
+"""Named feature sets, derived columns and the fill rules for missing values.
+
+Derived columns (:func:`add_derived_features`, vectorised, never ``inf``: a zero, negative or missing
+denominator gives NaN, which the fill rules then handle):
+
+===================== ===================================================================================
+``loan_to_income``    ``loan_amnt / annual_inc``
+``installment_pct_inc`` ``installment / (annual_inc / 12) * 100``: the monthly payment in % of monthly income
+``il_util_ex_mort``   ``max(total_bal_ex_mort - revol_bal, 0) / total_il_high_credit_limit * 100``: the
+                      non-mortgage balance that is not revolving (installment loans) in % of the installment
+                      credit limit; LendingClub publishes no mortgage balance, so this is its closest form
+``age_earliest_cr``   days from ``earliest_cr_line`` to the loan's ``issue_d`` (not to today: reproducible)
+``annual_inc_joint``, ``dti_joint``  where present, filled from ``annual_inc`` / ``dti`` for individual loans
+===================== ===================================================================================
+
+Fill rules (:func:`fill_rule`), learned on the training split only (:func:`fit_fill_values`):
+
+============ =========================================================================================
+``zero``     counts ("number of ...": ``num_*``, ``open_acc``, ``pub_rec``, ``delinq_2yrs``, ...) and
+             amounts of adverse events (``delinq_amnt``, ``tot_coll_amt``): missing means none
+``max``      "months since ..." (``mths_since_*``, ``mo_sin_*``): missing means longer than any seen
+``mean``     everything else numeric: ratios and utilisations (``*_util``, ``pct_*``, ``percent_*``,
+             ``dti``, ...), balances, limits, income, FICO, ages
+``fallback`` a column entirely empty in the training split (bureau fields before 2012): filled with
+             :data:`FALLBACK_VALUE` (0.0), rule ``"fallback:empty in training split"`` and a warning
+============ =========================================================================================
+
+Categorical NaN becomes the string ``"missing"``; categorical columns are returned as Python strings
+(a numeric ``term`` of 36.0 becomes ``"36"``).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from training.errors import ConfigError, DataError
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    name: str
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+    description: str
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.numeric + self.categorical
+
+
+# The 49 inputs of the 2017 model, in its order: applicant numeric, applicant categorical, credit numeric.
+_REF_APPLICANT_NUMERIC = ("annual_inc", "dti", "age_earliest_cr", "loan_amnt", "installment")
+_REF_APPLICANT_CATEGORICAL = ("application_type", "emp_length", "home_ownership", "addr_state", "term")
+_REF_CREDIT_NUMERIC = (
+    "acc_now_delinq", "acc_open_past_24mths", "avg_cur_bal", "bc_open_to_buy", "bc_util", "delinq_2yrs",
+    "delinq_amnt", "fico_range_high", "fico_range_low", "last_fico_range_high", "last_fico_range_low",
+    "open_acc", "pub_rec", "revol_util", "revol_bal", "tot_coll_amt", "tot_cur_bal", "total_acc",
+    "total_rev_hi_lim", "num_accts_ever_120_pd", "num_actv_bc_tl", "num_actv_rev_tl", "num_bc_sats",
+    "num_bc_tl", "num_il_tl", "num_rev_tl_bal_gt_0", "pct_tl_nvr_dlq", "percent_bc_gt_75", "tot_hi_cred_lim",
+    "total_bal_ex_mort", "total_bc_limit", "total_il_high_credit_limit", "all_util", "loan_to_income",
+    "installment_pct_inc", "il_util", "il_util_ex_mort", "total_bal_il", "total_cu_tl",
+)
+#: Columns a lender does not have when an application arrives: computed from the interest rate (which the
+#: grade sets) or observed after issuance.
+LEAKING_COLUMNS = frozenset({
+    "installment", "installment_pct_inc", "int_rate", "sub_grade", "grade", "last_fico_range_high",
+    "last_fico_range_low", "funded_amnt", "funded_amnt_inv", "loan_status", "last_pymnt_d", "last_pymnt_amnt",
+    "next_pymnt_d", "last_credit_pull_d", "total_pymnt", "total_pymnt_inv", "total_rec_prncp",
+    "total_rec_int", "total_rec_late_fee", "recoveries", "collection_recovery_fee", "out_prncp",
+    "out_prncp_inv", "pymnt_plan", "initial_list_status", "debt_settlement_flag", "hardship_flag",
+})
+
+REFERENCE = FeatureSet(
+    name="reference",
+    numeric=_REF_APPLICANT_NUMERIC + _REF_CREDIT_NUMERIC,
+    categorical=_REF_APPLICANT_CATEGORICAL,
+    description=(
+        "The 49 inputs of the 2017 model, for comparison only: it includes installment and "
+        "installment_pct_inc (computed from the interest rate, which the grade sets) and last_fico_range_* "
+        "(pulled after issuance), so it leaks the label and cannot grade a new application."),
+)
+APPLICATION = FeatureSet(
+    name="application",
+    numeric=tuple(c for c in REFERENCE.numeric if c not in LEAKING_COLUMNS),
+    categorical=_REF_APPLICANT_CATEGORICAL + ("purpose", "verification_status"),
+    description=(
+        "What is known when an application arrives: the reference inputs without installment, "
+        "installment_pct_inc and last_fico_range_* (44 of the 49), plus purpose (stated by the applicant) "
+        "and verification_status (LendingClub's income check during the review, before issuance)."),
+)
+FEATURE_SETS: dict[str, FeatureSet] = {s.name: s for s in (APPLICATION, REFERENCE)}
+DEFAULT_FEATURE_SET = "application"
+
+#: Derived column -> the raw columns it is computed from.
+DERIVED_INPUTS: dict[str, tuple[str, ...]] = {
+    "loan_to_income": ("loan_amnt", "annual_inc"),
+    "installment_pct_inc": ("installment", "annual_inc"),
+    "il_util_ex_mort": ("total_bal_ex_mort", "revol_bal", "total_il_high_credit_limit"),
+    "age_earliest_cr": ("issue_d", "earliest_cr_line"),
+}
+FALLBACK_VALUE = 0.0
+FALLBACK_RULE = "fallback:empty in training split"
+MISSING_CATEGORY = "missing"
+
+_ZERO_COLUMNS = frozenset({
+    "acc_now_delinq", "acc_open_past_24mths", "delinq_2yrs", "delinq_amnt", "open_acc", "pub_rec", "total_acc",
+    "tot_coll_amt", "total_cu_tl", "inq_last_6mths", "inq_last_12m", "inq_fi", "mort_acc",
+    "pub_rec_bankruptcies", "tax_liens", "collections_12_mths_ex_med", "chargeoff_within_12_mths",
+    "open_acc_6m", "open_act_il", "open_il_12m", "open_il_24m", "open_rv_12m", "open_rv_24m",
+})
+
+
+def get_feature_set(name: str) -> FeatureSet:
+    """The named feature set; ConfigError for an unknown name."""
+    try:
+        return FEATURE_SETS[name]
+    except KeyError:
+        raise ConfigError(f"unknown feature set {name!r}; choose one of: {', '.join(FEATURE_SETS)}") from None
+
+
+def raw_columns_for(columns: Iterable[str]) -> list[str]:
+    """The raw columns needed to compute these inputs (derived ones replaced by their inputs), in order."""
+    out: dict[str, None] = {}
+    for column in columns:
+        for raw in DERIVED_INPUTS.get(column, (column,)):
+            out[raw] = None
+    return list(out)
+
+
+def fill_rule(column: str) -> str:
+    """``"zero"``, ``"max"`` or ``"mean"`` for a numeric column (see the module docstring)."""
+    if column.startswith(("mths_since_", "mo_sin_")):
+        return "max"
+    if column in _ZERO_COLUMNS or column.startswith("num_"):
+        return "zero"
+    return "mean"
+
+
+def _ratio(numerator: pd.Series, denominator: pd.Series, scale: float = 1.0) -> np.ndarray:
+    num = numerator.to_numpy(dtype="float64", na_value=np.nan)
+    den = denominator.to_numpy(dtype="float64", na_value=np.nan)
+    ok = np.isfinite(num) & np.isfinite(den) & (den > 0)
+    out = np.full(num.shape, np.nan)
+    np.divide(num, den, out=out, where=ok)
+    out[ok] *= scale
+    return out
+
+
+def add_derived_features(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy with the derived columns added (those whose inputs are present); never ``inf``."""
+    out = frame.copy()
+    cols = out.columns
+    if {"loan_amnt", "annual_inc"} <= set(cols):
+        out["loan_to_income"] = _ratio(out["loan_amnt"], out["annual_inc"])
+    if {"installment", "annual_inc"} <= set(cols):
+        out["installment_pct_inc"] = _ratio(out["installment"], out["annual_inc"] / 12.0, 100.0)
+    if {"total_bal_ex_mort", "revol_bal", "total_il_high_credit_limit"} <= set(cols):
+        balance = (out["total_bal_ex_mort"] - out["revol_bal"]).clip(lower=0)
+        out["il_util_ex_mort"] = _ratio(balance, out["total_il_high_credit_limit"], 100.0)
+    if {"issue_d", "earliest_cr_line"} <= set(cols):
+        age = pd.to_datetime(out["issue_d"]) - pd.to_datetime(out["earliest_cr_line"])
+        out["age_earliest_cr"] = age.dt.total_seconds().to_numpy(dtype="float64", na_value=np.nan) / 86400.0
+    for joint, single in (("annual_inc_joint", "annual_inc"), ("dti_joint", "dti")):
+        if joint in cols and single in cols:
+            out[joint] = out[joint].fillna(out[single])
+    return out
+
+
+@dataclass
+class FillValues:
+    values: dict[str, float]                            # numeric column -> value used for NaN
+    rules: dict[str, str]                               # column -> "zero" | "mean" | "max" | "fallback:<why>"
+    warnings: list[str] = field(default_factory=list)   # e.g. columns entirely empty in the training split
+
+    def to_dict(self) -> dict:
+        return {"values": dict(self.values), "rules": dict(self.rules), "warnings": list(self.warnings)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> FillValues:
+        return cls(values={k: float(v) for k, v in d["values"].items()}, rules=dict(d["rules"]),
+                   warnings=list(d.get("warnings", [])))
+
+
+def _require(frame: pd.DataFrame, feature_set: FeatureSet, what: str) -> None:
+    missing = [c for c in feature_set.columns if c not in frame.columns]
+    if missing:
+        raise DataError(f"{what} lacks feature columns of set {feature_set.name!r}: {', '.join(missing)} "
+                        f"(derived ones come from add_derived_features)")
+
+
+def fit_fill_values(train: pd.DataFrame, feature_set: FeatureSet) -> FillValues:
+    """Fill values from the training split only (pass nothing but training rows)."""
+    _require(train, feature_set, "training frame")
+    values: dict[str, float] = {}
+    rules: dict[str, str] = {}
+    notes: list[str] = []
+    for column in feature_set.numeric:
+        series = pd.to_numeric(train[column], errors="coerce")
+        rule = fill_rule(column)
+        if series.notna().sum() == 0:
+            values[column], rules[column] = FALLBACK_VALUE, FALLBACK_RULE
+            notes.append(f"{column}: entirely empty in the training split; filled with {FALLBACK_VALUE} "
+                         f"(rule would be {rule})")
+            continue
+        value = 0.0 if rule == "zero" else float(series.mean() if rule == "mean" else series.max())
+        values[column], rules[column] = value, rule
+    for column in feature_set.categorical:
+        rules[column] = MISSING_CATEGORY
+        if train[column].notna().sum() == 0:
+            notes.append(f"{column}: entirely empty in the training split; every value is {MISSING_CATEGORY!r}")
+    return FillValues(values=values, rules=rules, warnings=notes)
+
+
+def category_strings(series: pd.Series) -> pd.Series:
+    """Categorical values as Python strings (36.0 -> "36"), NaN -> "missing"."""
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        values = series.to_numpy(dtype="float64", na_value=np.nan)
+        whole = np.isfinite(values) & (values == np.round(values))
+        text = np.where(whole, np.char.mod("%d", np.where(whole, values, 0).astype(np.int64)),
+                        series.astype(str).to_numpy())
+        out = pd.Series(text, index=series.index, dtype=object)
+        return out.mask(np.isnan(values), MISSING_CATEGORY)
+    out = series.astype(object)
+    return out.where(out.notna(), MISSING_CATEGORY).astype(str).astype(object)
+
+
+def apply_fill(frame: pd.DataFrame, fill: FillValues,
+               feature_set: FeatureSet) -> tuple[pd.DataFrame, dict[str, int]]:
+    """A copy with numeric NaN -> fill value and categorical NaN -> "missing"; counts filled per column."""
+    _require(frame, feature_set, "frame")
+    out = frame.copy()
+    counts: dict[str, int] = {}
+    for column in feature_set.numeric:
+        if column not in fill.values:
+            raise DataError(f"no fill value for column {column!r}; the fill values belong to another feature set")
+        values = pd.to_numeric(out[column], errors="coerce").astype("float64")
+        n = int(values.isna().sum())
+        out[column] = values.fillna(fill.values[column])
+        if n:
+            counts[column] = n
+    for column in feature_set.categorical:
+        n = int(out[column].isna().sum())
+        out[column] = category_strings(out[column])
+        if n:
+            counts[column] = n
+    return out, counts
