@@ -1,0 +1,267 @@
+"""Run-control commands against moto: status, logs, pull, stop, upload-data, runs and their one-line errors."""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from boto3.s3.transfer import TransferConfig
+from moto import mock_aws
+
+from tests.training.cloud.moto_run import attempt, iso, make_run, running_status, session
+from training.cloud import control, costs
+from training.errors import CloudError, DataError
+
+
+@pytest.fixture()
+def aws(monkeypatch):
+    for key in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with mock_aws():
+        yield session()
+
+
+@pytest.fixture()
+def run(aws):
+    return make_run(aws)
+
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def lines() -> tuple[list[str], callable]:
+    captured: list[str] = []
+    return captured, captured.append
+
+
+def put_log(run, attempt_no: int, messages: list[str], start_ms: int | None = None) -> None:
+    start_ms = start_ms or int(time.time() * 1000) - 60_000  # CloudWatch refuses events > 14 days old
+    logs = run.client("logs")
+    stream = run.layout.log_stream(attempt_no)
+    logs.create_log_stream(logGroupName=run.log_group, logStreamName=stream)
+    logs.put_log_events(logGroupName=run.log_group, logStreamName=stream,
+                        logEvents=[{"timestamp": start_ms + i, "message": m} for i, m in enumerate(messages)])
+
+
+# ------------------------------------------------------------------ status
+
+
+def test_status_of_a_running_run(run):
+    status = running_status(run.run_id, NOW)
+    run.put_status(status)
+    put_log(run, 1, ["epoch 6 done", "epoch 7 done"])
+    captured, out = lines()
+    result = control.status(run.session, out=out, now=NOW)
+    started = datetime.fromisoformat(status["attempts"][0]["started_at"].replace("Z", "+00:00"))
+    expected_seconds = int((NOW - started).total_seconds())
+    assert result["billable_seconds"] == expected_seconds
+    assert result["estimated_cost"] == pytest.approx(0.45 * expected_seconds / 3600)
+    text = "\n".join(captured)
+    assert "state:      RUNNING  (attempt 1, 0 interruptions)" in text
+    assert "g5.xlarge spot in us-east-1a" in text
+    assert "7 of 30 completed" in text and "weighted_f1 0.498" in text
+    assert captured[-2:] == ["  epoch 6 done", "  epoch 7 done"]
+
+
+def test_status_of_an_interrupted_run_prices_attempts_from_spot_history(run):
+    status = running_status(run.run_id, NOW)
+    first = attempt(1, NOW - timedelta(hours=2), NOW - timedelta(hours=1), end_state="INTERRUPTED", spot_price=None)
+    status.update(state="INTERRUPTED", attempt=1, attempts=[first])
+    run.put_status(status)
+    result = control.status(run.session, out=lambda _: None, now=NOW)
+    assert result["interruptions"] == 1
+    assert result["status"]["state"] == "INTERRUPTED"
+    history = run.client("ec2").describe_spot_price_history(
+        InstanceTypes=["g5.xlarge"], AvailabilityZone="us-east-1a", ProductDescriptions=["Linux/UNIX"])
+    price = float(max(history["SpotPriceHistory"], key=lambda r: r["Timestamp"])["SpotPrice"])
+    assert result["unpriced_attempts"] == 0
+    assert result["estimated_cost"] == pytest.approx(price * 3600 / 3600)
+
+
+def test_status_of_succeeded_and_failed_runs(run):
+    status = running_status(run.run_id, NOW)
+    status["attempts"][0].update(ended_at=iso(NOW - timedelta(minutes=30)), end_state="SUCCEEDED")
+    status.update(state="SUCCEEDED", last_epoch=30)
+    run.put_status(status)
+    captured, out = lines()
+    result = control.status(run.session, out=out, now=NOW)
+    assert result["billable_seconds"] == 1800  # ended half an hour after starting, an hour ago
+    assert any(line.startswith("elapsed:    0h 30m") or line.startswith("elapsed:    30m") for line in captured)
+    status.update(state="FAILED", error="DataError: loans.csv: column grade missing")
+    run.put_status(status)
+    captured, out = lines()
+    control.status(run.session, out=out, now=NOW)
+    assert "error:      DataError: loans.csv: column grade missing" in captured
+    assert "state:      FAILED  (attempt 1, 0 interruptions)" in captured
+
+
+def test_status_before_the_run_starts_is_one_line(run):
+    with pytest.raises(CloudError, match="has not started yet"):
+        control.status(run.session, out=lambda _: None)
+
+
+# ------------------------------------------------------------------ logs
+
+
+def test_logs_in_order_across_attempts(run):
+    run.put_status(dict(running_status(run.run_id, NOW), state="SUCCEEDED"))
+    put_log(run, 2, ["resumed from epoch 4", "done"])
+    put_log(run, 1, ["starting", "epoch 3", "interrupted"])
+    captured, out = lines()
+    assert control.logs(run.session, out=out) == 5
+    assert captured == ["[attempt-0001] starting", "[attempt-0001] epoch 3", "[attempt-0001] interrupted",
+                        "[attempt-0002] resumed from epoch 4", "[attempt-0002] done"]
+
+
+def test_logs_follow_prints_new_lines_until_the_run_ends(run):
+    run.put_status(running_status(run.run_id, NOW))
+    put_log(run, 1, ["epoch 1"])
+    captured, out = lines()
+
+    def sleep(_seconds):  # meanwhile, on the instance: one more line, then success
+        run.client("logs").put_log_events(logGroupName=run.log_group, logStreamName=run.layout.log_stream(1),
+                                          logEvents=[{"timestamp": int(time.time() * 1000), "message": "epoch 2"}])
+        run.put_status(dict(run.status(), state="SUCCEEDED"))
+
+    assert control.logs(run.session, follow=True, out=out, sleep=sleep) == 2
+    assert captured == ["[attempt-0001] epoch 1", "[attempt-0001] epoch 2"]
+
+
+def test_logs_fall_back_to_s3(run):
+    run.client("s3").put_object(Bucket=run.bucket, Key=run.layout.log_key(1), Body=b"line a\nline b\n")
+    captured, out = lines()
+    control.logs(run.session, out=out)
+    assert captured == ["[attempt-0001] line a", "[attempt-0001] line b"]
+
+
+# ------------------------------------------------------------------ pull
+
+
+def test_pull_downloads_exactly_the_artifacts(run, tmp_path):
+    s3 = run.client("s3")
+    metrics = {"test": {"accuracy": 0.61, "weighted_f1": 0.6, "macro_f1": 0.52}, "validation": {"accuracy": 0.6}}
+    artifacts = {"model.keras": b"MODEL", "metrics.json": json.dumps(metrics).encode(), "history.png": b"PNG1",
+                 "confusion_matrix.png": b"PNG2", "run.json": b"{}"}
+    for name, body in artifacts.items():
+        s3.put_object(Bucket=run.bucket, Key=run.layout.artifact_key(name), Body=body)
+    s3.put_object(Bucket=run.bucket, Key=run.layout.checkpoint_key("chief/ckpt-1.weights.h5"), Body=b"C")
+    s3.put_object(Bucket=run.bucket, Key=run.layout.log_key(1), Body=b"log")
+    captured, out = lines()
+    files = control.pull(run.session, dest=tmp_path, out=out)
+    target = tmp_path / run.run_id
+    assert sorted(p.name for p in target.rglob("*") if p.is_file()) == sorted(artifacts)
+    assert {p.name: p.read_bytes() for p in files} == artifacts
+    assert "test:       accuracy 0.610  weighted_f1 0.600  macro_f1 0.520" in captured
+
+
+def test_pull_before_artifacts_is_one_line(run, tmp_path):
+    run.put_status(running_status(run.run_id, NOW))
+    with pytest.raises(CloudError, match=r"no artifacts yet \(state RUNNING\)"):
+        control.pull(run.session, dest=tmp_path, out=lambda _: None)
+
+
+# ------------------------------------------------------------------ stop
+
+
+def test_stop_sets_capacity_zero_and_keeps_checkpoints(run):
+    run.put_status(running_status(run.run_id, NOW))
+    s3 = run.client("s3")
+    s3.put_object(Bucket=run.bucket, Key=run.layout.checkpoint_key("chief/ckpt-7.weights.h5"), Body=b"W")
+    record = control.stop(run.session, out=lambda _: None, now=NOW)
+    assert run.group()["DesiredCapacity"] == 0
+    saved = run.status()
+    assert saved["state"] == "STOPPED" == record["state"]
+    assert "stopped by the user" in saved["reason"]
+    assert saved["attempts"][-1]["end_state"] == "STOPPED"
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=run.bucket, Prefix=run.layout.checkpoints_prefix)["Contents"]]
+    assert keys == [run.layout.checkpoint_key("chief/ckpt-7.weights.h5")]
+
+
+def test_stop_keeps_a_terminal_state(run):
+    run.put_status(dict(running_status(run.run_id, NOW), state="SUCCEEDED"))
+    control.stop(run.session, out=lambda _: None)
+    assert run.status()["state"] == "SUCCEEDED"
+    assert run.group()["DesiredCapacity"] == 0
+
+
+# ------------------------------------------------------------------ upload-data
+
+
+def test_upload_data_records_sha256_and_uses_multipart(run, tmp_path):
+    data = tmp_path / "loans.csv.gz"
+    payload = bytes(range(256)) * (24 * 1024)  # 6 MiB
+    data.write_bytes(payload)
+    small_parts = TransferConfig(multipart_threshold=5 * 1024 * 1024, multipart_chunksize=5 * 1024 * 1024)
+    captured, out = lines()
+    uri = control.upload_data(run.session, data, transfer=small_parts, out=out)
+    assert uri == f"s3://{run.bucket}/data/loans.csv.gz"
+    head = run.client("s3").head_object(Bucket=run.bucket, Key="data/loans.csv.gz")
+    assert head["Metadata"]["sha256"] == hashlib.sha256(payload).hexdigest()
+    assert head["ETag"].strip('"').endswith("-2")  # a multipart upload of two parts
+    assert captured[-1] == f"deploy with:  make deploy ARGS='-c dataUri={uri}'"
+    captured.clear()
+    control.upload_data(run.session, data, transfer=small_parts, out=out)
+    assert "already up to date" in captured[0]
+
+
+def test_upload_data_missing_file(run, tmp_path):
+    with pytest.raises(DataError, match="no such file"):
+        control.upload_data(run.session, tmp_path / "nope.csv", out=lambda _: None)
+
+
+# ------------------------------------------------------------------ runs
+
+
+def test_runs_newest_first_with_cost_and_f1(run):
+    s3 = run.client("s3")
+    from training.cloud import layout
+
+    for run_id, days_ago, f1 in (("old", 3, 0.41), ("new", 1, 0.55), ("mid", 2, None)):
+        here = layout.RunLayout(run.bucket, run_id)
+        status = running_status(run_id, NOW - timedelta(days=days_ago))
+        status["attempts"][0].update(ended_at=iso(NOW - timedelta(days=days_ago)), end_state="SUCCEEDED")
+        status["state"] = "SUCCEEDED"
+        layout.write_status(s3, here, status)
+        if f1 is not None:
+            s3.put_object(Bucket=run.bucket, Key=here.artifact_key("metrics.json"),
+                          Body=json.dumps({"test": {"weighted_f1": f1}}).encode())
+    captured, out = lines()
+    rows = control.runs(run.session, out=out, now=NOW)
+    assert [r["run_id"] for r in rows] == ["new", "mid", "old"]
+    assert [r["weighted_f1"] for r in rows] == [0.55, None, 0.41]
+    assert rows[0]["cost"] == pytest.approx(0.45)  # one hour at $0.45
+    assert rows[0]["instance_types"] == ["g5.xlarge"]
+    assert captured[0].startswith("RUN") and captured[1].startswith("new")
+
+
+# ------------------------------------------------------------------ errors
+
+
+def test_stack_not_found_is_one_line(aws):
+    with pytest.raises(CloudError, match="stack 'Elsewhere' not found") as info:
+        control.status(aws, "Elsewhere", out=lambda _: None)
+    assert "\n" not in str(info.value)
+
+
+def test_no_credentials_is_one_line(monkeypatch, tmp_path):
+    import boto3
+
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    with pytest.raises(CloudError, match="no AWS credentials found"):
+        control.status(boto3.Session(region_name="us-east-1"), out=lambda _: None)
+
+
+def test_costs_minimum_and_open_attempt():
+    a = attempt(1, NOW - timedelta(seconds=10), spot_price=0.36)
+    assert costs.billable_seconds(a, NOW) == 60
+    assert costs.attempt_cost(a, NOW) == pytest.approx(0.36 * 60 / 3600)
+    assert costs.billable_seconds({"started_at": None}, NOW) is None
