@@ -1,0 +1,63 @@
+"""The runner's env file and settings."""
+import shlex
+from pathlib import Path
+
+import pytest
+
+from training.cloud.settings import load_settings, parse_env_file
+from training.errors import ConfigError
+
+
+def write_env(path: Path, **values: str) -> Path:
+    path.write_text("".join(f"SPOTGRADE_{k}={shlex.quote(v)}\n" for k, v in values.items()))
+    return path
+
+
+def test_env_file_round_trip(tmp_path):
+    env = write_env(tmp_path / "run.env", RUN_ID="r-1", BUCKET="spotgrade-b", DATA_URI="s3://spotgrade-b/data/x.csv",
+                    TRAIN_ARGS="--epochs 5 --hidden-units '64,32'", MAX_RUNTIME_HOURS="1.5", ASG_NAME="grp",
+                    LOG_GROUP="/spotgrade/runs", CAPACITY="on-demand", TOPIC_ARN="")
+    s = load_settings(env, environ={"SPOTGRADE_METADATA_URL": "http://127.0.0.1:9/", "SPOTGRADE_RUN_ID": "ignored"})
+    assert s.run_id == "r-1" and s.bucket == "spotgrade-b"
+    assert s.train_args == ("--epochs", "5", "--hidden-units", "64,32")
+    assert s.max_runtime_hours == 1.5 and s.asg_name == "grp" and s.log_group == "/spotgrade/runs"
+    assert s.capacity == "on-demand" and s.topic_arn is None
+    assert s.metadata_url == "http://127.0.0.1:9"
+    assert s.layout.status_key == "runs/r-1/status.json"
+    assert s.heartbeat_seconds == 60 and s.notice_poll_seconds == 5
+
+
+def test_comments_and_quoting(tmp_path):
+    env = tmp_path / "e"
+    env.write_text("# written by user data\n\nSPOTGRADE_TRAIN_ARGS='--sample 100'\nSPOTGRADE_X=\n")
+    assert parse_env_file(env) == {"SPOTGRADE_TRAIN_ARGS": "--sample 100", "SPOTGRADE_X": ""}
+
+
+@pytest.mark.parametrize("line, match", [
+    ("no equals sign", "expected KEY=VALUE"),
+    ("SPOTGRADE_RUN_ID=two words", "one shell-quoted value"),
+    ("SPOTGRADE_RUN_ID='open", "badly quoted"),
+])
+def test_bad_lines(tmp_path, line, match):
+    env = tmp_path / "e"
+    env.write_text(line + "\n")
+    with pytest.raises(ConfigError, match=match):
+        parse_env_file(env)
+
+
+@pytest.mark.parametrize("values, match", [
+    ({"BUCKET": "b-1"}, "SPOTGRADE_RUN_ID is not set"),
+    ({"RUN_ID": "r", "BUCKET": "b-1", "MAX_RUNTIME_HOURS": "soon"}, "MAX_RUNTIME_HOURS"),
+    ({"RUN_ID": "r", "BUCKET": "b-1", "MAX_RUNTIME_HOURS": "-1"}, "MAX_RUNTIME_HOURS"),
+    ({"RUN_ID": "r", "BUCKET": "b-1", "CAPACITY": "reserved"}, "CAPACITY"),
+    ({"RUN_ID": "r", "BUCKET": "b-1", "DATA_URI": "/local/file.csv"}, "DATA_URI"),
+    ({"RUN_ID": "r/../x", "BUCKET": "b-1"}, "run id"),
+])
+def test_bad_settings(tmp_path, values, match):
+    with pytest.raises(ConfigError, match=match):
+        load_settings(write_env(tmp_path / "e", **values), environ={})
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read env file"):
+        load_settings(tmp_path / "absent.env", environ={})

@@ -1,0 +1,173 @@
+"""boto3 clients with retries, S3 transfers through the transfer manager, and scaling the run's group to 0."""
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from training.errors import DataError
+
+# Throttling and transient errors (5xx, connection resets) are retried with exponential backoff.
+RETRY_CONFIG = Config(retries={"max_attempts": 8, "mode": "standard"}, connect_timeout=10, read_timeout=60)
+TRANSFER_CONFIG = TransferConfig(multipart_threshold=16 * 2**20, multipart_chunksize=16 * 2**20, max_concurrency=4)
+SHA256_METADATA_KEY = "sha256"
+
+log = logging.getLogger("spotgrade.runner")
+
+
+@dataclass
+class Clients:
+    s3: Any
+    autoscaling: Any
+    logs: Any
+    sns: Any
+    ec2: Any
+
+
+def make_clients(region: str | None, config: Config = RETRY_CONFIG) -> Clients:
+    """Clients of the services the runner uses; endpoints follow AWS_ENDPOINT_URL where set (tests)."""
+    session = boto3.session.Session(region_name=region)
+
+    def client(name: str) -> Any:
+        return session.client(name, config=config)
+
+    return Clients(client("s3"), client("autoscaling"), client("logs"), client("sns"), client("ec2"))
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    if not uri.startswith("s3://"):
+        raise DataError(f"{uri!r} is not an s3://bucket/key URI")
+    bucket, _, key = uri[5:].partition("/")
+    if not bucket:
+        raise DataError(f"{uri!r} has no bucket name")
+    return bucket, key
+
+
+def upload_file(s3: Any, path: Path, bucket: str, key: str, content_type: str | None = None) -> None:
+    extra = {"ContentType": content_type} if content_type else None
+    s3.upload_file(str(path), bucket, key, ExtraArgs=extra, Config=TRANSFER_CONFIG)
+
+
+def upload_dir(s3: Any, local_dir: Path, bucket: str, prefix: str, last: Iterable[str] = ()) -> list[str]:
+    """Upload every file under local_dir to prefix; files named in `last` go last (a commit marker)."""
+    last = set(last)
+    files = sorted(p for p in Path(local_dir).rglob("*") if p.is_file())
+    files.sort(key=lambda p: p.name in last)
+    keys = []
+    for path in files:
+        key = prefix + path.relative_to(local_dir).as_posix()
+        upload_file(s3, path, bucket, key)
+        keys.append(key)
+    return keys
+
+
+def list_keys(s3: Any, bucket: str, prefix: str) -> list[dict]:
+    objects: list[dict] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        objects.extend(page.get("Contents", []))
+    return objects
+
+
+def download_prefix(s3: Any, bucket: str, prefix: str, local_dir: Path) -> list[Path]:
+    """Download every object under prefix into local_dir (relative paths kept)."""
+    paths = []
+    for obj in list_keys(s3, bucket, prefix):
+        relative = obj["Key"][len(prefix):]
+        if not relative or relative.endswith("/") or ".." in relative.split("/"):
+            continue
+        path = Path(local_dir) / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        s3.download_file(bucket, obj["Key"], str(path), Config=TRANSFER_CONFIG)
+        paths.append(path)
+    return paths
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download_data(s3: Any, uri: str, local_dir: Path) -> list[Path]:
+    """Download a data object (or every object under a prefix), verifying size and any recorded sha256."""
+    bucket, key = split_s3_uri(uri)
+    if key and not key.endswith("/"):
+        try:
+            objects = [{"Key": key, **_head(s3, bucket, key)}]
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+                raise
+            objects = []
+        if not objects:
+            key += "/"
+    if not key or key.endswith("/"):
+        objects = [{"Key": o["Key"], **_head(s3, bucket, o["Key"])}
+                   for o in list_keys(s3, bucket, key) if not o["Key"].endswith("/")]
+    if not objects:
+        raise DataError(f"no data at {uri}: upload it first (python -m training upload-data PATH) or fix dataUri")
+    local_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index, obj in enumerate(objects):
+        name = obj["Key"].rsplit("/", 1)[-1]
+        path = local_dir / (name if len(objects) == 1 else f"{index:04d}-{name}")
+        s3.download_file(bucket, obj["Key"], str(path), Config=TRANSFER_CONFIG)
+        source = f"s3://{bucket}/{obj['Key']}"
+        size = path.stat().st_size
+        if size != obj["size"]:
+            raise DataError(f"{source}: downloaded {size} bytes, S3 says {obj['size']}: retry the run")
+        expected = obj["sha256"]
+        if expected:
+            actual = sha256_of(path)
+            if actual != expected.lower():
+                raise DataError(f"{source}: sha256 {actual} does not match the recorded {expected}: re-upload the file")
+        log.info("data %s: %d bytes%s", source, size, ", sha256 verified" if expected else "")
+        paths.append(path)
+    return paths
+
+
+def _head(s3: Any, bucket: str, key: str) -> dict:
+    head = s3.head_object(Bucket=bucket, Key=key)
+    return {"size": head["ContentLength"], "sha256": head.get("Metadata", {}).get(SHA256_METADATA_KEY)}
+
+
+def scale_to_zero(autoscaling: Any, group: str | None, attempts: int = 5, sleep: Callable[[float], None] = time.sleep) -> bool:
+    """Set the group's min and desired capacity to 0 so the instance terminates; True when done."""
+    if not group:
+        log.warning("no Auto Scaling group configured: not scaling to 0")
+        return False
+    for attempt in range(1, attempts + 1):
+        try:
+            autoscaling.update_auto_scaling_group(AutoScalingGroupName=group, MinSize=0, DesiredCapacity=0)
+            log.info("Auto Scaling group %s: desired capacity set to 0", group)
+            return True
+        except Exception as error:  # retried beyond botocore's own retries: this must not be skipped
+            log.warning("scaling %s to 0 failed (try %d/%d): %s", group, attempt, attempts, error)
+            if attempt < attempts:
+                sleep(min(30.0, 2.0**attempt))
+    log.error("could not scale %s to 0; the watchdog will", group)
+    return False
+
+
+def spot_price(ec2: Any, instance_type: str | None, availability_zone: str | None) -> float | None:
+    """The latest Linux spot price ($/h) of the type in the AZ, or None where unknown."""
+    if not instance_type or not availability_zone:
+        return None
+    try:
+        history = ec2.describe_spot_price_history(
+            InstanceTypes=[instance_type], AvailabilityZone=availability_zone,
+            ProductDescriptions=["Linux/UNIX"], MaxResults=1,
+        )["SpotPriceHistory"]
+        return float(history[0]["SpotPrice"]) if history else None
+    except Exception as error:  # cost is informative only
+        log.warning("spot price of %s in %s unknown: %s", instance_type, availability_zone, error)
+        return None
