@@ -15,11 +15,12 @@ import pandas as pd
 import tensorflow as tf
 from keras import ops
 
+from training.features import category_strings
+
 if TYPE_CHECKING:
     from training.features import FeatureSet, FillValues
 
 N_GRADES = 7
-MISSING_CATEGORY = "missing"
 
 
 @dataclass
@@ -62,9 +63,8 @@ def _numeric_matrix(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
 
 
 def categorical_values(series: pd.Series) -> np.ndarray:
-    """A categorical column as a numpy str array, missing values as "missing"."""
-    values = series.astype(object).where(series.notna(), MISSING_CATEGORY)
-    return values.astype(str).to_numpy(dtype=str)
+    """A categorical column as a numpy str array (36.0 -> "36"), missing values as "missing"."""
+    return category_strings(series).to_numpy(dtype=str)
 
 
 def build_model(feature_set: FeatureSet, train_frame: pd.DataFrame, fill: FillValues,
