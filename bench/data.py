@@ -1,0 +1,129 @@
+"""`data` benchmark: load + parse + clean + derive on synthetic raw gz files, pipeline vs the row-wise reference.
+
+Cases per file (each in its own process, so peak memory is its own):
+- `pipeline`: training.data.load_loans (needed columns only) -> add_derived_features -> fit/apply fill
+- `rowwise-2017`: bench.rowwise_reference (all 151 columns, DataFrame.apply(axis=1)) on the same file
+- `read-needed` / `read-all-151`: the raw CSV read alone (pyarrow), needed columns vs every column
+- `pandas-all-151`: pandas' default C reader on every column, as the 2017 notebook read the file
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import time
+from pathlib import Path
+
+from bench.common import Goal, Result, run_isolated, synthetic_file
+
+FEATURE_SET = "reference"  # the 49 inputs of 2017: every derived column, so both sides do the full work
+DEFAULTS = {"rows": [100_000, 1_000_000], "rowwise_rows": 100_000}
+TINY = {"rows": [600], "rowwise_rows": 600}
+GOAL_SPEEDUP = 50.0
+GOAL_1M_SECONDS = 30.0
+
+
+def needed_columns(feature_set_name: str = FEATURE_SET) -> list[str]:
+    """Raw columns the pipeline reads for a feature set (plus the label)."""
+    from training.features import get_feature_set, raw_columns_for
+
+    cols = raw_columns_for(get_feature_set(feature_set_name).columns)
+    return cols if "grade" in cols else [*cols, "grade"]
+
+
+def clean_pipeline(path: str, feature_set_name: str = FEATURE_SET):
+    """The vectorised pipeline's cleaning: what `train` does before the split, with fill fitted on all rows.
+
+    Returns (frame, timings) where frame holds the feature columns and `grade`.
+    """
+    from training.data import load_loans
+    from training.features import add_derived_features, apply_fill, fit_fill_values, get_feature_set
+
+    fs = get_feature_set(feature_set_name)
+    t0 = time.perf_counter()
+    loaded = load_loans(path, needed_columns(feature_set_name))
+    t1 = time.perf_counter()
+    frame = add_derived_features(loaded.frame)
+    t2 = time.perf_counter()
+    fill = fit_fill_values(frame, fs)
+    frame, _filled = apply_fill(frame, fill, fs)
+    t3 = time.perf_counter()
+    timings = {"load_s": t1 - t0, "derive_s": t2 - t1, "fill_s": t3 - t2}
+    return frame[[*fs.columns, "grade"]], timings
+
+
+def _case_pipeline(path: str, rows: int) -> dict:
+    frame, t = clean_pipeline(path)
+    total = sum(t.values())
+    return {"case": "pipeline", "rows": rows, "rows_out": len(frame), "seconds": round(total, 3),
+            "rows_per_s": rows / total, **{k: round(v, 3) for k, v in t.items()}}
+
+
+def _case_rowwise(path: str, rows: int) -> dict:
+    from bench.rowwise_reference import clean_rowwise
+
+    t0 = time.perf_counter()
+    frame = clean_rowwise(path, FEATURE_SET)
+    total = time.perf_counter() - t0
+    return {"case": "rowwise-2017", "rows": rows, "rows_out": len(frame), "seconds": round(total, 3),
+            "rows_per_s": rows / total}
+
+
+def _skip_notice(path: str) -> int:
+    """Lines before the header (LendingClub's notice line), so the raw readers below see the header first."""
+    with gzip.open(path, "rt") as fh:
+        first = fh.readline()
+    return 0 if first.count(",") > 10 else 1
+
+
+def _case_read(path: str, rows: int, which: str) -> dict:
+    import pyarrow.csv as pacsv
+
+    skip = _skip_notice(path)
+    t0 = time.perf_counter()
+    if which == "pandas-all-151":
+        import pandas as pd
+
+        table = pd.read_csv(path, skiprows=skip, low_memory=False)
+        ncols = table.shape[1]
+    else:
+        convert = pacsv.ConvertOptions(include_columns=needed_columns() if which == "read-needed" else None)
+        table = pacsv.read_csv(path, read_options=pacsv.ReadOptions(skip_rows=skip), convert_options=convert)
+        ncols = table.num_columns
+    total = time.perf_counter() - t0
+    return {"case": which, "rows": rows, "columns": ncols, "seconds": round(total, 3), "rows_per_s": rows / total}
+
+
+def run(opts: argparse.Namespace) -> Result:
+    base = TINY if opts.tiny else DEFAULTS
+    sizes = opts.data_rows or base["rows"]
+    rowwise_max = opts.rowwise_rows if opts.rowwise_rows is not None else base["rowwise_rows"]
+    isolate = not opts.no_isolate
+    result = Result("data", {"feature_set": FEATURE_SET, "rows": sizes, "rowwise_rows": rowwise_max,
+                             "isolated": isolate, "input": "synthetic raw LendingClub rows, gzip CSV"})
+    for rows in sizes:
+        path = str(synthetic_file(rows, cache_dir=opts.cache_dir))
+        size_mib = Path(path).stat().st_size / 1024**2
+        cases = [run_isolated(_case_pipeline, path, rows, isolate=isolate)]
+        for which in ("read-needed", "read-all-151", "pandas-all-151"):
+            cases.append(run_isolated(_case_read, path, rows, which, isolate=isolate))
+        if rows <= rowwise_max:
+            cases.append(run_isolated(_case_rowwise, path, rows, isolate=isolate))
+        for case in cases:
+            case["file_mib"] = round(size_mib, 1)
+            case["rows_per_s"] = round(case["rows_per_s"])
+        pipe = cases[0]
+        rowwise = next((c for c in cases if c["case"] == "rowwise-2017"), None)
+        if rowwise:
+            ratio = pipe["rows_per_s"] / rowwise["rows_per_s"]
+            pipe["speedup_vs_rowwise"] = round(ratio, 1)
+            result.goals.append(Goal(f"data {rows:,} rows: pipeline vs row-wise reference", f">= {GOAL_SPEEDUP:.0f}x",
+                                     f"{ratio:.1f}x", ratio >= GOAL_SPEEDUP))
+        read = {c["case"]: c["seconds"] for c in cases}
+        pipe["read_all_vs_needed"] = round(read["read-all-151"] / max(read["read-needed"], 1e-9), 2)
+        if rows >= 1_000_000:
+            cores = len(os.sched_getaffinity(0))
+            result.goals.append(Goal(f"data {rows:,} rows cleaned on {cores} cores", f"< {GOAL_1M_SECONDS:.0f} s",
+                                     f"{pipe['seconds']:.1f} s", pipe["seconds"] < GOAL_1M_SECONDS))
+        result.rows.extend(cases)
+    return result

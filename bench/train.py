@@ -1,0 +1,193 @@
+"""`train` benchmark: the pipeline (training.train.train, default batch size) vs the 2017 configuration.
+
+Both train on the same synthetic rows, the same split (training.train.split_rows, same seed), the same
+fill values and the same number of epochs, keeping the best-validation-loss weights (as train() does):
+- `pipeline`: the functional model with preprocessing inside, fed by make_dataset (tf.data), batch 256
+- `2017`: the same architecture as a keras Sequential model fed numpy arrays (one-hot + standardised,
+  prepared outside the model), batch 64, as the 2017 notebook trained it
+
+Throughput is training rows per second per epoch after the first (validation excluded); the wall time
+to a validation loss is measured from the start of fit to the end of the first epoch reaching it.
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import Goal, Result, synthetic_file
+
+DEFAULTS = {"rows": 100_000, "epochs": 5, "baseline_batch_size": 64}
+TINY = {"rows": 1_500, "epochs": 2, "baseline_batch_size": 64}
+FEATURES = "application"  # the default feature set: both configurations see the same inputs
+SEED = 42
+GOAL_SPEEDUP = 10.0
+
+
+def _clock():
+    """A keras callback recording per-epoch training time (validation excluded) and val_loss."""
+    import keras
+
+    class EpochClock(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.epochs: list[dict] = []
+            self._t0 = self._e0 = 0.0
+            self._train_s: float | None = None
+
+        def on_train_begin(self, logs=None):
+            self._t0 = time.perf_counter()
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._e0, self._train_s = time.perf_counter(), None
+
+        def on_test_begin(self, logs=None):  # validation inside fit
+            if self._train_s is None:
+                self._train_s = time.perf_counter() - self._e0
+
+        def on_epoch_end(self, epoch, logs=None):
+            now = time.perf_counter()
+            logs = logs or {}
+            self.epochs.append({"epoch": epoch + 1, "train_s": self._train_s if self._train_s is not None
+                                else now - self._e0, "epoch_s": now - self._e0, "elapsed_s": now - self._t0,
+                                "val_loss": float(logs.get("val_loss", float("nan")))})
+
+    return EpochClock()
+
+
+def _summary(name: str, clock, train_rows: int, batch_size: int, val_f1: float, wall_s: float) -> dict:
+    later = clock.epochs[1:] or clock.epochs
+    train_s = sum(e["train_s"] for e in later) / len(later)
+    return {"config": name, "batch_size": batch_size, "train_rows": train_rows, "epochs": len(clock.epochs),
+            "first_epoch_s": round(clock.epochs[0]["train_s"], 3), "epoch_s": round(train_s, 3),
+            "rows_per_s": round(train_rows / train_s), "val_weighted_f1": round(val_f1, 4),
+            "best_val_loss": round(min(e["val_loss"] for e in clock.epochs), 4), "wall_s": round(wall_s, 2)}
+
+
+def run_pipeline(path: str, epochs: int, batch_size: int | None, out_dir: Path, *,
+                 mixed_precision: bool = False, strategy: str | None = None) -> tuple[dict, object]:
+    """training.train.train on the file, timed per epoch; returns (summary row, clock)."""
+    import keras
+
+    from training.train import TrainConfig, train
+
+    if mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        config = TrainConfig(data=[path], features=FEATURES, epochs=epochs, patience=epochs, seed=SEED,
+                             output_dir=out_dir, run_id="bench-pipeline")
+        if batch_size:
+            config.batch_size = batch_size
+        if strategy:
+            if not hasattr(config, "strategy"):
+                raise SystemExit("--strategy: this version of training.train has no TrainConfig.strategy")
+            config.strategy = strategy
+        clock = _clock()
+        t0 = time.perf_counter()
+        result = train(config, callbacks=[clock], log=lambda line: None)
+        wall = time.perf_counter() - t0
+    finally:
+        if mixed_precision:
+            keras.mixed_precision.set_global_policy("float32")
+    row = _summary("pipeline", clock, result.metrics["rows"]["train"], config.batch_size,
+                   result.metrics["validation"]["weighted_f1"], wall)
+    row["mixed_precision"] = mixed_precision
+    return row, clock
+
+
+def baseline_arrays(path: str):
+    """The 2017 inputs: the same rows, split and fill as train(); one-hot + standardised numpy arrays."""
+    import numpy as np
+    from sklearn.preprocessing import OneHotEncoder
+
+    from training.data import load_loans
+    from training.features import add_derived_features, apply_fill, fit_fill_values, get_feature_set, raw_columns_for
+    from training.train import grade_labels, split_rows
+
+    fs = get_feature_set(FEATURES)
+    columns = list(dict.fromkeys(["grade", *raw_columns_for(fs.columns)]))
+    frame = load_loans(path, columns).frame
+    labels = grade_labels(frame)
+    frame = add_derived_features(frame)
+    tr, va, _ = split_rows(labels, SEED)
+    fill = fit_fill_values(frame.iloc[tr], fs)
+    train_f, _ = apply_fill(frame.iloc[tr], fill, fs)
+    val_f, _ = apply_fill(frame.iloc[va], fill, fs)
+    num = list(fs.numeric)
+    mean = train_f[num].to_numpy(float).mean(axis=0)
+    std = train_f[num].to_numpy(float).std(axis=0)
+    std[std == 0] = 1.0
+    enc = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+    enc.fit(train_f[list(fs.categorical)].astype(str))
+
+    def arrays(f):
+        numeric = (f[num].to_numpy(float) - mean) / std
+        return np.hstack([numeric, enc.transform(f[list(fs.categorical)].astype(str))]).astype("float32")
+
+    return arrays(train_f), labels[tr], arrays(val_f), labels[va]
+
+
+def run_baseline(path: str, epochs: int, batch_size: int) -> tuple[dict, object]:
+    """The 2017 configuration: Sequential 100-60-7 (dropout 0.2, max-norm 3) on numpy arrays."""
+    import keras
+
+    from training.evaluate import compute_metrics
+    from training.model import ModelConfig
+
+    t0 = time.perf_counter()
+    x_train, y_train, x_val, y_val = baseline_arrays(path)
+    cfg = ModelConfig()
+    keras.utils.set_random_seed(SEED)
+    layers = [keras.Input(shape=(x_train.shape[1],))]
+    for units in cfg.hidden_units:
+        layers += [keras.layers.Dense(units, activation="relu",
+                                      kernel_constraint=keras.constraints.MaxNorm(cfg.max_norm)),
+                   keras.layers.Dropout(cfg.dropout)]
+    layers.append(keras.layers.Dense(7, activation="softmax", kernel_constraint=keras.constraints.MaxNorm(cfg.max_norm)))
+    model = keras.Sequential(layers)
+    model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    clock = _clock()
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=epochs, restore_best_weights=True)
+    model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs, validation_data=(x_val, y_val),
+              callbacks=[clock, stop], verbose=0)
+    val_pred = model.predict(x_val, batch_size=batch_size, verbose=0).argmax(axis=1)
+    f1 = compute_metrics(y_val, val_pred)["weighted_f1"]
+    return _summary("2017", clock, len(y_train), batch_size, f1, time.perf_counter() - t0), clock
+
+
+def _time_to(clock, target: float) -> float | None:
+    return next((round(e["elapsed_s"], 2) for e in clock.epochs if e["val_loss"] <= target + 1e-9), None)
+
+
+def run(opts: argparse.Namespace) -> Result:
+    base = TINY if opts.tiny else DEFAULTS
+    rows = opts.train_rows or base["rows"]
+    epochs = opts.epochs or base["epochs"]
+    baseline_bs = opts.baseline_batch_size or base["baseline_batch_size"]
+    path = str(synthetic_file(rows, cache_dir=opts.cache_dir))
+    result = Result("train", {"rows": rows, "epochs": epochs, "features": FEATURES, "seed": SEED,
+                              "batch_size": opts.batch_size or "TrainConfig default",
+                              "baseline_batch_size": baseline_bs, "mixed_precision": opts.mixed_precision,
+                              "strategy": opts.strategy, "input": "synthetic raw LendingClub rows, gzip CSV"})
+    with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
+        pipe, pipe_clock = run_pipeline(path, epochs, opts.batch_size, Path(tmp),
+                                        mixed_precision=opts.mixed_precision, strategy=opts.strategy)
+    result.rows.append(pipe)
+    result.notes.append("per-epoch figures exclude the first epoch (tracing) and validation")
+    if opts.skip_baseline:
+        return result
+    base_row, base_clock = run_baseline(path, epochs, baseline_bs)
+    result.rows.append(base_row)
+    target = max(pipe["best_val_loss"], base_row["best_val_loss"])
+    pipe["time_to_val_loss_s"], base_row["time_to_val_loss_s"] = _time_to(pipe_clock, target), _time_to(base_clock, target)
+    result.params["val_loss_target"] = target
+    ratio = pipe["rows_per_s"] / base_row["rows_per_s"]
+    pipe["speedup_vs_2017"] = round(ratio, 1)
+    result.goals.append(Goal("train rows/s: pipeline vs 2017 configuration", f">= {GOAL_SPEEDUP:.0f}x",
+                             f"{ratio:.1f}x", ratio >= GOAL_SPEEDUP))
+    result.goals.append(Goal(f"validation weighted F1 after {epochs} epochs", "pipeline >= 2017",
+                             f"{pipe['val_weighted_f1']:.4f} vs {base_row['val_weighted_f1']:.4f}",
+                             pipe["val_weighted_f1"] >= base_row["val_weighted_f1"]))
+    return result

@@ -1,0 +1,138 @@
+"""Smoke tests of the benchmarks (bench/): each runs on tiny inputs so it cannot rot.
+
+They check that every benchmark runs end to end and records what it promises (machine, versions,
+command line, its figures and goals); they never assert a speed. Plus: the row-wise reference really
+implements the same cleaning as the pipeline (the speed-up it measures is like for like).
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from bench import BENCHMARKS, DEFAULT_BENCHMARKS  # noqa: E402
+from bench.__main__ import main  # noqa: E402
+from bench.common import Goal, Result, format_table, percentile, report, synthetic_file  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("bench-cache")
+
+
+def _run(name: str, results: Path, cache: Path, *extra: str) -> dict:
+    assert main([name, "--tiny", "--no-isolate", "--results-dir", str(results), "--cache-dir", str(cache),
+                 *extra]) == 0
+    payload = json.loads((results / f"{name}.json").read_text())
+    assert payload["benchmark"] == name
+    assert payload["machine"]["cpu_cores"] >= 1 and payload["machine"]["memory_gib"] > 0
+    assert payload["versions"]["numpy"] and payload["versions"]["pandas"]
+    assert name in payload["command"] and payload["results"]
+    return payload
+
+
+# ------------------------------------------------------------------ plumbing
+
+def test_percentile_interpolates():
+    assert percentile([4.0, 1.0, 3.0, 2.0], 50) == 2.5
+    assert percentile([1.0, 2.0, 3.0], 100) == 3.0
+    assert percentile([5.0], 99) == 5.0
+
+
+def test_report_writes_json_and_prints_table(tmp_path, capsys):
+    result = Result("demo", {"rows": 10}, rows=[{"case": "a", "rows_per_s": 12345.6}, {"case": "bb", "extra": 1}],
+                    goals=[Goal("speed", ">= 1x", "2x", True)])
+    path = report(result, tmp_path)
+    payload = json.loads(path.read_text())
+    assert path == tmp_path / "demo.json"
+    assert payload["params"] == {"rows": 10} and payload["results"][1] == {"case": "bb", "extra": 1}
+    assert payload["goals"] == [{"name": "speed", "target": ">= 1x", "measured": "2x", "met": True}]
+    out = capsys.readouterr().out
+    assert "12,346" in out and "goal [MET] speed" in out
+
+
+def test_format_table_aligns_union_of_columns():
+    lines = format_table([{"a": 1}, {"b": "x"}]).splitlines()
+    assert lines[0].split() == ["a", "b"] and len(lines) == 4
+
+
+def test_unknown_benchmark_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["nope"])
+    assert exc.value.code == 2
+    assert "unknown benchmark nope" in capsys.readouterr().err
+    assert set(DEFAULT_BENCHMARKS) <= set(BENCHMARKS)
+
+
+# ------------------------------------------------------------------ the row-wise reference
+
+def test_rowwise_reference_cleans_like_the_pipeline(cache_dir):
+    from bench.data import clean_pipeline
+    from bench.rowwise_reference import clean_rowwise
+    from training.features import get_feature_set
+
+    path = str(synthetic_file(500, cache_dir=cache_dir))
+    fast, _ = clean_pipeline(path)
+    slow = clean_rowwise(path)
+    fs = get_feature_set("reference")
+    assert list(fast.columns) == list(slow.columns) == [*fs.columns, "grade"]
+    assert len(fast) == len(slow) > 400
+    for column in fs.numeric:
+        np.testing.assert_allclose(slow[column].to_numpy(float), fast[column].to_numpy(float), rtol=1e-9,
+                                   err_msg=column)
+    for column in (*fs.categorical, "grade"):
+        assert slow[column].tolist() == fast[column].tolist(), column
+    assert not fast[list(fs.numeric)].isna().any().any()
+
+
+# ------------------------------------------------------------------ one smoke test per benchmark
+
+def test_data_benchmark(tmp_path, cache_dir):
+    payload = _run("data", tmp_path, cache_dir)
+    cases = {r["case"]: r for r in payload["results"]}
+    assert set(cases) == {"pipeline", "rowwise-2017", "read-needed", "read-all-151", "pandas-all-151"}
+    assert cases["read-all-151"]["columns"] == 151 > cases["read-needed"]["columns"]
+    assert cases["pipeline"]["rows_out"] == cases["rowwise-2017"]["rows_out"] > 0
+    assert cases["pipeline"]["speedup_vs_rowwise"] > 0
+    assert any("row-wise" in g["name"] for g in payload["goals"])
+
+
+def test_train_benchmark(tmp_path, cache_dir):
+    payload = _run("train", tmp_path, cache_dir)
+    rows = {r["config"]: r for r in payload["results"]}
+    assert rows["pipeline"]["batch_size"] == 256 and rows["2017"]["batch_size"] == 64
+    assert rows["pipeline"]["train_rows"] == rows["2017"]["train_rows"] > 0
+    for row in rows.values():
+        assert row["epochs"] == 2 and row["rows_per_s"] > 0 and 0 <= row["val_weighted_f1"] <= 1
+        assert row["time_to_val_loss_s"] is not None   # both reach the worse of the two best losses
+    assert len(payload["goals"]) == 2
+
+
+def test_predict_benchmark(tmp_path, cache_dir):
+    payload = _run("predict", tmp_path, cache_dir)
+    cases = {r["case"]: r for r in payload["results"]}
+    assert cases["batch (parsed frame)"]["rows"] == cases["batch (file -> csv)"]["rows"] > 900
+    assert cases["single record"]["rows"] == 20
+    assert 0 < cases["single record"]["p50_ms"] <= cases["single record"]["p99_ms"]
+
+
+@pytest.mark.slow
+def test_startup_benchmark(tmp_path, cache_dir):
+    payload = _run("startup", tmp_path, cache_dir)
+    staged, helped = payload["results"][0], payload["results"][1]
+    for stage in ("import_s", "data_s", "training_s", "evaluation_s", "artifacts_s"):
+        assert staged[stage] > 0, stage
+    assert staged["seconds"] >= staged["import_s"] + staged["training_s"]
+    assert helped["command"] == "python -m training --help" and helped["seconds"] > 0
+
+
+def test_scale_benchmark(tmp_path, cache_dir):
+    payload = _run("scale", tmp_path, cache_dir)
+    row = payload["results"][0]
+    assert row["rows"] == 800 and row["train_rows"] > 0 and row["peak_rss_mib"] > 0
+    assert row["epoch_s"] > 0 and np.isfinite(row["val_loss"])
