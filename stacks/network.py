@@ -1,0 +1,35 @@
+"""A VPC for one run: public subnets in two AZs, no NAT gateway, S3 gateway endpoint, flow logs,
+and a security group with no inbound rules (the instance is reached through SSM Session Manager)."""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+
+class Network(Construct):
+    """`vpc` and `security_group` for the training instance."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, log_retention: logs.RetentionDays,
+                 restrict_default_security_group: bool = True) -> None:
+        super().__init__(scope, construct_id)
+        flow_log_group = logs.LogGroup(self, "FlowLogs", retention=log_retention,
+                                       removal_policy=RemovalPolicy.DESTROY)
+        self.vpc = ec2.Vpc(
+            self, "Vpc",
+            max_azs=2,
+            nat_gateways=0,  # cost: the instance has a public IP and egress through the internet gateway
+            subnet_configuration=[ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC,
+                                                          cidr_mask=24)],
+            gateway_endpoints={"S3": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.S3)},
+            flow_logs={"all": ec2.FlowLogOptions(
+                destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_log_group),
+                traffic_type=ec2.FlowLogTrafficType.ALL)},
+            # True adds a custom resource that strips the default security group's rules (CIS 5.4).
+            restrict_default_security_group=restrict_default_security_group,
+        )
+        self.security_group = ec2.SecurityGroup(
+            self, "Instance", vpc=self.vpc, allow_all_outbound=True,
+            description="spotgrade training instance: no inbound rules (use SSM Session Manager)")

@@ -1,0 +1,42 @@
+"""The artifacts bucket (runs/<run-id>/...) and its server-access-log bucket, or an existing bucket."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+
+class ArtifactStore(Construct):
+    """`bucket`: private, TLS-only, encrypted, versioned, access-logged, retained by default."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, existing_bucket: str | None, run_prefix: str,
+                 checkpoint_expiry_days: int, retain: bool) -> None:
+        super().__init__(scope, construct_id)
+        self.created = existing_bucket is None
+        if existing_bucket is not None:
+            # Its policies and lifecycle are the owner's business; we only get run-prefix grants.
+            self.bucket: s3.IBucket = s3.Bucket.from_bucket_name(self, "Artifacts", existing_bucket)
+            return
+        removal = RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY
+        common = dict(block_public_access=s3.BlockPublicAccess.BLOCK_ALL, enforce_ssl=True,
+                      encryption=s3.BucketEncryption.S3_MANAGED, removal_policy=removal,
+                      object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED)
+        self.log_bucket = s3.Bucket(
+            self, "AccessLogs", versioned=False,
+            lifecycle_rules=[s3.LifecycleRule(id="expire-access-logs", expiration=Duration.days(365))],
+            **common)
+        self.bucket = s3.Bucket(
+            self, "Artifacts", versioned=True,
+            server_access_logs_bucket=self.log_bucket, server_access_logs_prefix="artifacts/",
+            lifecycle_rules=[
+                s3.LifecycleRule(id="abort-incomplete-multipart-uploads",
+                                 abort_incomplete_multipart_upload_after=Duration.days(1)),
+                s3.LifecycleRule(id="expire-noncurrent-versions",
+                                 noncurrent_version_expiration=Duration.days(30)),
+                # Checkpoints only matter while the run can still resume; the run is over long before.
+                s3.LifecycleRule(id="expire-run-checkpoints", prefix=f"{run_prefix}checkpoints/",
+                                 expiration=Duration.days(checkpoint_expiry_days),
+                                 noncurrent_version_expiration=Duration.days(1)),
+            ],
+            **common)
