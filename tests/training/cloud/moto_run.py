@@ -69,6 +69,8 @@ def make_run(sess: boto3.Session, *, run_id: str = "run-1", desired: int = 1, st
         LaunchTemplate={"LaunchTemplateName": asg_name, "Version": "$Latest"},
         MinSize=0, MaxSize=1, DesiredCapacity=desired, VPCZoneIdentifier=subnet,
         Tags=[{"Key": "Project", "Value": "spotgrade", "PropagateAtLaunch": True,
+               "ResourceId": asg_name, "ResourceType": "auto-scaling-group"},
+              {"Key": "aws:cloudformation:stack-name", "Value": stack, "PropagateAtLaunch": True,
                "ResourceId": asg_name, "ResourceType": "auto-scaling-group"}],
     )
     sess.client("logs").create_log_group(logGroupName=log_group)
