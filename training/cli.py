@@ -183,8 +183,7 @@ def _synthesize(args: argparse.Namespace) -> int:
     from training import synthetic
 
     output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    synthetic.write_csv(output, rows=args.rows, seed=args.seed)
+    synthetic.write_raw_csv(output, args.rows, args.seed)
     print(f"wrote {args.rows} synthetic rows to {output}")
     return 0
 

@@ -207,8 +207,7 @@ def _write_synthetic(path: Path, rows: int, seed: int) -> Path:
     from training import synthetic
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    synthetic.write_csv(path, rows=rows, seed=seed)
-    return path
+    return synthetic.write_raw_csv(path, rows, seed)
 
 
 def _versions() -> dict[str, str]:

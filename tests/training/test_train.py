@@ -1,0 +1,156 @@
+"""train(): split, fit, artifacts, interruption and resume."""
+import hashlib
+import json
+import threading
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.training.trained_run import SAMPLE_ROWS, trained_run  # noqa: F401
+from training.errors import ConfigError
+from training.model import ModelConfig
+from training.train import (TrainConfig, TrainingInterrupted, class_weight_for, split_rows, stratified_sample,
+                            train, validate_config)
+
+ARTIFACTS = ("model.keras", "metrics.json", "confusion_matrix.png", "history.png", "run.json")
+METRIC_KEYS = {"accuracy", "weighted_f1", "macro_f1", "per_grade", "confusion_matrix"}
+
+
+def test_run_writes_every_artifact(trained_run):
+    result, _ = trained_run
+    assert result.run_dir.name == "shared-run"
+    for name in ARTIFACTS:
+        assert (result.run_dir / name).stat().st_size > 0, name
+
+
+def test_metrics_json_has_the_stable_keys(trained_run):
+    result, _ = trained_run
+    metrics = json.loads((result.run_dir / "metrics.json").read_text())
+    assert metrics == json.loads(json.dumps(result.metrics))
+    for split in ("test", "validation"):
+        assert METRIC_KEYS <= set(metrics[split])
+        assert list(metrics[split]["per_grade"]) == list("ABCDEFG")
+    rows = metrics["rows"]
+    assert rows["train"] + rows["validation"] + rows["test"] == SAMPLE_ROWS
+    assert rows["test"] == pytest.approx(0.15 * SAMPLE_ROWS, abs=2)
+    assert sum(map(sum, metrics["test"]["confusion_matrix"])) == rows["test"]
+
+
+def test_model_beats_the_majority_class_on_held_out_rows(trained_run):
+    result, _ = trained_run
+    test, majority = result.metrics["test"], result.metrics["baselines"]["majority"]
+    assert test["accuracy"] > majority["accuracy"] + 0.05
+    assert test["weighted_f1"] > majority["weighted_f1"] + 0.15
+    assert test["macro_f1"] > majority["macro_f1"]
+
+
+def test_run_json_records_config_data_fill_and_provenance(trained_run):
+    result, lines = trained_run
+    info = json.loads((result.run_dir / "run.json").read_text())
+    assert info["synthetic"] is True and "SYNTHETIC" in info["note"]
+    assert info["config"]["sample"] == SAMPLE_ROWS and info["config"]["features"] == "application"
+    assert info["feature_set"]["name"] == "application" and "annual_inc" in info["feature_set"]["numeric"]
+    (source,) = info["data"]["files"]
+    data_file = result.run_dir / "data" / "synthetic.csv"
+    assert source["sha256"] == hashlib.sha256(data_file.read_bytes()).hexdigest()
+    assert source["rows"] == info["data"]["rows_read"] == SAMPLE_ROWS
+    assert info["data"]["rows_dropped"] == {}
+    assert set(info["fill"]["values"]) == set(info["feature_set"]["numeric"])
+    assert info["fill"]["values_filled"] and all(n > 0 for n in info["fill"]["values_filled"].values())
+    assert {"tensorflow-cpu", "keras", "numpy", "pandas", "scikit-learn"} & set(info["versions"])
+    assert info["wall_time_s"] > 0 and info["epochs_trained"] == result.epochs_trained
+    assert len(info["history"]["val_loss"]) == result.epochs_trained
+    assert any(line.startswith("epoch 1/") for line in lines)
+    assert any(line.startswith("missing values filled:") for line in lines)
+
+
+def test_split_is_stratified_disjoint_and_reproducible():
+    labels = np.repeat(np.arange(7), [180, 290, 280, 150, 70, 24, 6])
+    train_pos, val_pos, test_pos = split_rows(labels, seed=7)
+    again = split_rows(labels, seed=7)
+    for a, b in zip((train_pos, val_pos, test_pos), again):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(split_rows(labels, seed=8)[2], test_pos)
+    everything = np.concatenate([train_pos, val_pos, test_pos])
+    assert sorted(everything) == list(range(len(labels)))
+    shares = np.bincount(labels) / len(labels)
+    for part in (train_pos, val_pos, test_pos):
+        np.testing.assert_allclose(np.bincount(labels[part], minlength=7) / len(part), shares, atol=0.02)
+
+
+def test_stratified_sample_is_reproducible_and_keeps_grade_shares():
+    labels = np.repeat(np.arange(7), [1800, 2900, 2800, 1500, 700, 240, 60])
+    frame = pd.DataFrame({"row": np.arange(len(labels)), "label": labels})
+    sample = stratified_sample(frame, labels, 1000, seed=1)
+    assert len(sample) == 1000
+    pd.testing.assert_frame_equal(sample, stratified_sample(frame, labels, 1000, seed=1))
+    np.testing.assert_allclose(np.bincount(sample["label"], minlength=7) / 1000,
+                               np.bincount(labels) / len(labels), atol=0.005)
+
+
+def test_class_weights_are_balanced_with_one_for_absent_grades():
+    weights = class_weight_for(np.array([0, 0, 0, 1]))
+    assert weights[0] == pytest.approx(4 / (2 * 3)) and weights[1] == pytest.approx(4 / (2 * 1))
+    assert weights[6] == 1.0 and len(weights) == 7
+
+
+@pytest.mark.parametrize("change", [dict(epochs=0), dict(batch_size=0), dict(sample=5), dict(patience=-1),
+                                    dict(max_bad_rows=1.5), dict(run_id="bad/id"), dict(data=[]),
+                                    dict(model=ModelConfig(dropout=1.0)),
+                                    dict(model=ModelConfig(hidden_units=())),
+                                    dict(model=ModelConfig(learning_rate=0))])
+def test_bad_settings_raise_config_error(change):
+    with pytest.raises(ConfigError):
+        validate_config(TrainConfig(**change))
+
+
+def test_unknown_feature_set_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="feature set"):
+        train(TrainConfig(features="nope", output_dir=tmp_path), log=lambda line: None)
+
+
+class _StopAfterEpoch(keras.callbacks.Callback):
+    def __init__(self, event: threading.Event, epochs: int):
+        super().__init__()
+        self.event, self.epochs = event, epochs
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.epochs:
+            self.event.set()
+
+
+def _small_config(tmp_path, **changes):
+    settings = dict(sample=1000, epochs=4, patience=10, run_id="small", output_dir=tmp_path / "outputs",
+                    model=ModelConfig(hidden_units=(16,)))
+    return TrainConfig(**{**settings, **changes})
+
+
+def test_stop_event_raises_training_interrupted_without_artifacts(tmp_path):
+    event = threading.Event()
+    config = _small_config(tmp_path)
+    with pytest.raises(TrainingInterrupted) as caught:
+        train(config, stop_event=event, callbacks=[_StopAfterEpoch(event, 1)], log=lambda line: None)
+    assert caught.value.last_epoch == 1
+    run_dir = tmp_path / "outputs" / "small"
+    for name in ARTIFACTS:
+        assert not (run_dir / name).exists(), name
+
+
+def test_backup_dir_resumes_an_interrupted_run_to_the_configured_epochs(tmp_path):
+    backup, event, first_log, second_log = tmp_path / "backup", threading.Event(), [], []
+    config = _small_config(tmp_path)
+    with pytest.raises(TrainingInterrupted) as caught:
+        train(config, backup_dir=backup, stop_event=event, callbacks=[_StopAfterEpoch(event, 2)],
+              log=first_log.append)
+    assert caught.value.last_epoch == 2
+    assert (backup / "training_metadata.json").is_file()
+    assert [line.split(" - ")[0] for line in first_log if line.startswith("epoch ")] == ["epoch 1/4", "epoch 2/4"]
+
+    result = train(config, backup_dir=backup, stop_event=threading.Event(), log=second_log.append)
+    assert result.epochs_trained == config.epochs
+    assert "resuming from the checkpoint after epoch 2" in second_log
+    assert [line.split(" - ")[0] for line in second_log if line.startswith("epoch ")] == ["epoch 3/4", "epoch 4/4"]
+    assert len(result.run_info["history"]["loss"]) == config.epochs
+    assert (result.run_dir / "model.keras").is_file()
