@@ -84,7 +84,7 @@ def make_run(sess: boto3.Session, *, run_id: str = "run-1", desired: int = 1, st
                 "RunId": {"Value": run_id},
                 "AutoScalingGroupName": {"Value": asg_name},
                 "LogGroupName": {"Value": log_group},
-                "NotificationsTopicArnA1B2C3D4": {"Value": topic_arn},
+                "TopicArn": {"Value": topic_arn},
             },
         }
         sess.client("cloudformation").create_stack(StackName=stack, TemplateBody=json.dumps(template))
