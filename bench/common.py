@@ -220,6 +220,15 @@ def synthetic_file(rows: int, *, seed: int = 7, cache_dir: Path | None = None) -
     return path
 
 
+def notice_lines(path: str | Path) -> int:
+    """Lines before the header (LendingClub's notice line has no comma): 0 or 1."""
+    import gzip
+
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt") as fh:
+        return 0 if "," in fh.readline() else 1
+
+
 # ---------------------------------------------------------------- results
 
 @dataclass

@@ -9,12 +9,11 @@ Cases per file (each in its own process, so peak memory is its own):
 from __future__ import annotations
 
 import argparse
-import gzip
 import os
 import time
 from pathlib import Path
 
-from bench.common import Goal, Result, run_isolated, synthetic_file
+from bench.common import Goal, Result, notice_lines, run_isolated, synthetic_file
 
 FEATURE_SET = "reference"  # the 49 inputs of 2017: every derived column, so both sides do the full work
 DEFAULTS = {"rows": [100_000, 1_000_000], "rowwise_rows": 100_000}
@@ -69,17 +68,10 @@ def _case_rowwise(path: str, rows: int) -> dict:
             "rows_per_s": rows / total}
 
 
-def _skip_notice(path: str) -> int:
-    """Lines before the header (LendingClub's notice line), so the raw readers below see the header first."""
-    with gzip.open(path, "rt") as fh:
-        first = fh.readline()
-    return 0 if first.count(",") > 10 else 1
-
-
 def _case_read(path: str, rows: int, which: str) -> dict:
     import pyarrow.csv as pacsv
 
-    skip = _skip_notice(path)
+    skip = notice_lines(path)
     t0 = time.perf_counter()
     if which == "pandas-all-151":
         import pandas as pd
@@ -87,8 +79,17 @@ def _case_read(path: str, rows: int, which: str) -> dict:
         table = pd.read_csv(path, skiprows=skip, low_memory=False)
         ncols = table.shape[1]
     else:
-        convert = pacsv.ConvertOptions(include_columns=needed_columns() if which == "read-needed" else None)
-        table = pacsv.read_csv(path, read_options=pacsv.ReadOptions(skip_rows=skip), convert_options=convert)
+        import pyarrow as pa
+
+        from training.data import NULL_VALUES, RAW_COLUMNS
+
+        # the options training.data uses (every value read as text), only include_columns differs
+        columns = needed_columns() if which == "read-needed" else list(RAW_COLUMNS)
+        convert = pacsv.ConvertOptions(include_columns=columns, column_types={c: pa.string() for c in columns},
+                                       null_values=NULL_VALUES, strings_can_be_null=True)
+        parse = pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=lambda row: "skip")
+        table = pacsv.read_csv(path, read_options=pacsv.ReadOptions(skip_rows=skip, block_size=1 << 24),
+                               parse_options=parse, convert_options=convert)
         ncols = table.num_columns
     total = time.perf_counter() - t0
     return {"case": which, "rows": rows, "columns": ncols, "seconds": round(total, 3), "rows_per_s": rows / total}

@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import Goal, Result, percentile, synthetic_file
+from bench.common import Goal, Result, notice_lines, percentile, synthetic_file
 
 DEFAULTS = {"rows": 100_000, "single": 300, "model_rows": 20_000, "model_epochs": 2}
 TINY = {"rows": 1_000, "single": 20, "model_rows": 1_000, "model_epochs": 1}
@@ -36,7 +36,9 @@ def raw_records(path: str, columns: list[str], n: int) -> list[dict]:
     """The first n data rows as raw text records (what a JSON-lines client would send)."""
     import pandas as pd
 
-    frame = pd.read_csv(path, usecols=lambda c: c in set(columns), dtype=str, nrows=n, keep_default_na=False)
+    wanted = set(columns)
+    frame = pd.read_csv(path, skiprows=notice_lines(path), usecols=lambda c: c in wanted, dtype=str, nrows=n,
+                        keep_default_na=False)
     return frame.to_dict(orient="records")
 
 

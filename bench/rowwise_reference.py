@@ -111,18 +111,13 @@ DERIVED = {"loan_to_income": loan_to_income, "installment_pct_inc": installment_
            "il_util_ex_mort": il_util_ex_mort, "age_earliest_cr": age_earliest_cr}
 
 
-def _header_line(path: str) -> int:
-    """LendingClub's notice line before the header: lines to skip."""
-    frame = pd.read_csv(path, nrows=1, header=None, dtype=str)
-    return 0 if frame.shape[1] > 10 else 1
-
-
 def clean_rowwise(path: str, feature_set_name: str = "reference") -> pd.DataFrame:
     """Read, parse, derive and fill the 2017 way; the feature columns and `grade`, default index."""
+    from bench.common import notice_lines
     from training.features import FALLBACK_VALUE, fill_rule, get_feature_set, raw_columns_for
 
     fs = get_feature_set(feature_set_name)
-    df = pd.read_csv(path, skiprows=_header_line(path), low_memory=False)   # every column, as in 2017
+    df = pd.read_csv(path, skiprows=notice_lines(path), low_memory=False)   # every column, as in 2017
     df = df[df["grade"].astype(str).str.strip().str.upper().isin(GRADES)].copy()  # also drops summary lines
     df["grade"] = df["grade"].str.strip().str.upper()
 

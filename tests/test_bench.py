@@ -136,3 +136,16 @@ def test_scale_benchmark(tmp_path, cache_dir):
     row = payload["results"][0]
     assert row["rows"] == 800 and row["train_rows"] > 0 and row["peak_rss_mib"] > 0
     assert row["epoch_s"] > 0 and np.isfinite(row["val_loss"])
+
+
+def test_gpu_script_is_clean_shell_and_validates_its_arguments():
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parent.parent / "bench" / "gpu.sh"
+    shellcheck = Path(sys.executable).parent / "shellcheck"
+    if shellcheck.exists():
+        lint = subprocess.run([str(shellcheck), str(script)], capture_output=True, text=True)
+        assert lint.returncode == 0, lint.stdout
+    bad = subprocess.run(["bash", str(script), "1e6"], capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 2 and "positive integers" in bad.stderr
