@@ -19,10 +19,12 @@ class _Raw:
 
 
 class FlakyS3:
-    """Answers 503 to `failures` requests of the given operations (all when None); counts them."""
+    """Answers 503 to `failures` requests (every `every`-th one) of the given operations (all when None)."""
 
-    def __init__(self, client, failures: int, operations: set[str] | None = None) -> None:
+    def __init__(self, client, failures: int, operations: set[str] | None = None, every: int = 1) -> None:
         self.left = failures
+        self.every = every
+        self.seen = 0
         self.failed: list[str] = []
         self.operations = operations
         client.meta.events.register_first("before-send.s3", self._before_send)
@@ -30,6 +32,9 @@ class FlakyS3:
     def _before_send(self, request, **kwargs):
         operation = kwargs.get("event_name", "").rsplit(".", 1)[-1]
         if self.left <= 0 or (self.operations and operation not in self.operations):
+            return None
+        self.seen += 1
+        if self.seen % self.every:
             return None
         self.left -= 1
         self.failed.append(operation or "?")

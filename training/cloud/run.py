@@ -1,0 +1,423 @@
+"""The on-instance runner: `python -m training.cloud.run --env-file /etc/spotgrade/run.env`.
+
+One attempt of a run: read status.json; if the run is already terminal, scale the group to 0 and exit;
+otherwise start attempt N+1, restore checkpoints from S3, download the data, train with Keras
+BackupAndRestore (synced to S3 after every epoch), heartbeat into status.json, upload the artifacts and
+end SUCCEEDED, then scale the group to 0. A spot interruption notice, the max runtime cap or a `stop`
+stops training at the next batch; the partial epoch is dropped (at most one epoch lost) and is redone by
+the next attempt, which resumes from the last epoch synced to S3.
+
+Exit codes: 0 SUCCEEDED (or the run was already terminal), 1 FAILED, 2 bad settings (nothing recorded),
+3 INTERRUPTED (the group replaces the instance), 4 STOPPED (max runtime or `stop`).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+from training.cloud import aws
+from training.cloud.cwlogs import CloudWatchLogsHandler
+from training.cloud.imds import Imds, InstanceInfo, MetadataError
+from training.cloud.layout import TERMINAL_STATES, parse_time, read_status
+from training.cloud.record import StatusRecorder
+from training.cloud.settings import RunSettings, load_settings
+from training.errors import ConfigError, SpotgradeError
+
+EXIT_SUCCEEDED, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_STOPPED = 0, 1, 2, 3, 4
+EXIT_CODES = {"SUCCEEDED": EXIT_SUCCEEDED, "FAILED": EXIT_FAILED, "INTERRUPTED": EXIT_INTERRUPTED,
+              "STOPPED": EXIT_STOPPED}
+BACKUP_METADATA = "training_metadata.json"  # written last by BackupAndRestore: uploaded last
+LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
+_CONTENT_TYPES = {".json": "application/json", ".png": "image/png", ".keras": "application/zip"}
+
+log = logging.getLogger("spotgrade.runner")
+
+
+class StopRequest:
+    """The first reason to stop training wins: INTERRUPTED (spot notice) or STOPPED (cap, `stop`)."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.state: str | None = None
+        self.reason: str | None = None
+        self.at: float | None = None
+        self._lock = threading.Lock()
+
+    def request(self, state: str, reason: str) -> None:
+        with self._lock:
+            if self.state is None:
+                self.state, self.reason, self.at = state, reason, time.monotonic()
+                log.warning("stopping at the next batch: %s", reason)
+                self.event.set()
+
+
+class _Stopped(Exception):
+    """Stop requested before training started."""
+
+
+class Runner:
+    def __init__(self, settings: RunSettings, *, clients: aws.Clients | None = None, imds: Imds | None = None,
+                 train_fn: Callable[..., Any] | None = None, log_handlers: list[logging.Handler] | None = None) -> None:
+        self.settings = settings
+        self.layout = settings.layout
+        self.imds = imds or Imds(settings.metadata_url)
+        self._clients = clients
+        self._train_fn = train_fn
+        self.stop = StopRequest()
+        self._done = threading.Event()
+        self._extra_handlers = log_handlers or []
+        self.measurements: dict[str, float] = {}
+
+    # ---- entry point -------------------------------------------------------------------------------------
+    def run(self) -> int:
+        buffer = _BufferHandler()
+        stderr = logging.StreamHandler(sys.stderr)
+        stderr.setFormatter(logging.Formatter(LOG_FORMAT))
+        handlers: list[logging.Handler] = [buffer, stderr, *self._extra_handlers]
+        for handler in handlers:
+            log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        try:
+            return self._run(buffer)
+        finally:
+            for handler in handlers:
+                log.removeHandler(handler)
+
+    def _run(self, buffer: "_BufferHandler") -> int:
+        info = self._instance_info()
+        clients = self._clients or aws.make_clients(self.settings.region or info.region)
+        s3 = clients.s3
+        status = read_status(s3, self.layout)
+        if status and status.get("state") in TERMINAL_STATES:
+            log.info("run %s is already %s: nothing to do", self.layout.run_id, status["state"])
+            aws.scale_to_zero(clients.autoscaling, self.settings.asg_name)
+            return EXIT_SUCCEEDED
+        recorder = StatusRecorder(s3, self.layout, status)
+        deadline = self._deadline(recorder.status)
+        price = aws.spot_price(clients.ec2, info.instance_type, info.availability_zone) \
+            if info.lifecycle == "spot" else None
+        attempt = recorder.start_attempt(info, price, epochs=None)["attempt"]
+        attempt_log = self.settings.work_dir / "logs" / f"attempt-{attempt:04d}.log"
+        attempt_log.parent.mkdir(parents=True, exist_ok=True)
+        file_handler = logging.FileHandler(attempt_log)
+        file_handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        cloudwatch = self._cloudwatch(clients, attempt)
+        buffer.replay_into([h for h in (file_handler, cloudwatch) if h is not None])
+        log.removeHandler(buffer)
+        for handler in (file_handler, cloudwatch):
+            if handler is not None:
+                log.addHandler(handler)
+
+        log.info("run %s attempt %d on %s (%s, %s, %s)", self.layout.run_id, attempt, info.instance_id,
+                 info.instance_type, info.availability_zone, info.lifecycle)
+        threads = [threading.Thread(target=self._watch_notices, name="notice-watcher", daemon=True),
+                   threading.Thread(target=self._monitor, args=(recorder, deadline), name="monitor", daemon=True)]
+        for thread in threads:
+            thread.start()
+        state, fields = "FAILED", {}
+        try:
+            state, fields = self._attempt(clients, recorder)
+        except _Stopped:
+            state = self.stop.state or "STOPPED"
+            fields = {"reason": self.stop.reason}
+        except SpotgradeError as error:
+            log.error("attempt failed: %s", error)
+            fields = {"error": str(error).splitlines()[0]}
+        except BaseException as error:  # anything else is a bug: record it, never leave the group running
+            log.error("attempt failed:\n%s", traceback.format_exc())
+            fields = {"error": f"{type(error).__name__}: {error}".splitlines()[0]}
+        finally:
+            self._done.set()
+            for thread in threads:
+                thread.join(timeout=10)
+        state = self._finish(clients, recorder, state, fields, attempt_log, [file_handler, cloudwatch])
+        return EXIT_CODES[state]
+
+    # ---- one attempt -------------------------------------------------------------------------------------
+    def _attempt(self, clients: aws.Clients, recorder: StatusRecorder) -> tuple[str, dict]:
+        from training.cloud.gpu import check_gpu
+
+        work = self.settings.work_dir
+        backup_dir = work / "backup"
+        shutil.rmtree(backup_dir, ignore_errors=True)
+        backup_dir.mkdir(parents=True)
+        check_gpu(recorder.attempt.get("instance_type"), log.info)
+        restored = aws.download_prefix(clients.s3, self.layout.bucket, self.layout.checkpoints_prefix, backup_dir)
+        resume = _backup_epoch(backup_dir)
+        log.info("checkpoints: %s", f"resuming after epoch {resume} ({len(restored)} files)" if restored
+                 else "none, starting from scratch")
+        data_paths = None
+        if self.settings.data_uri:
+            shutil.rmtree(work / "data", ignore_errors=True)
+            data_paths = [str(p) for p in aws.download_data(clients.s3, self.settings.data_uri, work / "data")]
+        config = train_config(self.settings.train_args, data=data_paths, output_dir=work / "outputs",
+                              run_id=self.layout.run_id)
+        if self.stop.event.is_set():
+            raise _Stopped()
+        recorder.update("RUNNING", epochs=config.epochs, last_epoch=resume or recorder.status.get("last_epoch", 0))
+        train_fn, interrupted = self._training()
+        callback = make_epoch_callback(backup_dir,
+                                       lambda epoch, logs, ready: self._epoch_done(clients, recorder, backup_dir,
+                                                                                   config.epochs, epoch, logs, ready))
+        try:
+            result = train_fn(config, callbacks=[callback], backup_dir=backup_dir, stop_event=self.stop.event,
+                              log=log.info)
+        except interrupted:
+            self.measurements["checkpoint_after_notice_s"] = time.monotonic() - (self.stop.at or time.monotonic())
+            log.info("training stopped; checkpoints in S3 hold epoch %s (%.2f s after the stop request)",
+                     recorder.status.get("last_epoch"), self.measurements["checkpoint_after_notice_s"])
+            return self.stop.state or "STOPPED", {"reason": self.stop.reason}
+        log.info("training finished: %d epochs this attempt; uploading artifacts", result.epochs_trained)
+        _add_cloud_record(Path(result.run_dir) / "run.json", recorder.status)
+        keys = []
+        for path in sorted(p for p in Path(result.run_dir).iterdir() if p.is_file()):  # not data/ (inputs)
+            keys.append(self.layout.artifact_key(path.name))
+            aws.upload_file(clients.s3, path, self.layout.bucket, keys[-1], _CONTENT_TYPES.get(path.suffix))
+        log.info("artifacts: %s", ", ".join(k[len(self.layout.artifacts_prefix):] for k in keys))
+        metrics = result.metrics if isinstance(result.metrics, dict) else {}
+        return "SUCCEEDED", {"metrics": _headline(metrics)}
+
+    def _training(self) -> tuple[Callable[..., Any], type[BaseException]]:
+        from training.train import TrainingInterrupted, train
+
+        return self._train_fn or train, TrainingInterrupted
+
+    def _epoch_done(self, clients: aws.Clients, recorder: StatusRecorder, backup_dir: Path, epochs: int,
+                    epoch: int, logs: dict, ready: bool) -> None:
+        """After a completed epoch: mirror the backup to S3 (metadata file last), then record the epoch."""
+        if ready:
+            aws.upload_dir(clients.s3, backup_dir, self.layout.bucket, self.layout.checkpoints_prefix,
+                           last=(BACKUP_METADATA,))
+        validation = {k[4:]: float(v) for k, v in (logs or {}).items() if k.startswith("val_")}
+        done = recorder.attempt.get("epochs_completed", []) + [epoch]
+        recorder.update(last_epoch=epoch + 1, validation=validation or None, attempt={"epochs_completed": done})
+        log.info("epoch %d/%d done%s; %s", epoch + 1, epochs,
+                 "".join(f", {k}={float(v):.4f}" for k, v in sorted((logs or {}).items())),
+                 "checkpoint in S3" if ready else "no checkpoint to sync")
+
+    # ---- background threads ------------------------------------------------------------------------------
+    def _watch_notices(self) -> None:
+        """Poll IMDS for a spot instance action every notice_poll_seconds (404: none)."""
+        warned = False
+        while not self._done.is_set() and not self.stop.event.is_set():
+            try:
+                action = self.imds.spot_action()
+            except MetadataError as error:
+                if not warned:
+                    log.warning("spot notice poll failed (will keep trying): %s", error)
+                    warned = True
+                action = None
+            if action:
+                self.measurements["notice_seen_at"] = time.time()
+                self.stop.request("INTERRUPTED", f"spot interruption notice: {action.get('action')} at "
+                                                 f"{action.get('time', 'unknown time')}")
+                return
+            self._done.wait(self.settings.notice_poll_seconds)
+
+    def _monitor(self, recorder: StatusRecorder, deadline: float | None) -> None:
+        """Heartbeat into status.json; stop on the max runtime cap or a terminal state set out of band."""
+        next_beat = time.monotonic() + self.settings.heartbeat_seconds
+        while not self._done.wait(min(1.0, self.settings.heartbeat_seconds)):
+            if deadline is not None and time.time() >= deadline:
+                self.stop.request("STOPPED", f"max runtime of {self.settings.max_runtime_hours:g} h reached")
+            if time.monotonic() >= next_beat:
+                next_beat = time.monotonic() + self.settings.heartbeat_seconds
+                try:
+                    recorder.heartbeat()
+                except Exception as error:  # keep training; the next beat retries
+                    log.warning("heartbeat failed: %s", error)
+                if recorder.external_stop:
+                    self.stop.request("STOPPED", f"run set to {recorder.external_stop} out of band: "
+                                                 f"{recorder.status.get('reason')}")
+
+    # ---- end of attempt ----------------------------------------------------------------------------------
+    def _finish(self, clients: aws.Clients, recorder: StatusRecorder, state: str, fields: dict, attempt_log: Path,
+                handlers: list[logging.Handler | None]) -> str:
+        metrics = fields.pop("metrics", None)
+        try:
+            recorder.end_attempt(state, **fields)
+        except Exception:
+            log.error("could not write the final status:\n%s", traceback.format_exc())
+        final = recorder.external_stop or state
+        log.info("attempt %d ended: %s%s", recorder.status["attempt"], final,
+                 f" ({fields.get('error') or fields.get('reason')})" if fields.get("error") or fields.get("reason") else "")
+        self._notify(clients, recorder, final, fields, metrics)
+        terminal = final in TERMINAL_STATES
+        if terminal and self.settings.asg_name:
+            log.info("scaling %s to 0", self.settings.asg_name)
+        for handler in handlers:
+            if handler is not None:
+                log.removeHandler(handler)
+                handler.close()
+        try:
+            aws.upload_file(clients.s3, attempt_log, self.layout.bucket, self.layout.log_key(recorder.status["attempt"]),
+                            content_type="text/plain; charset=utf-8")
+        except Exception as error:
+            log.error("could not upload the log %s: %s", attempt_log, error)
+        if terminal:
+            aws.scale_to_zero(clients.autoscaling, self.settings.asg_name)
+        return final
+
+    def _notify(self, clients: aws.Clients, recorder: StatusRecorder, state: str, fields: dict, metrics: dict | None) -> None:
+        from training.cloud import notify
+
+        detail = fields.get("error") or fields.get("reason") or (
+            "test metrics: " + ", ".join(f"{k} {v:.4f}" for k, v in sorted((metrics or {}).items())) if metrics else None)
+        try:
+            notify.publish(clients.sns, self.settings.topic_arn, self.layout.run_id, state, recorder.status, detail)
+        except Exception as error:
+            log.warning("notification failed: %s", error)
+
+    # ---- helpers -----------------------------------------------------------------------------------------
+    def _instance_info(self) -> InstanceInfo:
+        try:
+            return self.imds.instance_info()
+        except MetadataError as error:
+            log.warning("instance metadata unavailable (%s): instance fields left empty", error)
+            return InstanceInfo(None, None, None, None, None)
+
+    def _cloudwatch(self, clients: aws.Clients, attempt: int) -> logging.Handler | None:
+        if not self.settings.log_group:
+            return None
+        try:
+            handler = CloudWatchLogsHandler(clients.logs, self.settings.log_group, self.layout.log_stream(attempt),
+                                            flush_seconds=self.settings.log_flush_seconds)
+        except Exception as error:
+            log.warning("CloudWatch Logs unavailable (%s): logging to the file and S3 only", error)
+            return None
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        return handler
+
+    def _deadline(self, status: dict) -> float | None:
+        if not self.settings.max_runtime_hours:
+            return None
+        attempts = status.get("attempts") or []
+        start = parse_time(attempts[0]["started_at"]).timestamp() if attempts else time.time()
+        return start + self.settings.max_runtime_hours * 3600
+
+
+class _BufferHandler(logging.Handler):
+    """Holds records until the attempt's log file exists."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def replay_into(self, handlers: list[logging.Handler]) -> None:
+        for record in self.records:
+            for handler in handlers:
+                handler.handle(record)
+
+
+def make_epoch_callback(backup_dir: Path, on_epoch: Callable[[int, dict, bool], None]):
+    """A Keras callback calling on_epoch(epoch, logs, ready) once per completed epoch.
+
+    `ready` says the backup directory holds that epoch's state (BackupAndRestore's metadata says so).
+    train() stops by raising from a batch callback, so an epoch cut short never reaches on_epoch_end
+    and its partial state never reaches S3. Where BackupAndRestore runs after this callback, the report
+    waits for the next epoch's start.
+    """
+    import keras
+
+    class EpochRecorder(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.pending: tuple[int, dict] | None = None
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            logs = dict(logs or {})
+            if _backup_epoch(backup_dir) == epoch + 1:
+                on_epoch(epoch, logs, True)
+            else:
+                self.pending = (epoch, logs)
+
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            self._flush()
+
+        def on_train_end(self, logs: dict | None = None) -> None:
+            self._flush()
+
+        def _flush(self) -> None:
+            if self.pending is not None:
+                epoch, logs = self.pending
+                self.pending = None
+                on_epoch(epoch, logs, _backup_epoch(backup_dir) == epoch + 1)
+
+    return EpochRecorder()
+
+
+def _backup_epoch(backup_dir: Path) -> int | None:
+    """Completed epochs recorded by BackupAndRestore in backup_dir, or None."""
+    try:
+        return int(json.loads((backup_dir / BACKUP_METADATA).read_text())["epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _headline(metrics: dict) -> dict:
+    test = metrics.get("test") or {}
+    return {k: test[k] for k in ("accuracy", "weighted_f1", "macro_f1") if k in test}
+
+
+def _add_cloud_record(run_json: Path, status: dict) -> None:
+    """Add the attempts (instance, times, billable seconds, estimated cost) to run.json."""
+    if not run_json.exists():
+        return
+    info = json.loads(run_json.read_text())
+    attempts = status.get("attempts", [])
+    costs = [a.get("estimated_cost") for a in attempts]
+    info["cloud"] = {
+        "run_id": status.get("run_id"),
+        "attempts": attempts,
+        "billable_seconds": sum(a.get("billable_seconds") or 0 for a in attempts),
+        "estimated_cost": round(sum(costs), 6) if costs and None not in costs else None,
+    }
+    run_json.write_text(json.dumps(info, indent=2, default=str))
+
+
+def train_config(args: tuple[str, ...] | list[str], *, data: list[str] | None, output_dir: Path, run_id: str):
+    """TrainConfig from `python -m training train` flags (SPOTGRADE_TRAIN_ARGS); the runner sets the output
+    directory and run id, and the data where SPOTGRADE_DATA_URI gave some."""
+    import contextlib
+    import io
+
+    from training.cli import build_parser, train_config_from_args
+
+    errors = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(errors):
+            parsed = build_parser().parse_args(["train", *args])
+    except SystemExit:
+        message = errors.getvalue().strip().splitlines()[-1:] or ["invalid flags"]
+        raise ConfigError(f"SPOTGRADE_TRAIN_ARGS {' '.join(args)!r}: {message[0]}") from None
+    parsed.output, parsed.run_id = str(output_dir), run_id
+    if data is not None:
+        parsed.data = data
+    return train_config_from_args(parsed)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.cloud.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--env-file", type=Path, help="run settings written by the user data (KEY=VALUE lines)")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(args.env_file)
+    except SpotgradeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    return Runner(settings).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
