@@ -18,20 +18,17 @@ if TYPE_CHECKING:
 
 BASELINES: tuple[str, ...] = ("majority", "logistic_regression", "hist_gradient_boosting")
 N_GRADES = 7
-MISSING_CATEGORY = "missing"
 
 
 def prepare(frame: pd.DataFrame, feature_set: FeatureSet, fill: FillValues) -> pd.DataFrame:
-    """The feature columns with the training split's fill values applied (numeric float, categories str)."""
-    out = {}
-    for column in feature_set.numeric:
-        values = pd.to_numeric(frame[column], errors="coerce").astype(float)
-        values = values.where(np.isfinite(values))
-        out[column] = values.fillna(float(fill.values[column]))
+    """The feature columns with the training split's fill values applied (numeric float, categories str),
+    exactly as ``training.features.apply_fill`` and ``category_strings`` give them to the Keras model."""
+    from training.features import apply_fill, category_strings
+
+    filled, _ = apply_fill(frame[list(feature_set.columns)], fill, feature_set)
     for column in feature_set.categorical:
-        values = frame[column].astype(object)
-        out[column] = values.where(values.notna(), MISSING_CATEGORY).astype(str)
-    return pd.DataFrame(out, index=frame.index)
+        filled[column] = category_strings(filled[column]).astype(str)
+    return filled
 
 
 def _logistic_regression(feature_set: FeatureSet, seed: int):

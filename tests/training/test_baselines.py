@@ -1,8 +1,6 @@
 """Baselines: same rows, same features, same fill values, same metric function as the Keras model."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,21 +9,9 @@ from training.baselines import BASELINES, fit_baselines, headline, prepare
 from training.evaluate import compute_metrics
 
 
-@dataclass(frozen=True)
-class FS:
-    """Stands in for training.features.FeatureSet (only these attributes are read)."""
-    name: str
-    numeric: tuple[str, ...]
-    categorical: tuple[str, ...]
+from training.features import FeatureSet, FillValues
 
-
-@dataclass
-class Fill:
-    """Stands in for training.features.FillValues (only `.values` is read)."""
-    values: dict[str, float] = field(default_factory=dict)
-
-
-FEATURES = FS("application", ("fico", "dti", "income"), ("state",))
+FEATURES = FeatureSet("toy", ("fico", "dti", "income"), ("state",), "three numbers and a state")
 
 
 def loans(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
@@ -44,7 +30,8 @@ def loans(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
 def split():
     train, y_train = loans(3000, 1)
     test, y_test = loans(800, 2)
-    fill = Fill({"fico": 700.0, "dti": float(train["dti"].mean()), "income": 50000.0})
+    fill = FillValues(values={"fico": 700.0, "dti": float(train["dti"].mean()), "income": 50000.0},
+                      rules={}, warnings=[])
     return train, y_train, test, y_test, fill
 
 
