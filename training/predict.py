@@ -21,13 +21,13 @@ _PASS_THROUGH = ("id",)  # identifying columns copied to the output when present
 
 def load_model(path: str | Path):
     """Load a saved `.keras` model; DataError when the file is missing or not a Keras model."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: model file not found (give the model.keras of a training run)")
     import keras
 
     import training.model  # noqa: F401  (registers the custom layers)
 
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: model file not found (give the model.keras of a training run)")
     try:
         return keras.saving.load_model(path)
     except Exception as exc:  # Keras raises ValueError/OSError/zipfile errors for bad files
@@ -83,7 +83,7 @@ def read_json_lines(path: str | Path, columns: Sequence[str]) -> tuple[pd.DataFr
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     try:
-        raw = pd.read_json(path, lines=True, dtype=False, convert_dates=False)
+        raw = pd.read_json(path, lines=True, dtype=False)
     except ValueError as exc:
         raise DataError(f"{path}: not a JSON-lines file ({str(exc).splitlines()[0][:120]})") from None
     if raw.empty:

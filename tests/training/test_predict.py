@@ -1,0 +1,114 @@
+"""A saved model on raw loan records: save/load round trip, CSV and JSON lines, unseen categories."""
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.training.trained_run import trained_run  # noqa: F401
+from training.data import parse_frame
+from training.errors import DataError
+from training.predict import (PROBABILITY_COLUMNS, load_model, predict_file, predict_frame, read_json_lines,
+                              required_raw_columns)
+from training.synthetic import generate_raw, write_raw_csv
+
+
+@pytest.fixture(scope="module")
+def model(trained_run):
+    result, _ = trained_run
+    return load_model(result.run_dir / "model.keras")
+
+
+@pytest.fixture(scope="module")
+def raw():
+    return generate_raw(200, seed=99)
+
+
+def _parsed(raw_frame):
+    frame, dropped = parse_frame(raw_frame, source="test records")
+    assert dropped == {}
+    return frame
+
+
+def test_save_load_round_trip_gives_identical_probabilities(model, raw, tmp_path):
+    before = predict_frame(model, _parsed(raw))
+    model.save(tmp_path / "again.keras")
+    after = predict_frame(load_model(tmp_path / "again.keras"), _parsed(raw))
+    pd.testing.assert_frame_equal(before, after)
+    probabilities = before[list(PROBABILITY_COLUMNS)].to_numpy()
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    assert (before["grade"] == [PROBABILITY_COLUMNS[i][-1] for i in probabilities.argmax(axis=1)]).all()
+    assert before["id"].tolist() == raw["id"].tolist()
+
+
+def test_unseen_categories_are_predicted_through_the_oov_bucket(model, raw):
+    rows = raw.iloc[:2].copy()
+    rows = pd.concat([rows.iloc[[0]]] * 2, ignore_index=True)
+    rows["addr_state"] = ["ZZ", "XQ"]
+    rows["home_ownership"] = ["SPACESHIP", "CASTLE"]
+    rows["purpose"] = ["time_travel", "moon_base"]
+    unseen = predict_frame(model, _parsed(rows))
+    probabilities = unseen[list(PROBABILITY_COLUMNS)].to_numpy()
+    assert np.isfinite(probabilities).all()
+    np.testing.assert_array_equal(probabilities[0], probabilities[1])  # both all-OOV: same input
+    known = predict_frame(model, _parsed(raw.iloc[[0]]))[list(PROBABILITY_COLUMNS)].to_numpy()
+    assert not np.allclose(known[0], probabilities[0])
+
+
+def test_csv_and_json_lines_give_the_same_predictions(model, trained_run, raw, tmp_path):
+    result, _ = trained_run
+    model_path = result.run_dir / "model.keras"
+    csv_path = write_raw_csv(tmp_path / "records.csv.gz", 150, seed=5)
+    jsonl_path = tmp_path / "records.jsonl"
+    generate_raw(150, seed=5).to_json(jsonl_path, orient="records", lines=True)
+    lines: list[str] = []
+    from_csv = predict_file(model_path, csv_path, tmp_path / "csv.csv", log=lines.append)
+    from_json = predict_file(model_path, jsonl_path, tmp_path / "json.csv", log=lines.append)
+    assert from_csv.rows == from_json.rows == 150
+    a, b = pd.read_csv(from_csv.output), pd.read_csv(from_json.output)
+    assert list(b.columns) == ["id", "grade", *PROBABILITY_COLUMNS]
+    pd.testing.assert_frame_equal(a[["grade", *PROBABILITY_COLUMNS]], b[["grade", *PROBABILITY_COLUMNS]])
+    assert any("wrote 150 predictions" in line for line in lines)
+
+
+def test_json_lines_accept_every_raw_spelling(model):
+    base = {"loan_amnt": 10000, "annual_inc": 60000, "dti": 18.5, "fico_range_low": 700, "fico_range_high": 704,
+            "emp_length": "10+ years", "home_ownership": "RENT", "addr_state": "CA",
+            "application_type": "Individual", "purpose": "credit_card", "verification_status": "Verified",
+            "issue_d": "Dec-2015", "earliest_cr_line": "Jan-2001", "revol_util": "36.2%", "term": " 36 months"}
+    other = {**base, "issue_d": "2015-12-01", "earliest_cr_line": "2001-01-01", "revol_util": 36.2, "term": 36}
+    columns = required_raw_columns(model)
+    frame = pd.DataFrame([{c: r.get(c) for c in columns} for r in (base, other)])
+    parsed, dropped = parse_frame(frame, source="records")
+    assert dropped == {}
+    probabilities = predict_frame(model, parsed)[list(PROBABILITY_COLUMNS)].to_numpy()
+    np.testing.assert_allclose(probabilities[0], probabilities[1], rtol=1e-6)
+
+
+def test_records_without_the_model_columns_are_a_data_error(trained_run, tmp_path):
+    result, _ = trained_run
+    path = tmp_path / "few.jsonl"
+    path.write_text('{"loan_amnt": 1000, "annual_inc": 5000}\n')
+    with pytest.raises(DataError, match="lack columns: .*dti"):
+        read_json_lines(path, required_raw_columns(load_model(result.run_dir / "model.keras")))
+
+
+def test_missing_or_broken_model_file_is_a_data_error(tmp_path):
+    with pytest.raises(DataError, match="model file not found"):
+        load_model(tmp_path / "none.keras")
+    broken = tmp_path / "broken.keras"
+    broken.write_text("not a zip")
+    with pytest.raises(DataError, match="not a readable .keras model"):
+        load_model(broken)
+
+
+def test_predicting_with_a_freshly_built_model_matches_after_reload(raw, tmp_path):
+    from training.features import add_derived_features, fit_fill_values, get_feature_set
+    from training.model import build_model
+
+    feature_set = get_feature_set("application")
+    frame = add_derived_features(_parsed(raw))
+    keras.utils.set_random_seed(3)
+    built = build_model(feature_set, frame, fit_fill_values(frame, feature_set), None)
+    before = predict_frame(built, _parsed(raw))
+    built.save(tmp_path / "fresh.keras")
+    pd.testing.assert_frame_equal(before, predict_frame(load_model(tmp_path / "fresh.keras"), _parsed(raw)))
