@@ -3,7 +3,7 @@ and a security group with no inbound rules (the instance is reached through SSM 
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import CfnResource, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -30,6 +30,17 @@ class Network(Construct):
             # True adds a custom resource that strips the default security group's rules (CIS 5.4).
             restrict_default_security_group=restrict_default_security_group,
         )
+        if restrict_default_security_group:
+            _quiet_cfn_lint_w3005(self)
         self.security_group = ec2.SecurityGroup(
             self, "Instance", vpc=self.vpc, allow_all_outbound=True,
             description="spotgrade training instance: no inbound rules (use SSM Session Manager)")
+
+
+def _quiet_cfn_lint_w3005(scope: Construct) -> None:
+    """CDK's shared provider for the restrict-default-SG custom resource gives its Lambda both a GetAtt
+    of its role and a DependsOn on it; cfn-lint warns (W3005) about the redundant DependsOn. Harmless."""
+    provider = Stack.of(scope).node.try_find_child("Custom::VpcRestrictDefaultSGCustomResourceProvider")
+    handler = provider.node.try_find_child("Handler") if provider is not None else None
+    if isinstance(handler, CfnResource):
+        handler.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})
