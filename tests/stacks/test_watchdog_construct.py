@@ -1,0 +1,177 @@
+"""The watchdog and notifications constructs in a tiny stack of their own: resources, least privilege,
+the Lambda asset, cdk-nag AwsSolutionsChecks (live) and cfn-lint."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("aws_cdk")
+
+from aws_cdk import Acknowledgment, App, Stack, Validations  # noqa: E402
+from aws_cdk import aws_s3 as s3  # noqa: E402
+from aws_cdk.assertions import Match, Template  # noqa: E402
+from cdk_nag import AwsSolutionsChecks  # noqa: E402
+
+from stacks.notifications import Notifications, validate_email  # noqa: E402
+from stacks.watchdog import ASSET_FILES, RunWatchdog  # noqa: E402
+from training.errors import ConfigError  # noqa: E402
+
+RUN_ID = "exp-7"
+GROUP = "Tiny-exp-7"
+
+
+def build(outdir: Path, *, email: str | None = "ml-team@example.com", topic: bool = True) -> tuple[App, Stack]:
+    app = App(outdir=str(outdir))
+    stack = Stack(app, "Tiny")
+    bucket = s3.Bucket(stack, "Artifacts", block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+                       encryption=s3.BucketEncryption.S3_MANAGED, enforce_ssl=True, versioned=True)
+    Validations.of(bucket).acknowledge(Acknowledgment(
+        id="AwsSolutions-S1", reason="Test stack only: the real bucket (stacks/storage.py) logs server access."))
+    notifications = Notifications(stack, "Notifications", email=email) if topic else None
+    stack.watchdog = RunWatchdog(stack, "Watchdog", bucket=bucket, run_id=RUN_ID, group_name=GROUP,
+                                 max_runtime_hours=6, heartbeat_minutes=12, schedule_minutes=5,
+                                 topic=notifications.topic if notifications else None)
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return app, stack
+
+
+@pytest.fixture(scope="module")
+def synthesized(tmp_path_factory) -> tuple[dict[str, Any], Path]:
+    outdir = tmp_path_factory.mktemp("watchdog-cdk")
+    app, _ = build(outdir)
+    app.synth()  # raises where cdk-nag has an unacknowledged finding
+    return json.loads((outdir / "Tiny.template.json").read_text()), outdir
+
+
+def flatten(value: Any) -> str:
+    """A CloudFormation string expression as text; Refs/GetAtts as <...> placeholders."""
+    if isinstance(value, str):
+        return value
+    if "Fn::Join" in value:
+        sep, parts = value["Fn::Join"]
+        return sep.join(flatten(p) for p in parts)
+    if "Ref" in value:
+        return f"<{value['Ref']}>"
+    if "Fn::GetAtt" in value:
+        return "<{}.{}>".format(*value["Fn::GetAtt"])
+    raise ValueError(value)
+
+
+def of_type(template: dict, cfn_type: str) -> list[dict]:
+    return [r for r in template["Resources"].values() if r["Type"] == cfn_type]
+
+
+def test_function_settings(synthesized):
+    template, _ = synthesized
+    [function] = of_type(template, "AWS::Lambda::Function")
+    props = function["Properties"]
+    assert props["Handler"] == "watchdog.handler" and props["Runtime"].startswith("python3.")
+    env = props["Environment"]["Variables"]
+    assert env["SPOTGRADE_RUN_ID"] == RUN_ID and env["SPOTGRADE_ASG_NAME"] == GROUP
+    assert env["SPOTGRADE_MAX_RUNTIME_HOURS"] == "6" and env["SPOTGRADE_HEARTBEAT_MINUTES"] == "12"
+    assert "Ref" in env["SPOTGRADE_TOPIC_ARN"] and "Ref" in env["SPOTGRADE_BUCKET"]
+    assert "LoggingConfig" in props
+
+
+def test_schedule_and_log_retention(synthesized):
+    template, _ = synthesized
+    [rule] = of_type(template, "AWS::Events::Rule")
+    assert rule["Properties"]["ScheduleExpression"] == "rate(5 minutes)"
+    assert rule["Properties"]["State"] == "ENABLED"
+    assert rule["Properties"]["Targets"][0]["RetryPolicy"]["MaximumRetryAttempts"] == 2
+    [group] = of_type(template, "AWS::Logs::LogGroup")
+    assert group["Properties"]["RetentionInDays"] == 30
+    Template.from_json(template).has_resource_properties("AWS::Lambda::Permission", {
+        "Principal": "events.amazonaws.com", "Action": "lambda:InvokeFunction"})
+
+
+def statements(template: dict) -> dict[str, dict]:
+    policies = of_type(template, "AWS::IAM::Policy")
+    found = {}
+    for policy in policies:
+        for i, st in enumerate(policy["Properties"]["PolicyDocument"]["Statement"]):
+            found[st.get("Sid", f"grant{i}")] = st
+    return found
+
+
+def test_role_is_least_privilege(synthesized):
+    template, _ = synthesized
+    st = statements(template)
+    assert flatten(st["StatusReadWrite"]["Resource"]).endswith(f"/runs/{RUN_ID}/status.json")
+    assert sorted(st["StatusReadWrite"]["Action"]) == ["s3:GetObject", "s3:PutObject"]
+    assert st["StatusList"]["Condition"] == {"StringEquals": {"s3:prefix": [f"runs/{RUN_ID}/status.json"]}}
+    assert st["OwnGroupCapacity"]["Action"] == "autoscaling:SetDesiredCapacity"
+    assert flatten(st["OwnGroupCapacity"]["Resource"]).endswith(f":autoScalingGroupName/{GROUP}")
+    assert st["DescribeOnly"]["Resource"] == "*"
+    assert all(a.split(":")[1].startswith("Describe") for a in st["DescribeOnly"]["Action"])
+    for statement in st.values():
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert "*" not in actions and not any(a.endswith(":*") for a in actions)
+        if statement["Resource"] == "*":
+            assert statement.get("Sid") == "DescribeOnly"
+    publish = [s for s in st.values() if s["Action"] == "sns:Publish"]
+    assert len(publish) == 1 and "Ref" in publish[0]["Resource"]
+    [role] = of_type(template, "AWS::IAM::Role")
+    assert "ManagedPolicyArns" not in role["Properties"]
+
+
+def test_topic_is_encrypted_tls_only_with_email(synthesized):
+    template, _ = synthesized
+    [topic] = of_type(template, "AWS::SNS::Topic")
+    assert "KmsMasterKeyId" in topic["Properties"]
+    [policy] = of_type(template, "AWS::SNS::TopicPolicy")
+    deny = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+    assert deny and deny[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    [sub] = of_type(template, "AWS::SNS::Subscription")
+    assert (sub["Properties"]["Protocol"], sub["Properties"]["Endpoint"]) == ("email", "ml-team@example.com")
+    [key] = of_type(template, "AWS::KMS::Key")
+    assert key["Properties"]["EnableKeyRotation"] is True
+
+
+def test_asset_holds_only_the_handler_and_its_siblings(synthesized):
+    template, outdir = synthesized
+    [function] = of_type(template, "AWS::Lambda::Function")
+    asset = json.loads((outdir / "Tiny.assets.json").read_text())["files"]
+    paths = [f["source"]["path"] for f in asset.values() if f["source"].get("packaging") == "zip"]
+    assert len(paths) == 1
+    files = sorted(p.name for p in (outdir / paths[0]).rglob("*") if p.is_file())
+    assert files == sorted(ASSET_FILES)
+
+
+def test_no_topic_and_no_email(tmp_path):
+    app, stack = build(tmp_path / "a", topic=False)
+    template = Template.from_stack(stack).to_json()
+    assert of_type(template, "AWS::SNS::Topic") == []
+    env = of_type(template, "AWS::Lambda::Function")[0]["Properties"]["Environment"]["Variables"]
+    assert env["SPOTGRADE_TOPIC_ARN"] == ""
+    app2, stack2 = build(tmp_path / "b", email=None)
+    assert of_type(Template.from_stack(stack2).to_json(), "AWS::SNS::Subscription") == []
+
+
+def test_bad_email_is_one_line():
+    with pytest.raises(ConfigError, match="context key 'notifyEmail'"):
+        validate_email("me@example.com; rm -rf /")
+    assert validate_email("a.b+c@example.co.uk") == "a.b+c@example.co.uk"
+
+
+def test_nag_is_live(tmp_path):
+    """Without its acknowledgements, the watchdog role's wildcards fail cdk-nag."""
+    from aws_cdk import aws_iam as iam
+
+    app, stack = build(tmp_path)
+    stack.watchdog.role.add_to_policy(iam.PolicyStatement(actions=["s3:*"], resources=["*"]))
+    with pytest.raises(Exception, match="AwsSolutions-IAM5"):
+        app.synth()
+
+
+def test_cfn_lint_is_clean(synthesized):
+    _, outdir = synthesized
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    result = subprocess.run([str(cfn_lint), str(outdir / "Tiny.template.json")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
