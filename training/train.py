@@ -276,7 +276,7 @@ def train(config: TrainConfig, *, callbacks: Sequence[keras.callbacks.Callback] 
         data: list[str] = [str(_write_synthetic(run_dir / "data" / "synthetic.csv", rows, config.seed))]
         log(f"data: built-in synthetic sample, {rows} rows written to {data[0]} (not real loans)")
     else:
-        data = [str(d) for d in config.data]
+        data = [str(config.data)] if isinstance(config.data, (str, Path)) else [str(d) for d in config.data]
     columns = list(dict.fromkeys(["grade", *raw_columns_for(feature_set.columns)]))
     loaded = load_loans(data if len(data) > 1 else data[0], columns, require_grade=True,
                         max_bad_rows=config.max_bad_rows)
@@ -379,8 +379,9 @@ def summary_lines(result: TrainResult) -> list[str]:
     test, base = result.metrics["test"], result.metrics["baselines"]["majority"]
     lines = [f"artifacts: {result.run_dir}/ (model.keras, metrics.json, confusion_matrix.png, history.png, "
              "run.json)",
-             f"trained {result.epochs_trained} epochs in {result.run_info['wall_time_s']:.1f}s on "
-             f"{result.metrics['rows']['train']} rows; test rows: {result.metrics['rows']['test']}",
+             f"trained {result.epochs_trained} epochs on {result.metrics['rows']['train']} rows "
+             f"(run took {result.run_info['wall_time_s']:.1f}s); held-out test rows: "
+             f"{result.metrics['rows']['test']}",
              f"test accuracy {test['accuracy']:.4f} | weighted F1 {test['weighted_f1']:.4f} | "
              f"macro F1 {test['macro_f1']:.4f}",
              f"majority-class baseline: accuracy {base['accuracy']:.4f} | weighted F1 "

@@ -2,6 +2,7 @@
 import hashlib
 import json
 import threading
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -154,3 +155,21 @@ def test_backup_dir_resumes_an_interrupted_run_to_the_configured_epochs(tmp_path
     assert [line.split(" - ")[0] for line in second_log if line.startswith("epoch ")] == ["epoch 3/4", "epoch 4/4"]
     assert len(result.run_info["history"]["loss"]) == config.epochs
     assert (result.run_dir / "model.keras").is_file()
+
+
+REAL_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "lendingclub"
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("pattern, sample", [("lc_2007_2011_*.csv.gz", 4000), ("raw/*.csv.gz", None)])
+def test_short_training_on_real_lending_club_files(tmp_path, pattern, sample):
+    files = sorted(REAL_DATA.glob(pattern))
+    if not files:
+        pytest.skip(f"no real data at {REAL_DATA / pattern} (see docs: ../shared/data/lendingclub/)")
+    config = TrainConfig(data=[str(f) for f in files], sample=sample, epochs=5, patience=5, run_id="real",
+                         output_dir=tmp_path)
+    result = train(config, log=lambda line: None)
+    assert [f["rows"] > 0 for f in result.run_info["data"]["files"]] == [True] * len(files)
+    test, majority = result.metrics["test"], result.metrics["baselines"]["majority"]
+    assert test["accuracy"] > majority["accuracy"] + 0.05
+    assert test["weighted_f1"] > majority["weighted_f1"]
