@@ -1,4 +1,4 @@
-"""argparse subcommands for run control: status, logs, pull, stop, upload-data, runs, estimate, sweep.
+"""argparse subcommands for run control: status, logs, pull, stop, resume, upload-data, runs, estimate, sweep.
 
 `register(subparsers)` adds them to the project's CLI (`python -m training <command>`); each parser's
 default `run` is the function to call with the parsed args (returns an exit status). boto3 and the
@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import Any, Callable, Sequence
 
-COMMAND_NAMES = ("status", "logs", "pull", "stop", "upload-data", "runs", "estimate", "sweep")
+COMMAND_NAMES = ("status", "logs", "pull", "stop", "resume", "upload-data", "runs", "estimate", "sweep")
 
 
 def _session(args: argparse.Namespace) -> Any:
@@ -60,6 +60,13 @@ def _stop(args: argparse.Namespace) -> int:
     from training.cloud import control
 
     control.stop(_session(args), _stack(args))
+    return 0
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from training.cloud import control
+
+    control.resume(_session(args), _stack(args))
     return 0
 
 
@@ -121,6 +128,7 @@ def register(subparsers: Any) -> None:
     p = _add(subparsers, "pull", "download the run's artifacts and print its headline metrics", _pull)
     p.add_argument("--dest", default="outputs", metavar="DIR", help="download to DIR/<run-id>/ (default outputs)")
     _add(subparsers, "stop", "stop the run: state STOPPED, group capacity 0; checkpoints are kept", _stop)
+    _add(subparsers, "resume", "restart a stopped run from its checkpoints (group capacity 1)", _resume)
     p = _add(subparsers, "upload-data", "upload a data file to the bucket's data/ prefix; prints the dataUri", _upload)
     p.add_argument("path", help="local Lending Club CSV (.csv, .csv.gz, .zip)")
     p.add_argument("--key", help="object key (default data/<file name>)")

@@ -262,6 +262,31 @@ def stop(session: Any, stack: str = DEFAULT_STACK, *, out: Out = print, now: dat
     return record
 
 
+def resume(session: Any, stack: str = DEFAULT_STACK, *, out: Out = print) -> dict:
+    """Restart a STOPPED run from its checkpoints: state back to INTERRUPTED, group capacity 1.
+
+    The next instance starts attempt N+1 and resumes from the last checkpoint. The run's wall-clock cap
+    (maxRuntimeHours) still counts from its first attempt, so a run stopped for running out of time
+    would be stopped again.
+    """
+    with aws_errors("resume"):
+        run = find_run_stack(session, stack)
+        if not run.asg_name:
+            raise CloudError(f"stack {run.stack_name!r} has no AutoScalingGroupName output: redeploy with `make deploy`")
+        s3 = session.client("s3")
+        record = _read_status(session, run)
+        if record.get("state") != "STOPPED":
+            raise CloudError(f"run {run.run_id!r} is {record.get('state')}, not STOPPED: only a stopped run resumes "
+                             "(deploy a new runId to train again)")
+        record["state"] = "INTERRUPTED"
+        record["reason"] = f"resumed by the user (`python -m training resume`) at {_now().strftime('%Y-%m-%dT%H:%M:%SZ')}"
+        layout.write_status(s3, run.layout, record)
+        session.client("autoscaling").set_desired_capacity(
+            AutoScalingGroupName=run.asg_name, DesiredCapacity=1, HonorCooldown=False)
+    out(f"run {run.run_id}: resuming from epoch {record.get('last_epoch')}; group {run.asg_name} desired capacity 1")
+    return record
+
+
 # ---------------------------------------------------------------- upload-data
 
 

@@ -189,6 +189,18 @@ def test_stop_keeps_a_terminal_state(run):
     assert run.group()["DesiredCapacity"] == 0
 
 
+def test_resume_after_stop_restarts_from_checkpoints(run):
+    run.put_status(running_status(run.run_id, NOW))
+    with pytest.raises(CloudError, match="is RUNNING, not STOPPED"):
+        control.resume(run.session, out=lambda _: None)
+    control.stop(run.session, out=lambda _: None, now=NOW)
+    record = control.resume(run.session, out=lambda _: None)
+    assert run.group()["DesiredCapacity"] == 1
+    saved = run.status()
+    assert saved["state"] == "INTERRUPTED" == record["state"] and "resumed by the user" in saved["reason"]
+    assert saved["last_epoch"] == 7  # the next attempt picks up from here
+
+
 # ------------------------------------------------------------------ upload-data
 
 
