@@ -270,3 +270,35 @@ def test_every_taggable_resource_has_project_and_run_tags(default_synth: Synth) 
     kinds = {spec["ResourceType"] for spec in data["TagSpecifications"]
              if {"Key": "spotgrade:run-id", "Value": "exp-7"} in spec["Tags"]}
     assert kinds == {"instance", "volume"}
+
+
+def test_optional_topic_gets_publish_grant_group_notifications_and_env(tmp_path: Path) -> None:
+    """The hook the notifications construct plugs into: SpotCompute(topic=...)."""
+    from aws_cdk import App, Stack
+    from aws_cdk import aws_logs as logs
+    from aws_cdk import aws_sns as sns
+
+    from stacks.compute import SpotCompute
+    from stacks.config import RunConfig
+    from stacks.network import Network
+    from stacks.storage import ArtifactStore
+
+    config = RunConfig.from_context(CONTEXT.get, repo_dir=None)
+    app = App(outdir=str(tmp_path))
+    stack = Stack(app, "TopicTest")
+    network = Network(stack, "Network", log_retention=logs.RetentionDays.ONE_WEEK,
+                      restrict_default_security_group=False)
+    store = ArtifactStore(stack, "Storage", existing_bucket="team-models", run_prefix=config.run_prefix,
+                          checkpoint_expiry_days=7, retain=True)
+    topic = sns.Topic(stack, "Topic", enforce_ssl=True)
+    SpotCompute(stack, "Compute", config=config, vpc=network.vpc, security_group=network.security_group,
+                bucket=store.bucket, log_retention=logs.RetentionDays.ONE_WEEK, topic=topic)
+    app.synth()
+    s = Synth(json.loads((tmp_path / "TopicTest.template.json").read_text()), tmp_path)
+    topic_id = next(iter(s.resources("AWS::SNS::Topic")))
+    publish = [st for st in identity_statements(s) if st["Action"] == "sns:Publish"]
+    assert [st["Resource"] for st in publish] == [{"Ref": topic_id}]
+    [notification] = s.one("AWS::AutoScaling::AutoScalingGroup")["NotificationConfigurations"]
+    assert notification["TopicARN"] == {"Ref": topic_id}
+    assert "autoscaling:EC2_INSTANCE_LAUNCH_ERROR" in notification["NotificationTypes"]
+    assert f"SPOTGRADE_TOPIC_ARN='<{topic_id}>'" in user_data_of(s)
