@@ -75,6 +75,7 @@ class Runner:
         self._done = threading.Event()
         self._extra_handlers = log_handlers or []
         self.measurements: dict[str, float] = {}
+        self._local_names: dict[str, str] = {}  # downloaded data file -> its s3:// URI
 
     # ---- entry point -------------------------------------------------------------------------------------
     def run(self) -> int:
@@ -129,8 +130,11 @@ class Runner:
             state = self.stop.state or "STOPPED"
             fields = {"reason": self.stop.reason}
         except SpotgradeError as error:
-            log.error("attempt failed: %s", error)
-            fields = {"error": str(error).splitlines()[0]}
+            message = str(error).splitlines()[0]
+            for local, uri in self._local_names.items():  # name the data as the user gave it
+                message = message.replace(local, uri)
+            log.error("attempt failed: %s", message)
+            fields = {"error": message}
         except BaseException as error:  # anything else is a bug: record it, never leave the group running
             log.error("attempt failed:\n%s", traceback.format_exc())
             fields = {"error": f"{type(error).__name__}: {error}".splitlines()[0]}
@@ -158,6 +162,10 @@ class Runner:
         if self.settings.data_uri:
             shutil.rmtree(work / "data", ignore_errors=True)
             data_paths = [str(p) for p in aws.download_data(clients.s3, self.settings.data_uri, work / "data")]
+            self._local_names = {path: f"{self.settings.data_uri.rstrip('/')}#{Path(path).name}"
+                                 for path in data_paths}
+            if len(data_paths) == 1:
+                self._local_names[data_paths[0]] = self.settings.data_uri
         config = train_config(self.settings.train_args, data=data_paths, output_dir=work / "outputs",
                               run_id=self.layout.run_id)
         if self.stop.event.is_set():

@@ -25,7 +25,7 @@ ARTIFACTS = {"model.keras", "metrics.json", "run.json", "confusion_matrix.png", 
 
 def small_run(epochs: int) -> str:
     """`python -m training train` flags of a run that takes a second or so per epoch here."""
-    return f"--sample 1500 --epochs {epochs} --batch-size 16 --patience 100 --hidden-units 16"
+    return f"--sample 1500 --epochs {epochs} --batch-size 32 --patience 100 --hidden-units 16"
 
 
 def run_in_process(cloud, tmp_path, run_id, imds, name="attempt", **extra) -> tuple[int, Runner]:
@@ -87,7 +87,7 @@ def test_full_run_with_flaky_s3(cloud, tmp_path, monkeypatch):
 
 def test_spot_notice_then_replacement_resumes(cloud, tmp_path):
     """Notice after epoch k: INTERRUPTED within the two minutes; a replacement finishes the configured epochs."""
-    epochs = 6
+    epochs = 4
     with FakeImds() as imds:
         env_file = cloud.write_env_file(tmp_path / "first.env", "spot", imds.url, tmp_path / "first",
                                         TRAIN_ARGS=small_run(epochs))
@@ -134,13 +134,13 @@ def test_spot_notice_then_replacement_resumes(cloud, tmp_path):
 
 
 def test_sigkill_then_restart_resumes_from_last_epoch(cloud, tmp_path):
-    epochs = 5
+    epochs = 4
     with FakeImds() as imds:
         env_file = cloud.write_env_file(tmp_path / "killed.env", "kill", imds.url, tmp_path / "killed",
                                         TRAIN_ARGS=small_run(epochs))
         process = cloud.start_runner(env_file, tmp_path / "killed.out")
         try:
-            wait_for(lambda: (cloud.status("kill") or {}).get("last_epoch", 0) >= 2, 150, what="epoch 2")
+            wait_for(lambda: (cloud.status("kill") or {}).get("last_epoch", 0) >= 1, 150, what="epoch 1")
         finally:
             process.send_signal(signal.SIGKILL)
             process.wait(30)
@@ -152,7 +152,7 @@ def test_sigkill_then_restart_resumes_from_last_epoch(cloud, tmp_path):
     lost, resumed = status["attempts"]
     assert lost["end_state"] == "LOST" and lost["ended_at"]
     assert resumed["epochs_completed"] == list(range(checkpointed, epochs))
-    assert checkpointed >= 2
+    assert checkpointed >= 1
     run_info = json.loads(cloud.read("runs/kill/artifacts/run.json"))
     assert run_info["epochs_trained"] == epochs and len(run_info["history"]["loss"]) == epochs
     assert cloud.desired() == 0
@@ -166,7 +166,7 @@ def test_bad_data_fails_with_error_in_status(cloud, tmp_path):
     assert rc == EXIT_FAILED
     status = cloud.status("bad")
     assert status["state"] == "FAILED" and status["attempts"][0]["end_state"] == "FAILED"
-    assert "bad.csv" in status["error"] and "\n" not in status["error"]
+    assert status["error"].startswith(f"s3://{cloud.bucket}/data/bad.csv: ") and "\n" not in status["error"]
     log_text = cloud.read("runs/bad/logs/attempt-0001.log").decode()
     assert status["error"] in log_text
     assert cloud.desired() == 0
@@ -175,7 +175,7 @@ def test_bad_data_fails_with_error_in_status(cloud, tmp_path):
 def test_max_runtime_and_out_of_band_stop(cloud, tmp_path):
     """Past maxRuntimeHours: STOPPED with the reason, checkpoints kept, capacity 0. Same for `stop`."""
     with FakeImds() as imds:
-        rc, _ = run_in_process(cloud, tmp_path, "capped", imds, MAX_RUNTIME_HOURS=str(22 / 3600),
+        rc, _ = run_in_process(cloud, tmp_path, "capped", imds, MAX_RUNTIME_HOURS=str(12 / 3600),
                                TRAIN_ARGS=small_run(200))
         assert rc == EXIT_STOPPED
         status = cloud.status("capped")
