@@ -61,12 +61,13 @@ EOF
   "$ctl" -a fetch-config -m ec2 -s -c "file:$CW_CONFIG" || echo "spotgrade: CloudWatch agent did not start"
 }
 
-# The first python3 that is 3.10 or newer (the Deep Learning AMI ships python3.12 beside python3.9).
+# The first python3 that is 3.10 or newer and can make a venv with pip (the Deep Learning AMI ships
+# python3.12 beside the system python3.9).
 pick_python() {
   local candidate
   for candidate in python3.12 python3.11 python3.10 python3; do
     if command -v "$candidate" >/dev/null 2>&1 &&
-       "$candidate" -c 'import sys, venv; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+       "$candidate" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
       command -v "$candidate"
       return 0
     fi
@@ -81,7 +82,14 @@ if [ -z "$SPOTGRADE_REPO_URL" ]; then
 fi
 write_run_env
 command -v git >/dev/null 2>&1 || install_packages git
-PYTHON=$(pick_python) || { install_packages python3.12 && PYTHON=$(pick_python); }
+if ! PYTHON=$(pick_python); then
+  if command -v dnf >/dev/null 2>&1; then
+    install_packages python3.12 python3.12-pip
+  else
+    install_packages python3 python3-venv
+  fi
+  PYTHON=$(pick_python)
+fi
 echo "spotgrade: using $PYTHON ($("$PYTHON" --version))"
 
 # Clone exactly the ref (branch, tag or commit): shallow fetch first, full fetch as the fallback.
