@@ -34,6 +34,7 @@ synth: install
 	npx cdk synth $(ARGS)
 
 deploy: install
+	$(PY) -m stacks.config --check-deploy $(ARGS)
 	npx cdk deploy $(ARGS)
 
 destroy: install
