@@ -50,6 +50,8 @@ DEFAULTS: dict[str, Any] = {
     "retainArtifacts": True,
     "checkpointExpiryDays": 7,
     "logRetentionDays": 30,
+    "notifyEmail": None,
+    "heartbeatMinutes": 15,
 }
 
 CAPACITY_MODES = ("spot", "on-demand")
@@ -72,6 +74,8 @@ _DATA_URI = re.compile(rf"^s3://(?P<bucket>{_BUCKET})(?:/(?P<key>[A-Za-z0-9!_.*(
 _AMI_PARAMETER = re.compile(r"^/[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*$")
 _FLAG = re.compile(r"^--[a-z][a-z0-9-]*(?:=[A-Za-z0-9_.,:/+=-]+)?$")
 _FLAG_VALUE = re.compile(r"^[A-Za-z0-9_.,:/+=-]+$")
+_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,8 @@ class RunConfig:
     retain_artifacts: bool
     checkpoint_expiry_days: int
     log_retention_days: int
+    notify_email: str | None         # None: the topic exists, nobody is subscribed by email
+    heartbeat_minutes: int           # the watchdog stops a run whose status.json is this stale
 
     @classmethod
     def from_context(cls, get: Callable[[str], Any], *, repo_dir: Path | None = REPO_ROOT) -> RunConfig:
@@ -136,6 +142,9 @@ class RunConfig:
             checkpoint_expiry_days=expiry,
             log_retention_days=_choice("logRetentionDays", _maybe_int(value("logRetentionDays")),
                                        LOG_RETENTION_DAYS),
+            notify_email=_notify_email(value("notifyEmail")),
+            heartbeat_minutes=_integer("heartbeatMinutes", value("heartbeatMinutes"), 5, 120,
+                                       "whole minutes 5-120"),
         )
 
     @property
@@ -312,6 +321,18 @@ def _artifact_bucket(raw: Any) -> str | None:
     if ".." in name or not _BUCKET_NAME.match(name):
         raise _bad("artifactBucket", raw, "an S3 bucket name (3-63 of a-z, 0-9, '.', '-'), or empty")
     return name
+
+
+def validate_email(raw: Any) -> str:
+    """One email address (the notifyEmail context key), or ConfigError."""
+    if not isinstance(raw, str) or len(raw) > 254 or not _EMAIL.match(raw):
+        raise _bad("notifyEmail", raw, "one email address such as you@example.com, or empty for no email")
+    return raw
+
+
+def _notify_email(raw: Any) -> str | None:
+    email = _optional_str(raw)
+    return None if email is None else validate_email(email)
 
 
 def _train_args(raw: Any) -> str:

@@ -6,27 +6,15 @@ use the topic's key).
 """
 from __future__ import annotations
 
-import re
-
 from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from training.errors import ConfigError
+from stacks.config import validate_email  # the notifyEmail check lives with the other context keys
 
-_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
-
-
-def validate_email(email: str) -> str:
-    """Return the address, or raise ConfigError naming the notifyEmail context key."""
-    if not isinstance(email, str) or len(email) > 254 or not _EMAIL.match(email):
-        raise ConfigError(f"context key 'notifyEmail': {email!r} is not allowed; expected one email address "
-                          "such as you@example.com (or leave it empty for no email)")
-    return email
+__all__ = ["Notifications", "validate_email"]
 
 
 class Notifications(Construct):

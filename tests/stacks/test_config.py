@@ -61,6 +61,14 @@ BAD_VALUES = [
     ("logRetentionDays", 10),
     ("checkpointExpiryDays", 0),
     ("stackName", "1-starts-with-digit"),
+    ("notifyEmail", "me@example.com; rm -rf /"),
+    ("notifyEmail", "not-an-address"),
+    ("notifyEmail", "a@b"),
+    ("notifyEmail", ["a@example.com"]),
+    ("heartbeatMinutes", 4),
+    ("heartbeatMinutes", 121),
+    ("heartbeatMinutes", "7.5"),
+    ("heartbeatMinutes", "often"),
 ]
 
 
@@ -94,6 +102,14 @@ def test_cli_strings_are_parsed() -> None:
     assert config.retain_artifacts is False and config.log_retention_days == 90
     assert config.train_args == "--epochs=5 --features reference"
     assert config.data_location == ("lc-data", "raw/20")  # IAM prefix stops at the glob
+
+
+def test_notification_and_heartbeat_settings() -> None:
+    assert (load().notify_email, load().heartbeat_minutes) == (None, 15)
+    config = load(notifyEmail="ml-team+runs@example.co.uk", heartbeatMinutes="30")
+    assert (config.notify_email, config.heartbeat_minutes) == ("ml-team+runs@example.co.uk", 30)
+    assert load(notifyEmail="  ").notify_email is None  # `-c notifyEmail=` means no email
+    assert (load(heartbeatMinutes=5).heartbeat_minutes, load(heartbeatMinutes=120).heartbeat_minutes) == (5, 120)
 
 
 def test_spot_price_refused_with_on_demand() -> None:
