@@ -85,3 +85,47 @@ def assess(*, predict_proba: Callable[[pd.DataFrame], np.ndarray], test_probs: n
     metrics["permutation_importance"] = ranked
     plot_importance(ranked, run_dir / "importance.png")
     return metrics
+
+
+def load_with_audit_columns(data: Any, columns: list[str], *, max_bad_rows: float):
+    """``load_loans`` of ``columns`` plus the audit's rate columns (int_rate, installment, loan_amnt, term)
+    where the files have them; returns the LoadedData."""
+    from training.audit import AUDIT_EXTRA_COLUMNS
+    from training.data import load_loans
+
+    wanted = list(dict.fromkeys([*columns, *AUDIT_EXTRA_COLUMNS]))
+    try:
+        return load_loans(data, wanted, require_grade=True, max_bad_rows=max_bad_rows)
+    except DataError as exc:
+        if "missing columns" not in str(exc):
+            raise
+    return load_loans(data, columns, require_grade=True, max_bad_rows=max_bad_rows)
+
+
+def audit_data(data: Any, feature_sets: list[str], *, max_bad_rows: float = 0.01, seed: int = 0,
+               log: Callable[[str], None] = print) -> dict[str, Any]:
+    """The leakage audit of each named feature set on a labelled data file (the `audit` command)."""
+    from training.audit import run_audit
+    from training.features import add_derived_features, get_feature_set, raw_columns_for
+
+    sets = [get_feature_set(name) for name in feature_sets]
+    columns = list(dict.fromkeys(["grade", *(c for fs in sets for c in raw_columns_for(fs.columns))]))
+    loaded = load_with_audit_columns(data, columns, max_bad_rows=max_bad_rows)
+    for reason, count in loaded.dropped.items():
+        log(f"dropped {count} rows: {reason}")
+    frame = add_derived_features(loaded.frame)
+    reports = {}
+    for fs in sets:
+        report = run_audit(frame, fs, seed=seed)
+        reports[fs.name] = report
+        log(report["summary"])
+        for column, info in report["features"].items():
+            acc = info["single_feature_accuracy"]
+            flags = "; ".join(info["reasons"]) or "ok"
+            log(f"  {column:28s} one-feature accuracy {acc if acc is not None else 'n/a'}  {flags}")
+    rec = next(iter(reports.values()))["rate_reconstruction"] if reports else {}
+    if rec.get("median_abs_error_pp") is not None:
+        log(f"rate implied by installment, loan_amnt and term vs int_rate: median abs error "
+            f"{rec['median_abs_error_pp']} pp, {rec['share_within_0_1pp']:.1%} of rows within 0.1 pp")
+    return {"data": [f.uri for f in loaded.files], "rows": len(frame), "dropped": dict(loaded.dropped),
+            "feature_sets": reports}

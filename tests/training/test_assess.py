@@ -5,7 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.assess import assess, audit_features, time_split
+from pathlib import Path
+
+from training.assess import assess, audit_data, audit_features, time_split
 from training.errors import ConfigError
 from training.features import FeatureSet, FillValues
 
@@ -60,3 +62,32 @@ def test_assess_adds_metrics_baselines_importance_and_plots(tmp_path):
     assert set(metrics["baselines"]) == {"majority", "logistic_regression", "hist_gradient_boosting"}
     assert metrics["permutation_importance"][0]["feature"] == "x"
     assert (tmp_path / "reliability.png").is_file() and (tmp_path / "importance.png").is_file()
+
+
+def test_audit_data_on_a_synthetic_file_flags_the_reference_leaks(tmp_path):
+    from training.synthetic import write_raw_csv
+
+    path = tmp_path / "loans.csv"
+    write_raw_csv(path, 2000, seed=3)
+    out = audit_data(str(path), ["application", "reference"], log=lambda s: None)
+    app, ref = out["feature_sets"]["application"], out["feature_sets"]["reference"]
+    assert app["leaks"] is False
+    assert {"installment", "installment_pct_inc"} <= set(ref["flags"]["rate_derived"])
+    assert {"last_fico_range_high", "last_fico_range_low"} <= set(ref["flags"]["post_issuance"])
+    assert ref["rate_reconstruction"]["share_within_0_1pp"] > 0.9  # synthetic installments are amortised
+
+
+REAL_FILE = (Path(__file__).resolve().parents[2].parent / "shared" / "data" / "lendingclub"
+             / "lc_2007_2011_kuhnrl30_LoanStats3a.csv.gz")
+
+
+@pytest.mark.realdata
+def test_audit_on_the_real_2007_2011_file():
+    if not REAL_FILE.is_file():
+        pytest.skip(f"no real data at {REAL_FILE} (see ../shared/data/lendingclub/README.md)")
+    out = audit_data(str(REAL_FILE), ["application", "reference"], log=lambda s: None)
+    app, ref = out["feature_sets"]["application"], out["feature_sets"]["reference"]
+    assert app["leaks"] is False
+    rec = ref["rate_reconstruction"]
+    assert rec["median_abs_error_pp"] < 0.05 and rec["share_within_0_1pp"] > 0.95
+    assert "installment" in ref["flags"]["rate_derived"]
