@@ -3,7 +3,7 @@
 One attempt of a run: read status.json; if the run is already terminal, scale the group to 0 and exit;
 otherwise start attempt N+1, restore checkpoints from S3, download the data, train with Keras
 BackupAndRestore (synced to S3 after every epoch), heartbeat into status.json, upload the artifacts and
-end SUCCEEDED, then scale the group to 0. A spot interruption notice, the max runtime cap or a `stop`
+end SUCCEEDED, then scale the group to 0. A spot interruption notice (or SIGTERM), the max runtime cap or a `stop`
 stops training at the next batch; the partial epoch is dropped (at most one epoch lost) and is redone by
 the next attempt, which resumes from the last epoch synced to S3.
 
@@ -16,6 +16,7 @@ import argparse
 import json
 import logging
 import shutil
+import signal
 import sys
 import threading
 import time
@@ -86,9 +87,12 @@ class Runner:
         for handler in handlers:
             log.addHandler(handler)
         log.setLevel(logging.INFO)
+        previous = _on_sigterm(lambda: self.stop.request("INTERRUPTED", "SIGTERM (instance shutting down)"))
         try:
             return self._run(buffer)
         finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
             for handler in handlers:
                 log.removeHandler(handler)
 
@@ -310,6 +314,14 @@ class Runner:
         attempts = status.get("attempts") or []
         start = parse_time(attempts[0]["started_at"]).timestamp() if attempts else time.time()
         return start + self.settings.max_runtime_hours * 3600
+
+
+def _on_sigterm(callback: Callable[[], None]) -> Any:
+    """Call back on SIGTERM (shutdown without a spot notice); returns the previous handler, or None
+    where signals cannot be set (not the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, lambda signum, frame: callback())
 
 
 class _BufferHandler(logging.Handler):

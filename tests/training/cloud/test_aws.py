@@ -22,7 +22,10 @@ def clients():
 
 
 def test_retry_config_is_standard_with_backoff():
-    assert aws.RETRY_CONFIG.retries == {"max_attempts": 8, "mode": "standard"}
+    for client in (aws.make_clients("us-east-1").s3, aws.make_clients("us-east-1").autoscaling):
+        retries = client.meta.config.retries
+        assert retries["mode"] == "standard"
+        assert retries.get("total_max_attempts", retries.get("max_attempts", 0) + 1) == 9  # 1 call + 8 retries
 
 
 def test_upload_dir_puts_marker_last_and_download_restores(clients, tmp_path):

@@ -203,3 +203,24 @@ def test_max_runtime_and_out_of_band_stop(cloud, tmp_path):
     assert status["state"] == "STOPPED" and status["reason"] == "stopped by alice"
     assert status["attempts"][0]["end_state"] == "STOPPED" and status["last_epoch"] < 200
     assert cloud.desired() == 0
+
+
+def test_sigterm_checkpoints_and_leaves_the_group_to_replace(cloud, tmp_path):
+    """A shutdown without a notice (SIGTERM) is handled like one: INTERRUPTED, capacity left at 1."""
+    def terminate_after_epoch_one():
+        wait_for(lambda: (cloud.status("term") or {}).get("last_epoch", 0) >= 1, 120, what="epoch 1")
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    killer = threading.Thread(target=terminate_after_epoch_one)
+    before = signal.getsignal(signal.SIGTERM)
+    with FakeImds() as imds:
+        killer.start()
+        rc, _ = run_in_process(cloud, tmp_path, "term", imds, TRAIN_ARGS=small_run(200))
+        killer.join()
+    assert rc == EXIT_INTERRUPTED
+    status = cloud.status("term")
+    assert status["state"] == "INTERRUPTED" and "SIGTERM" in status["reason"]
+    epoch = json.loads(cloud.read("runs/term/checkpoints/training_metadata.json"))["epoch"]
+    assert epoch == status["last_epoch"] >= 1
+    assert cloud.desired() == 1
+    assert signal.getsignal(signal.SIGTERM) == before  # restored
