@@ -54,10 +54,13 @@ class FillMissing(keras.layers.Layer):
 
 
 def _numeric_matrix(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
-    """(rows, len(columns)) float64 matrix, NaN where missing or non-finite."""
-    if not columns:
-        return np.zeros((len(frame), 0))
-    matrix = frame[list(columns)].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64, copy=True)
+    """(rows, len(columns)) float64 matrix (column-major), NaN where missing or non-finite."""
+    matrix = np.empty((len(frame), len(columns)), dtype=np.float64, order="F")
+    for i, col in enumerate(columns):
+        series = frame[col]
+        if not pd.api.types.is_numeric_dtype(series):
+            series = pd.to_numeric(series, errors="coerce")
+        matrix[:, i] = series.to_numpy(dtype=np.float64, na_value=np.nan)
     matrix[~np.isfinite(matrix)] = np.nan
     return matrix
 
@@ -133,13 +136,11 @@ def frame_to_inputs(frame: pd.DataFrame, feature_columns: Iterable[str],
         categorical = [c for c in columns if not pd.api.types.is_numeric_dtype(frame[c])
                        or pd.api.types.is_bool_dtype(frame[c])]
     categorical = set(categorical)
-    result = {}
-    for col in columns:
-        if col in categorical:
-            result[col] = categorical_values(frame[col]).reshape(-1, 1)
-        else:
-            result[col] = _numeric_matrix(frame, [col]).astype(np.float32)
-    return result
+    numeric = [c for c in columns if c not in categorical]
+    matrix = _numeric_matrix(frame, numeric).astype(np.float32, order="F")
+    values = {col: matrix[:, i:i + 1] for i, col in enumerate(numeric)}
+    values.update({col: categorical_values(frame[col]).reshape(-1, 1) for col in columns if col in categorical})
+    return {col: values[col] for col in columns}
 
 
 def make_dataset(frame: pd.DataFrame, feature_columns: Iterable[str], labels=None, *, batch_size: int,

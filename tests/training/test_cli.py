@@ -8,7 +8,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.training.trained_run import trained_run  # noqa: F401
 from training.cli import COMMANDS, main
 
 ROOT = Path(__file__).resolve().parents[2]

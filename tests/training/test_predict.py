@@ -4,7 +4,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.training.trained_run import trained_run  # noqa: F401
 from training.data import parse_frame
 from training.errors import DataError
 from training.predict import (PROBABILITY_COLUMNS, load_model, predict_file, predict_frame, read_json_lines,

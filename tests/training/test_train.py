@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.training.trained_run import SAMPLE_ROWS, trained_run  # noqa: F401
+from tests.training.trained_run import SAMPLE_ROWS
 from training.errors import ConfigError
 from training.model import ModelConfig
 from training.train import (TrainConfig, TrainingInterrupted, class_weight_for, split_rows, stratified_sample,

@@ -1,6 +1,6 @@
 """One short training run on the synthetic sample, shared (session scope) by the training tests.
 
-Import the fixture into a test module: `from tests.training.trained_run import trained_run  # noqa: F401`.
+Registered in tests/training/conftest.py, so every training test module shares the one run.
 """
 import os
 from pathlib import Path
