@@ -149,3 +149,19 @@ def test_gpu_script_is_clean_shell_and_validates_its_arguments():
         assert lint.returncode == 0, lint.stdout
     bad = subprocess.run(["bash", str(script), "1e6"], capture_output=True, text=True, timeout=30)
     assert bad.returncode == 2 and "positive integers" in bad.stderr
+
+
+def test_apply_fill_fast_path_leaves_its_input_unchanged(cache_dir):
+    """The shallow-copy apply_fill (a bench-guided speed-up) must not write through to the caller's frame."""
+    from training.data import load_loans
+    from training.features import add_derived_features, apply_fill, fit_fill_values, get_feature_set, raw_columns_for
+
+    fs = get_feature_set("reference")
+    path = synthetic_file(500, cache_dir=cache_dir)
+    frame = add_derived_features(load_loans(path, ["grade", *raw_columns_for(fs.columns)]).frame)
+    before = frame.copy(deep=True)
+    out, counts = apply_fill(frame, fit_fill_values(frame, fs), fs)
+    assert counts and not out[list(fs.numeric)].isna().any().any()
+    assert (out[list(fs.categorical)] != "missing").any().all()
+    import pandas as pd
+    pd.testing.assert_frame_equal(frame, before)
