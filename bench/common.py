@@ -89,6 +89,8 @@ def machine_info() -> dict[str, Any]:
         "memory_gib": _memory_gib(),
         "gpus": _gpus(),
         "platform": platform.platform(),
+        # other work on a shared machine skews timings: the load when the result was written says how much
+        "load_average_1_5_15m": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
     }
 
 
