@@ -291,6 +291,8 @@ def train(config: TrainConfig, *, callbacks: Sequence[keras.callbacks.Callback] 
         frame = stratified_sample(frame, labels, config.sample, config.seed)
         labels = grade_labels(frame)
         log(f"stratified sample: {len(frame)} rows (seed {config.seed})")
+    elif config.sample is not None and config.sample > len(frame):
+        log(f"sample {config.sample} is more than the {len(frame)} usable rows: using them all")
 
     frame = add_derived_features(frame)
     train_pos, val_pos, test_pos = split_rows(labels, config.seed)
