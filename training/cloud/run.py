@@ -77,6 +77,7 @@ class Runner:
         self._extra_handlers = log_handlers or []
         self.measurements: dict[str, float] = {}
         self._local_names: dict[str, str] = {}  # downloaded data file -> its s3:// URI
+        self._active: aws.Clients | None = None
 
     # ---- entry point -------------------------------------------------------------------------------------
     def run(self) -> int:
@@ -90,6 +91,11 @@ class Runner:
         previous = _on_sigterm(lambda: self.stop.request("INTERRUPTED", "SIGTERM (instance shutting down)"))
         try:
             return self._run(buffer)
+        except Exception as error:  # before an attempt could be recorded (e.g. the bucket is unreachable)
+            log.error("runner failed before the attempt could be recorded: %s", error)
+            if self._active is not None:  # nothing can run here; a later deploy resumes (state not terminal)
+                aws.scale_to_zero(self._active.autoscaling, self.settings.asg_name)
+            return EXIT_FAILED
         finally:
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
@@ -98,7 +104,7 @@ class Runner:
 
     def _run(self, buffer: "_BufferHandler") -> int:
         info = self._instance_info()
-        clients = self._clients or aws.make_clients(self.settings.region or info.region)
+        clients = self._active = self._clients or aws.make_clients(self.settings.region or info.region)
         s3 = clients.s3
         status = read_status(s3, self.layout)
         if status and status.get("state") in TERMINAL_STATES:

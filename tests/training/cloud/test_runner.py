@@ -158,6 +158,15 @@ def test_sigkill_then_restart_resumes_from_last_epoch(cloud, tmp_path):
     assert cloud.desired() == 0
 
 
+def test_unusable_bucket_fails_and_scales_to_zero(cloud, tmp_path, monkeypatch):
+    """No status can be read or written (missing bucket): exit 1 with one line, capacity 0."""
+    monkeypatch.setattr(cloud, "bucket", "spotgrade-no-such-bucket")
+    with FakeImds() as imds:
+        rc, _ = run_in_process(cloud, tmp_path, "nobucket", imds, TRAIN_ARGS=small_run(1))
+    assert rc == EXIT_FAILED
+    assert cloud.desired() == 0
+
+
 def test_bad_data_fails_with_error_in_status(cloud, tmp_path):
     cloud.clients.s3.put_object(Bucket=cloud.bucket, Key="data/bad.csv", Body=b"foo,bar\n1,2\n3,4\n")
     with FakeImds() as imds:
