@@ -86,8 +86,8 @@ def plot_confusion_matrix(matrix: Sequence[Sequence[int]], path: Path, *, title:
     return path
 
 
-def plot_history(history: Mapping[str, Sequence[float]], path: Path) -> Path:
-    """Loss and accuracy per epoch, training and validation."""
+def plot_history(history: Mapping[str, Sequence[float]], path: Path, *, best_epoch: int | None = None) -> Path:
+    """Loss and accuracy per epoch, training and validation; a dashed line at the (1-based) best epoch."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, metric in zip(axes, ("loss", "accuracy")):
@@ -95,6 +95,8 @@ def plot_history(history: Mapping[str, Sequence[float]], path: Path) -> Path:
             values = list(history.get(key, []))
             if values:
                 ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=label)
+        if best_epoch:
+            ax.axvline(best_epoch, color="grey", linestyle="--", linewidth=1, label=f"best (epoch {best_epoch})")
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         ax.set_title(metric)

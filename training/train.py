@@ -345,8 +345,9 @@ def train(config: TrainConfig, *, callbacks: Sequence[keras.callbacks.Callback] 
     tmp_model.replace(run_dir / "model.keras")
     write_json(metrics, run_dir / "metrics.json")
     plot_confusion_matrix(metrics["test"]["confusion_matrix"], run_dir / "confusion_matrix.png", title="Test rows")
-    plot_history(history, run_dir / "history.png")
     val_losses = history.get("val_loss", [])
+    best_epoch = int(np.nanargmin(val_losses)) + 1 if val_losses else None
+    plot_history(history, run_dir / "history.png", best_epoch=best_epoch)
     run_info = {
         "run_id": run_id,
         "synthetic": synthetic,
@@ -363,7 +364,7 @@ def train(config: TrainConfig, *, callbacks: Sequence[keras.callbacks.Callback] 
         },
         "fill": {**fill.to_dict(), "values_filled": values_filled},
         "epochs_trained": progress.completed,
-        "best_epoch": int(np.nanargmin(val_losses)) + 1 if val_losses else None,
+        "best_epoch": best_epoch,
         "history": history,
         "versions": _versions(),
         "devices": _devices(),

@@ -41,7 +41,7 @@ def test_plots_are_written(tmp_path):
     cm_path = plot_confusion_matrix(cm, tmp_path / "cm.png")
     history = {"loss": [1.2, 1.0, 0.9], "val_loss": [1.3, 1.1, 1.05], "accuracy": [0.4, 0.5, 0.55],
                "val_accuracy": [0.38, 0.45, 0.5]}
-    history_path = plot_history(history, tmp_path / "history.png")
+    history_path = plot_history(history, tmp_path / "history.png", best_epoch=3)
     for path in (cm_path, history_path):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert path.stat().st_size > 5_000
