@@ -1,4 +1,5 @@
-"""The stack of one training run: network + storage + compute, grants, outputs and tags.
+"""The stack of one training run: network + storage + notifications + compute + watchdog, grants,
+outputs and tags.
 
 `build_app` is what app.py (and the tests) call: it reads the config from the app's context,
 builds the stack and registers cdk-nag's AwsSolutionsChecks as a validation plugin.
@@ -19,7 +20,9 @@ from constructs import Construct
 from stacks.compute import SpotCompute
 from stacks.config import REPO_ROOT, RunConfig
 from stacks.network import Network
+from stacks.notifications import Notifications
 from stacks.storage import ArtifactStore
+from stacks.watchdog import RunWatchdog
 
 PROJECT_TAG = "spotgrade"
 # CDK feature flags this app relies on (the CLI's cdk.json context may add more, never fewer).
@@ -30,7 +33,11 @@ FEATURE_FLAGS: dict[str, Any] = {
 
 
 class SpotgradeStack(Stack):
-    """Everything one run needs. Environment-agnostic: no lookups, synthesizes offline."""
+    """Everything one run needs. Environment-agnostic: no lookups, synthesizes offline.
+
+    The notifications topic is always created (KMS-encrypted, TLS-only); only its email subscription is
+    optional (notifyEmail). The watchdog Lambda always runs on its schedule.
+    """
 
     def __init__(self, scope: Construct, construct_id: str, *, config: RunConfig,
                  restrict_default_security_group: bool = True, **kwargs: Any) -> None:
@@ -50,17 +57,25 @@ class SpotgradeStack(Stack):
                                      checkpoint_expiry_days=config.checkpoint_expiry_days,
                                      retain=config.retain_artifacts)
 
-        # --- Notifications (optional): compose an SNS topic here and pass it to SpotCompute; the
-        # instance role then gets sns:Publish on it, SPOTGRADE_TOPIC_ARN carries it to the runner and
-        # the group sends its scaling events to it.
-        self.topic: sns.ITopic | None = None
+        # Notifications: the topic always exists (an unsubscribed topic costs nothing, and the runner, the
+        # watchdog and the group's scaling events always have somewhere to publish); the email
+        # subscription exists only where notifyEmail is set. SpotCompute grants the instance role
+        # sns:Publish on it, passes it to the runner (SPOTGRADE_TOPIC_ARN) and sends group events to it.
+        self.notifications = Notifications(self, "Notifications", email=config.notify_email)
+        self.topic: sns.ITopic = self.notifications.topic
 
         self.compute = SpotCompute(self, "Compute", config=config, vpc=self.network.vpc,
                                    security_group=self.network.security_group, bucket=self.storage.bucket,
                                    log_retention=retention, topic=self.topic)
 
-        # --- Watchdog (optional): a Lambda construct composed here gets self.compute.group,
-        # self.storage.bucket, config.run_prefix and self.topic.
+        # Out-of-band guard: every 5 minutes, scale the group to 0 when the run is over, past
+        # maxRuntimeHours or silent for heartbeatMinutes (training/cloud/watchdog.py).
+        self.watchdog = RunWatchdog(self, "Watchdog", bucket=self.storage.bucket, run_id=config.run_id,
+                                    group_name=config.asg_name, max_runtime_hours=config.max_runtime_hours,
+                                    heartbeat_minutes=config.heartbeat_minutes, log_retention=retention,
+                                    topic=self.topic)
+        # The Lambda names the group by its explicit name; make it exist before the first scheduled check.
+        self.watchdog.node.add_dependency(self.compute.group)
 
         self._outputs()
         Tags.of(self).add("Project", PROJECT_TAG)
@@ -70,6 +85,7 @@ class SpotgradeStack(Stack):
         config, bucket = self.config, self.storage.bucket
         group_name = self.compute.group.auto_scaling_group_name
         CfnOutput(self, "BucketName", value=bucket.bucket_name, description="Artifacts bucket")
+        CfnOutput(self, "RunId", value=config.run_id, description="The run's id (its key prefix runs/<RunId>/)")
         CfnOutput(self, "RunPrefix", value=f"s3://{bucket.bucket_name}/{config.run_prefix}",
                   description="Where this run's status, checkpoints, artifacts and logs go")
         CfnOutput(self, "AutoScalingGroupName", value=group_name,
@@ -79,6 +95,8 @@ class SpotgradeStack(Stack):
         CfnOutput(self, "ConsoleLink", description="The run's Auto Scaling group in the EC2 console",
                   value=f"https://console.aws.amazon.com/ec2/home?region={self.region}"
                         f"#AutoScalingGroupDetails:id={group_name};view=activity")
+        CfnOutput(self, "TopicArn", value=self.topic.topic_arn,
+                  description="SNS topic of the run's notifications (subscribe more endpoints here)")
 
 
 _R = logs.RetentionDays
