@@ -2,19 +2,30 @@
 
 What this proves: the template parses, every Ref/GetAtt/Join resolves, resources are created in
 dependency order and the stack reaches CREATE_COMPLETE with the outputs we promise; the group exists
-under its explicit name with one instance. What moto does NOT check (the CDK assertions cover these
-on the template instead): IAM policy semantics, the launch template's settings (IMDSv2, encryption,
-user data: moto ignores them), spot allocation/mixed-instances behaviour, S3 bucket policies
-(AWS::S3::BucketPolicy is skipped with a warning), bucket properties (versioning, encryption and
-lifecycle rules are not applied), flow log delivery, real AMI ids, service quotas and capacity. Custom resources cannot run in moto, so this synth leaves out the
-restrict-default-security-group custom resource.
+under its explicit name with one instance; the watchdog function (its code zip published to the
+bootstrap bucket first, as `cdk deploy` does), its schedule and the encrypted topic exist, and the
+function's deployed settings drive the watchdog handler (called in-process) to scale the group to 0.
+What moto does NOT check (the CDK assertions cover these on the template instead): IAM policy
+semantics, the launch template's settings (IMDSv2, encryption, user data: moto ignores them),
+spot allocation/mixed-instances behaviour, S3 bucket policies and the SNS topic policy
+(AWS::S3::BucketPolicy and AWS::SNS::TopicPolicy are skipped with a warning), KMS key policies
+(stored, never enforced), bucket properties (versioning, encryption and lifecycle rules are not
+applied), flow log delivery, real AMI ids, service quotas and capacity. Lambda: moto stores the
+function (runtime, handler, environment, code from S3) but runs code only in Docker, so the handler is
+not invoked by the schedule here, and the function's role is not checked against what the handler
+calls (the moto clients here have every permission). KMS keys: moto 5.2 mis-reads CloudFormation
+tags on AWS::KMS::Key, so the rehearsal rewrites them (see below). Custom resources cannot run in
+moto, so this synth leaves out the restrict-default-security-group custom resource.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import warnings
+import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,6 +40,25 @@ def moto_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     return synth(tmp_path_factory.mktemp("cdk-moto"), CONTEXT, nag=False, restrict_default_security_group=False)
 
 
+def publish_file_assets(outdir: Path, s3: Any, account: str) -> None:
+    """What `cdk deploy` does before creating the stack: zip each staged file asset into the bootstrap bucket."""
+    manifest = json.loads((outdir / "Spotgrade.assets.json").read_text())["files"]
+    for asset in manifest.values():
+        if asset["source"].get("packaging") != "zip":
+            continue  # the template itself
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w") as zf:
+            root = outdir / asset["source"]["path"]
+            for path in sorted(root.rglob("*")):
+                if path.is_file():
+                    zf.write(path, path.relative_to(root).as_posix())
+        for destination in asset["destinations"].values():
+            bucket = destination["bucketName"].replace("${AWS::AccountId}", account).replace("${AWS::Region}", REGION)
+            if bucket not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
+                s3.create_bucket(Bucket=bucket)
+            s3.put_object(Bucket=bucket, Key=destination["objectKey"], Body=archive.getvalue())
+
+
 @pytest.mark.slow
 def test_stack_reaches_create_complete_in_moto(moto_synth: Synth) -> None:
     import boto3
@@ -39,6 +69,12 @@ def test_stack_reaches_create_complete_in_moto(moto_synth: Synth) -> None:
     parameters = template["Parameters"]
     [ami_key] = [k for k, v in parameters.items() if v["Default"].startswith("/aws/service/deeplearning/")]
     parameters[ami_key]["Default"] = FAKE_AMI_PARAMETER
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::KMS::Key":
+            # moto 5.2 hands CloudFormation's {Key, Value} tags to KMS's tagger, which wants {TagKey, TagValue}
+            # (KeyError otherwise); the template's own tags are asserted in test_stack.py.
+            props = resource["Properties"]
+            props["Tags"] = [{"TagKey": t["Key"], "TagValue": t["Value"]} for t in props.get("Tags", [])]
 
     with mock_aws(), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # moto: "AWS::S3::BucketPolicy not supported"
@@ -47,6 +83,8 @@ def test_stack_reaches_create_complete_in_moto(moto_synth: Synth) -> None:
         ssm = boto3.client("ssm", region_name=REGION)
         ssm.put_parameter(Name=FAKE_AMI_PARAMETER, Value=image_id, Type="String")
         ssm.put_parameter(Name="/cdk-bootstrap/hnb659fds/version", Value="30", Type="String")
+        publish_file_assets(moto_synth.outdir, boto3.client("s3", region_name=REGION),
+                            boto3.client("sts", region_name=REGION).get_caller_identity()["Account"])
         cfn = boto3.client("cloudformation", region_name=REGION)
         cfn.create_stack(StackName="Spotgrade", TemplateBody=json.dumps(template),
                          Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"])
@@ -72,3 +110,28 @@ def test_stack_reaches_create_complete_in_moto(moto_synth: Synth) -> None:
         logs = boto3.client("logs", region_name=REGION)
         [log_group] = logs.describe_log_groups(logGroupNamePrefix="/spotgrade/")["logGroups"]
         assert log_group["retentionInDays"] == 30
+
+        # Run control: the watchdog function, its schedule and the topic, wired to this stack's resources.
+        assert outputs["RunId"] == "exp-7"
+        sns = boto3.client("sns", region_name=REGION)
+        topic = sns.get_topic_attributes(TopicArn=outputs["TopicArn"])["Attributes"]
+        assert topic["KmsMasterKeyId"]
+        assert sns.list_subscriptions_by_topic(TopicArn=outputs["TopicArn"])["Subscriptions"] == []
+        lambda_ = boto3.client("lambda", region_name=REGION)
+        [function] = [f for f in lambda_.list_functions()["Functions"] if f["Handler"] == "watchdog.handler"]
+        env = function["Environment"]["Variables"]
+        assert (env["SPOTGRADE_BUCKET"], env["SPOTGRADE_TOPIC_ARN"]) == (bucket, outputs["TopicArn"])
+        [rule] = boto3.client("events", region_name=REGION).list_rules()["Rules"]
+        assert rule["ScheduleExpression"] == "rate(5 minutes)"
+
+        # The deployed settings drive the handler (in-process: moto runs Lambda code only in Docker).
+        from training.cloud import layout, watchdog
+
+        run = layout.RunLayout(bucket, env["SPOTGRADE_RUN_ID"])
+        layout.write_status(s3, run, {**layout.new_status(run.run_id), "state": "SUCCEEDED"})
+        result = watchdog.check(s3, boto3.client("autoscaling", region_name=REGION), ec2, sns,
+                                watchdog.Settings.from_env(env))
+        assert result["action"] == "scaled_to_zero" and result["event"] == "SUCCEEDED"
+        [group] = boto3.client("autoscaling", region_name=REGION).describe_auto_scaling_groups(
+            AutoScalingGroupNames=[env["SPOTGRADE_ASG_NAME"]])["AutoScalingGroups"]
+        assert group["DesiredCapacity"] == 0
