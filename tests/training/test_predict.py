@@ -108,6 +108,7 @@ def test_predicting_with_a_freshly_built_model_matches_after_reload(raw, tmp_pat
     frame = add_derived_features(_parsed(raw))
     keras.utils.set_random_seed(3)
     built = build_model(feature_set, frame, fit_fill_values(frame, feature_set), None)
+    built.optimizer.build(built.trainable_variables)  # saved and reloaded optimizer state match
     before = predict_frame(built, _parsed(raw))
     built.save(tmp_path / "fresh.keras")
     pd.testing.assert_frame_equal(before, predict_frame(load_model(tmp_path / "fresh.keras"), _parsed(raw)))
