@@ -165,3 +165,22 @@ def test_apply_fill_fast_path_leaves_its_input_unchanged(cache_dir):
     assert (out[list(fs.categorical)] != "missing").any().all()
     import pandas as pd
     pd.testing.assert_frame_equal(frame, before)
+
+
+def test_predict_frame_batches_match_keras_predict(cache_dir):
+    """predict_frame's predict_on_batch path (a bench-guided speed-up) gives model.predict's probabilities."""
+    from training.data import load_loans
+    from training.features import add_derived_features, fit_fill_values, get_feature_set, raw_columns_for
+    from training.model import build_model, make_dataset
+    from training.predict import PROBABILITY_COLUMNS, predict_frame
+
+    fs = get_feature_set("application")
+    frame = load_loans(synthetic_file(500, cache_dir=cache_dir), ["grade", *raw_columns_for(fs.columns)]).frame
+    derived = add_derived_features(frame)
+    model = build_model(fs, derived, fit_fill_values(derived, fs))
+    expected = model.predict(make_dataset(derived, list(fs.columns), batch_size=64, categorical=list(fs.categorical)),
+                             verbose=0)
+    for batch_size in (64, 7, 1024):
+        got = predict_frame(model, frame, batch_size=batch_size)[list(PROBABILITY_COLUMNS)].to_numpy()
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    assert len(predict_frame(model, frame.head(1))) == 1
