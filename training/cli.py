@@ -194,6 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="<command>", required=True)
     for cmd in COMMANDS.values():
         cmd.add_arguments(sub.add_parser(cmd.name, help=cmd.help, description=cmd.help))
+    from training.cloud.cli_commands import register as register_cloud_commands
+
+    register_cloud_commands(sub)  # status, logs, pull, stop, resume, upload-data, runs, estimate, sweep
     return parser
 
 
@@ -207,7 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help (0) or a usage error (2)
         return exc.code if isinstance(exc.code, int) else 2
     try:
-        return COMMANDS[args.command].run(args) or 0
+        run = COMMANDS[args.command].run if args.command in COMMANDS else args.run
+        return run(args) or 0
     except SpotgradeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

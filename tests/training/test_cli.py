@@ -112,3 +112,19 @@ def test_module_entry_point_in_a_subprocess(tmp_path):
     assert "Traceback" not in bad.stderr
     assert [line for line in bad.stderr.splitlines() if line.startswith("error: ")] == \
         [f"error: {tmp_path / 'x.keras'}: model file not found (give the model.keras of a training run)"]
+
+
+def test_run_control_commands_are_in_the_main_cli(capsys):
+    code, out, _ = _run(capsys, "--help")
+    assert code == 0
+    for name in ("status", "logs", "pull", "stop", "upload-data", "runs", "estimate", "sweep"):
+        assert f"    {name}" in out
+
+
+def test_run_control_without_region_is_one_line_exit_2(capsys, monkeypatch):
+    for var in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    code, _, err = _run(capsys, "status", "--stack", "Nope")
+    assert code == 2
+    _assert_one_line_error(err, "region")
