@@ -184,3 +184,30 @@ def test_predict_frame_batches_match_keras_predict(cache_dir):
         got = predict_frame(model, frame, batch_size=batch_size)[list(PROBABILITY_COLUMNS)].to_numpy()
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     assert len(predict_frame(model, frame.head(1))) == 1
+
+
+def test_make_dataset_batches_are_the_row_wise_shuffle(cache_dir):
+    """make_dataset (gathering whole batches is a bench-guided speed-up) yields exactly the batches of
+    from_tensor_slices(...).shuffle(n, seed).batch(b), epoch after epoch, so training is unchanged."""
+    import tensorflow as tf
+
+    from training.features import add_derived_features, get_feature_set, raw_columns_for
+    from training.data import load_loans
+    from training.model import frame_to_inputs, make_dataset
+
+    fs = get_feature_set("application")
+    frame = add_derived_features(load_loans(synthetic_file(500, cache_dir=cache_dir),
+                                            ["grade", *raw_columns_for(fs.columns)]).frame)
+    cols, cat = list(fs.columns), list(fs.categorical)
+    labels = np.arange(len(frame)) % 7
+    reference = tf.data.Dataset.from_tensor_slices((frame_to_inputs(frame, cols, cat), labels.astype(np.int32))) \
+        .shuffle(len(frame), seed=3, reshuffle_each_iteration=True).batch(64)
+    dataset = make_dataset(frame, cols, labels, batch_size=64, shuffle=True, seed=3, categorical=cat)
+    for _ in range(2):
+        pairs = list(zip(reference, dataset, strict=True))
+        for (ref_x, ref_y), (x, y) in pairs:
+            np.testing.assert_array_equal(y.numpy(), ref_y.numpy())
+            for col in cols:
+                np.testing.assert_array_equal(x[col].numpy(), ref_x[col].numpy())
+    plain = next(iter(make_dataset(frame, cols, batch_size=1000, categorical=cat)))
+    assert plain["loan_amnt"].shape == (len(frame), 1) and plain["term"].dtype == tf.string
