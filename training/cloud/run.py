@@ -188,6 +188,13 @@ class Runner:
         try:
             result = train_fn(config, callbacks=[callback], backup_dir=backup_dir, stop_event=self.stop.event,
                               log=log.info)
+        except (ValueError, OSError) as error:
+            if resume and not recorder.attempt.get("epochs_completed") and "load" in str(error).lower():
+                raise ConfigError(
+                    f"the checkpoints in {self.layout.uri(self.layout.checkpoints_prefix)} do not fit this model "
+                    f"({type(error).__name__}: {str(error).splitlines()[0][:120]}): train with the same code and "
+                    "flags as before, or delete the checkpoints / use a new run id") from error
+            raise
         except interrupted:
             self.measurements["checkpoint_after_notice_s"] = time.monotonic() - (self.stop.at or time.monotonic())
             log.info("training stopped; checkpoints in S3 hold epoch %s (%.2f s after the stop request)",

@@ -167,6 +167,21 @@ def test_unusable_bucket_fails_and_scales_to_zero(cloud, tmp_path, monkeypatch):
     assert cloud.desired() == 0
 
 
+def test_checkpoint_of_another_model_fails_clearly(cloud, tmp_path):
+    """Checkpoints written with other flags (here: wider layers) cannot be resumed: FAILED, one clear line."""
+    with FakeImds() as imds:
+        rc, _ = run_in_process(cloud, tmp_path, "mismatch", imds, TRAIN_ARGS=small_run(1))
+        assert rc == EXIT_SUCCEEDED and cloud.keys("runs/mismatch/checkpoints/")
+        status = cloud.status("mismatch")
+        status.update(state="INTERRUPTED")  # as if the instance had been interrupted
+        write_status(cloud.clients.s3, RunLayout(cloud.bucket, "mismatch"), status)
+        rc, _ = run_in_process(cloud, tmp_path, "mismatch", imds, name="wider",
+                               TRAIN_ARGS=small_run(200).replace("--hidden-units 16", "--hidden-units 32"))
+    assert rc == EXIT_FAILED
+    error = cloud.status("mismatch")["error"]
+    assert error.startswith(f"the checkpoints in s3://{cloud.bucket}/runs/mismatch/checkpoints/ do not fit")
+
+
 def test_bad_data_fails_with_error_in_status(cloud, tmp_path):
     cloud.clients.s3.put_object(Bucket=cloud.bucket, Key="data/bad.csv", Body=b"foo,bar\n1,2\n3,4\n")
     with FakeImds() as imds:
