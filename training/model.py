@@ -146,12 +146,28 @@ def frame_to_inputs(frame: pd.DataFrame, feature_columns: Iterable[str],
 def make_dataset(frame: pd.DataFrame, feature_columns: Iterable[str], labels=None, *, batch_size: int,
                  shuffle: bool = False, seed: int = 0,
                  categorical: Iterable[str] | None = None) -> tf.data.Dataset:
-    """A batched, prefetched tf.data pipeline of (inputs dict[, integer grade labels])."""
+    """A batched, prefetched tf.data pipeline of (inputs dict[, integer grade labels]).
+
+    Performance (bench/train.py, bench/scale.py): the inputs become tensors once and each batch is
+    gathered from them by row indices; only the indices are shuffled. Slicing 40+ inputs row by row,
+    holding every row in a shuffle buffer and re-batching cost more than the model's own step, and
+    many times the data's memory. The batches are exactly those of
+    ``from_tensor_slices(...).shuffle(n, seed, reshuffle_each_iteration=True).batch(batch_size)``.
+    """
     inputs = frame_to_inputs(frame, feature_columns, categorical)
-    if labels is None:
-        dataset = tf.data.Dataset.from_tensor_slices(inputs)
-    else:
-        dataset = tf.data.Dataset.from_tensor_slices((inputs, np.asarray(labels, dtype=np.int32)))
+    tensors = {name: tf.constant(values) for name, values in inputs.items()}
+    order = tf.data.Dataset.range(len(frame))
     if shuffle:
-        dataset = dataset.shuffle(max(len(frame), 1), seed=seed, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        order = order.shuffle(max(len(frame), 1), seed=seed, reshuffle_each_iteration=True)
+    order = order.batch(batch_size)
+
+    def rows(index):
+        return {name: tf.gather(values, index) for name, values in tensors.items()}
+
+    if labels is None:
+        dataset = order.map(rows, num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        targets = tf.constant(np.asarray(labels, dtype=np.int32))
+        dataset = order.map(lambda index: (rows(index), tf.gather(targets, index)),
+                            num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE)
