@@ -65,6 +65,9 @@ def _numeric_matrix(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
     return matrix
 
 
+CONSTANT_COLUMN_VARIANCE = 1e30  # sqrt = 1e15: any finite input normalises to ~0
+
+
 def categorical_values(series: pd.Series) -> np.ndarray:
     """A categorical column as a numpy str array (36.0 -> "36"), missing values as "missing"."""
     return category_strings(series).to_numpy(dtype=str)
@@ -88,6 +91,10 @@ def build_model(feature_set: FeatureSet, train_frame: pd.DataFrame, fill: FillVa
         matrix = _numeric_matrix(train_frame, numeric)
         filled = np.where(np.isnan(matrix), np.asarray(fill_values), matrix)
         mean, variance = filled.mean(axis=0), filled.var(axis=0)
+        # A column constant in training (e.g. bureau fields entirely empty before 2012, filled with the
+        # fallback) carries no information: scale it to ~0 so real values at predict time cannot explode
+        # through a 1/epsilon normalisation into weights that were never trained on them.
+        variance = np.where(variance > 0, variance, CONSTANT_COLUMN_VARIANCE)
         joined = keras.layers.Concatenate(name="numeric", dtype="float32")([inputs[c] for c in numeric]) \
             if len(numeric) > 1 else inputs[numeric[0]]
         joined = FillMissing(fill_values, name="fill_missing")(joined)

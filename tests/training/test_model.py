@@ -125,3 +125,15 @@ def test_a_model_learns_a_signal(frame):
               epochs=15, verbose=0, shuffle=False)
     accuracy = (_predict(model, frame).argmax(axis=1) == labels).mean()
     assert accuracy > 0.9
+
+
+def test_a_column_constant_in_training_cannot_swing_predictions(frame):
+    """Bureau fields empty before 2012 are filled with one value; real values later must not explode."""
+    train = frame.assign(dti=np.nan)  # entirely empty in training -> the fill value everywhere
+    keras.utils.set_random_seed(0)
+    model = build_model(TINY, train, FILL, ModelConfig())
+    rows = frame.iloc[:2].copy()
+    rows["fico"], rows["home"], rows["term"] = 700.0, "RENT", 36.0
+    rows["dti"] = [-5.0, 1e6]  # the training constant, then a value never seen in training
+    probabilities = _predict(model, rows)
+    np.testing.assert_allclose(probabilities[1], probabilities[0], atol=1e-5)
