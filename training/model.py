@@ -162,7 +162,9 @@ def make_dataset(frame: pd.DataFrame, feature_columns: Iterable[str], labels=Non
     ``from_tensor_slices(...).shuffle(n, seed, reshuffle_each_iteration=True).batch(batch_size)``.
     """
     inputs = frame_to_inputs(frame, feature_columns, categorical)
-    tensors = {name: tf.constant(values) for name, values in inputs.items()}
+    with tf.device("/CPU:0"):  # host memory: tf.data runs on the CPU, and a GPU keeps only the batches
+        tensors = {name: tf.constant(values) for name, values in inputs.items()}
+        targets = None if labels is None else tf.constant(np.asarray(labels, dtype=np.int32))
     order = tf.data.Dataset.range(len(frame))
     if shuffle:
         order = order.shuffle(max(len(frame), 1), seed=seed, reshuffle_each_iteration=True)
@@ -174,7 +176,6 @@ def make_dataset(frame: pd.DataFrame, feature_columns: Iterable[str], labels=Non
     if labels is None:
         dataset = order.map(rows, num_parallel_calls=tf.data.AUTOTUNE)
     else:
-        targets = tf.constant(np.asarray(labels, dtype=np.int32))
         dataset = order.map(lambda index: (rows(index), tf.gather(targets, index)),
                             num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
