@@ -104,21 +104,32 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dropout", type=fraction, default=0.2, help="dropout after each hidden layer (default 0.2)")
     p.add_argument("--learning-rate", type=positive_float, default=1e-3, help="Adam learning rate (default 0.001)")
     p.add_argument("--max-norm", type=positive_float, default=3.0, help="max-norm kernel constraint (default 3)")
+    p.add_argument("--split", choices=["random", "time"], default="random",
+                   help="random: stratified by grade (default); time: test on the newest 20%% by issue_d")
+    p.add_argument("--preset", choices=["reference", "tuned"], default=None,
+                   help="model settings: reference (the 2017 network) or tuned (log money columns, quantile "
+                        "bins, embeddings, 256,128, LR on plateau; see docs/model-card.md); overrides "
+                        "--hidden-units/--dropout")
 
 
 def train_config_from_args(args: argparse.Namespace):
     """The TrainConfig of parsed `train` arguments (also used by the on-instance runner)."""
     from pathlib import Path
 
-    from training.model import ModelConfig
+    from dataclasses import replace
+
+    from training.model import MODEL_PRESETS, ModelConfig
     from training.train import TrainConfig
 
+    model = ModelConfig(hidden_units=tuple(args.hidden_units), dropout=args.dropout, max_norm=args.max_norm,
+                        learning_rate=args.learning_rate)
+    if getattr(args, "preset", None):
+        model = replace(MODEL_PRESETS[args.preset], max_norm=args.max_norm, learning_rate=args.learning_rate)
     return TrainConfig(data=args.data, sample=args.sample, features=args.features, epochs=args.epochs,
                        batch_size=args.batch_size, patience=args.patience, seed=args.seed,
                        output_dir=Path(args.output), run_id=args.run_id, class_weights=args.class_weights,
                        max_bad_rows=args.max_bad_rows,
-                       model=ModelConfig(hidden_units=tuple(args.hidden_units), dropout=args.dropout,
-                                         max_norm=args.max_norm, learning_rate=args.learning_rate))
+                       model=model, split=getattr(args, "split", "random"))
 
 
 @command("train", "train the grade model and write outputs/<run-id>/", _train_args)
@@ -132,6 +143,33 @@ def _train(args: argparse.Namespace) -> int:
 
 
 # ---- evaluate ----
+
+# ---- audit ----
+
+def _audit_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, action="append", metavar="PATH",
+                   help="labelled LendingClub CSV (.csv/.gz/.zip), glob or s3://bucket/key; repeatable")
+    p.add_argument("--features", default="application,reference",
+                   help="comma-separated feature sets to audit (default application,reference)")
+    p.add_argument("--output", metavar="FILE", help="also write the audit report as JSON to FILE")
+    p.add_argument("--max-bad-rows", type=fraction, default=0.01, help="largest share of unusable rows (default 0.01)")
+
+
+@command("audit", "leakage audit of the feature sets on a labelled data file", _audit_args)
+def _audit(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from training.assess import audit_data
+
+    report = audit_data(args.data if len(args.data) > 1 else args.data[0],
+                        [n.strip() for n in args.features.split(",") if n.strip()],
+                        max_bad_rows=args.max_bad_rows, log=lambda line: print(line, flush=True))
+    if args.output:
+        Path(args.output).write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {args.output}")
+    return 0
+
 
 def _evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, metavar="FILE", help="model.keras of a training run")

@@ -15,6 +15,7 @@ import pandas as pd
 import tensorflow as tf
 from keras import ops
 
+from training import levers
 from training.features import category_strings
 
 if TYPE_CHECKING:
@@ -31,6 +32,21 @@ class ModelConfig:
     dropout: float = 0.2
     max_norm: float = 3.0
     learning_rate: float = 1e-3
+    # model-quality levers (training.levers; docs/model-card.md), all off by default:
+    log_columns: tuple[str, ...] | str = ()   # signed log1p before normalisation; "money" = levers.MONEY_COLUMNS
+    quantile_bins: int = 0                    # >0: numeric columns also one-hot into N training quantile bins
+    embedding_min_vocab: int = 0              # >0: categorical columns with more values get an embedding
+    batch_norm: bool = False                  # BatchNormalization after each hidden Dense
+    lr_schedule: str = "constant"             # "plateau": ReduceLROnPlateau on val_loss (train.py)
+
+
+#: Named model settings: "reference" = the 2017 network; "tuned" = the levers that beat gradient boosting on
+#: application features (docs/model-card.md); use with --patience 10 or more.
+MODEL_PRESETS: dict[str, ModelConfig] = {
+    "reference": ModelConfig(),
+    "tuned": ModelConfig(hidden_units=(256, 128), dropout=0.3, log_columns="money", quantile_bins=64,
+                         embedding_min_vocab=10, lr_schedule="plateau"),
+}
 
 
 @keras.saving.register_keras_serializable(package="spotgrade")
@@ -90,7 +106,11 @@ def build_model(feature_set: FeatureSet, train_frame: pd.DataFrame, fill: FillVa
             inputs[col] = keras.Input(shape=(1,), name=col, dtype="float32")
         matrix = _numeric_matrix(train_frame, numeric)
         filled = np.where(np.isnan(matrix), np.asarray(fill_values), matrix)
-        mean, variance = filled.mean(axis=0), filled.var(axis=0)
+        stats = filled
+        mask = levers.log_mask(numeric, config.log_columns) if config.log_columns else []
+        if any(mask):  # model-quality lever: statistics of the log-scaled columns (training.levers)
+            stats = levers.signed_log1p(filled, mask)
+        mean, variance = stats.mean(axis=0), stats.var(axis=0)
         # A column constant in training (e.g. bureau fields entirely empty before 2012, filled with the
         # fallback) carries no information: scale it to ~0 so real values at predict time cannot explode
         # through a 1/epsilon normalisation into weights that were never trained on them.
@@ -98,11 +118,21 @@ def build_model(feature_set: FeatureSet, train_frame: pd.DataFrame, fill: FillVa
         joined = keras.layers.Concatenate(name="numeric", dtype="float32")([inputs[c] for c in numeric]) \
             if len(numeric) > 1 else inputs[numeric[0]]
         joined = FillMissing(fill_values, name="fill_missing")(joined)
+        if any(mask):
+            joined = levers.SignedLog1p(mask, name="log_money")(joined)
         parts.append(keras.layers.Normalization(mean=mean.tolist(), variance=variance.tolist(),
                                                 name="normalize", dtype="float32")(joined))
+        if config.quantile_bins > 0:
+            each = {c: FillMissing([fill_values[i]], name=f"fill_{c}")(inputs[c]) for i, c in enumerate(numeric)}
+            parts += levers.quantile_one_hots(each, filled, numeric, config.quantile_bins)
     for col in categorical:
         inputs[col] = keras.Input(shape=(1,), name=col, dtype="string")
         vocabulary = sorted(set(categorical_values(train_frame[col])) - {"[UNK]"})
+        if 0 < config.embedding_min_vocab < len(vocabulary):
+            indices = keras.layers.StringLookup(vocabulary=vocabulary, num_oov_indices=1,
+                                                name=f"lookup_{col}")(inputs[col])
+            parts.append(levers.embedding(indices, len(vocabulary) + 1, col))
+            continue
         lookup = keras.layers.StringLookup(vocabulary=vocabulary, output_mode="one_hot",
                                            num_oov_indices=1, name=f"lookup_{col}")
         parts.append(lookup(inputs[col]))
@@ -111,8 +141,11 @@ def build_model(feature_set: FeatureSet, train_frame: pd.DataFrame, fill: FillVa
 
     x = keras.layers.Concatenate(name="features")(parts) if len(parts) > 1 else parts[0]
     for i, units in enumerate(config.hidden_units):
-        x = keras.layers.Dense(units, activation="relu", name=f"dense_{i}",
+        x = keras.layers.Dense(units, activation=None if config.batch_norm else "relu", name=f"dense_{i}",
                                kernel_constraint=keras.constraints.MaxNorm(config.max_norm))(x)
+        if config.batch_norm:
+            x = keras.layers.BatchNormalization(name=f"batch_norm_{i}")(x)
+            x = keras.layers.Activation("relu", name=f"relu_{i}")(x)
         if config.dropout > 0:
             x = keras.layers.Dropout(config.dropout, name=f"dropout_{i}")(x)
     outputs = keras.layers.Dense(N_GRADES, activation="softmax", name="grade", dtype="float32",

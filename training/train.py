@@ -27,7 +27,9 @@ import pandas as pd
 from training.errors import ConfigError, DataError
 from training.evaluate import (GRADES, compute_metrics, majority_baseline, plot_confusion_matrix, plot_history,
                                write_json)
+from training.assess import assess, audit_features, keras_predict_proba, load_with_audit_columns, time_split
 from training.model import ModelConfig, build_model, make_dataset
+from training.report import write_report
 
 DEFAULT_SYNTHETIC_ROWS = 30_000
 TEST_FRACTION = 0.15
@@ -55,6 +57,7 @@ class TrainConfig:
     class_weights: bool = False
     max_bad_rows: float = 0.01
     model: ModelConfig = field(default_factory=ModelConfig)
+    split: str = "random"              # "time": train on older issue_d, test on the newest 20% (assess.time_split)
 
 
 @dataclass
@@ -94,6 +97,13 @@ def validate_config(config: TrainConfig) -> None:
         (config.model.max_norm > 0, f"max norm must be positive, got {config.model.max_norm}"),
         (config.run_id is None or RUN_ID_PATTERN.fullmatch(config.run_id) is not None,
          f"run id {config.run_id!r} must match {RUN_ID_PATTERN.pattern}"),
+    ]
+    # model-quality settings (training.assess / training.levers)
+    checks += [
+        (config.split in ("random", "time"), f"split must be 'random' or 'time', got {config.split!r}"),
+        (config.model.lr_schedule in ("constant", "plateau"),
+         f"lr schedule must be 'constant' or 'plateau', got {config.model.lr_schedule!r}"),
+        (config.model.quantile_bins >= 0, f"quantile bins must be 0 or more, got {config.model.quantile_bins}"),
     ]
     for ok, message in checks:
         if not ok:
@@ -277,9 +287,11 @@ def train(config: TrainConfig, *, callbacks: Sequence[keras.callbacks.Callback] 
         log(f"data: built-in synthetic sample, {rows} rows written to {data[0]} (not real loans)")
     else:
         data = [str(config.data)] if isinstance(config.data, (str, Path)) else [str(d) for d in config.data]
-    columns = list(dict.fromkeys(["grade", *raw_columns_for(feature_set.columns)]))
-    loaded = load_loans(data if len(data) > 1 else data[0], columns, require_grade=True,
-                        max_bad_rows=config.max_bad_rows)
+    columns = list(dict.fromkeys(["grade", *raw_columns_for(feature_set.columns),
+                                  *(["issue_d"] if config.split == "time" else [])]))
+    # the leakage audit also reads int_rate/installment/loan_amnt/term where the files have them
+    loaded = load_with_audit_columns(data if len(data) > 1 else data[0], columns,
+                                     max_bad_rows=config.max_bad_rows)
     frame = loaded.frame
     log(f"read {loaded.rows_read} rows from {len(loaded.files)} file(s)")
     for reason, count in loaded.dropped.items():
@@ -295,7 +307,12 @@ def train(config: TrainConfig, *, callbacks: Sequence[keras.callbacks.Callback] 
         log(f"sample {config.sample} is more than the {len(frame)} usable rows: using them all")
 
     frame = add_derived_features(frame)
-    train_pos, val_pos, test_pos = split_rows(labels, config.seed)
+    audit = audit_features(frame, feature_set, seed=config.seed, log=log)  # ConfigError: leaks in application
+    if config.split == "time":
+        train_pos, val_pos, test_pos = time_split(frame["issue_d"], labels, config.seed)
+        log(f"time split: test rows issued {frame['issue_d'].iloc[test_pos].min():%Y-%m} or later")
+    else:
+        train_pos, val_pos, test_pos = split_rows(labels, config.seed)
     train_frame, val_frame, test_frame = (frame.iloc[p] for p in (train_pos, val_pos, test_pos))
     y_train, y_val, y_test = labels[train_pos], labels[val_pos], labels[test_pos]
     log(f"split: {len(train_pos)} train, {len(val_pos)} validation, {len(test_pos)} test rows")
@@ -322,6 +339,9 @@ def train(config: TrainConfig, *, callbacks: Sequence[keras.callbacks.Callback] 
                       keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience,
                                                     restore_best_weights=True),
                       *callbacks]
+    if config.model.lr_schedule == "plateau":
+        fit_callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=3,
+                                                               min_lr=1e-5, verbose=0))
     if stop_event is not None:
         if stop_event.is_set():
             raise TrainingInterrupted(0)
@@ -329,8 +349,9 @@ def train(config: TrainConfig, *, callbacks: Sequence[keras.callbacks.Callback] 
     model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, verbose=0, callbacks=fit_callbacks, shuffle=False,
               class_weight=class_weight_for(y_train) if config.class_weights else None)
 
-    val_pred = model.predict(val_ds, verbose=0).argmax(axis=1)
-    test_pred = model.predict(test_ds, verbose=0).argmax(axis=1)
+    val_probs = model.predict(val_ds, verbose=0)
+    test_probs = model.predict(test_ds, verbose=0)
+    val_pred, test_pred = val_probs.argmax(axis=1), test_probs.argmax(axis=1)
     history = progress.as_dict()
     metrics = {
         "test": compute_metrics(y_test, test_pred),
@@ -338,6 +359,12 @@ def train(config: TrainConfig, *, callbacks: Sequence[keras.callbacks.Callback] 
         "rows": {"train": len(train_pos), "validation": len(val_pos), "test": len(test_pos)},
         "baselines": {"majority": majority_baseline(y_train, y_test)},
     }
+
+    # extra metrics, baselines on the same rows, reliability/importance plots (training.assess)
+    assess(predict_proba=keras_predict_proba(model, cols, categorical),
+           test_probs=test_probs, val_probs=val_probs, metrics=metrics, train_frame=train_frame, y_train=y_train,
+           test_frame=test_frame, y_test=y_test, y_val=y_val, feature_set=feature_set, fill=fill,
+           seed=config.seed, run_dir=run_dir, log=log)
 
     run_dir.mkdir(parents=True, exist_ok=True)
     tmp_model = run_dir / "model.tmp.keras"
@@ -363,6 +390,7 @@ def train(config: TrainConfig, *, callbacks: Sequence[keras.callbacks.Callback] 
             "sample": config.sample,
         },
         "fill": {**fill.to_dict(), "values_filled": values_filled},
+        "audit": audit,
         "epochs_trained": progress.completed,
         "best_epoch": best_epoch,
         "history": history,
@@ -374,6 +402,7 @@ def train(config: TrainConfig, *, callbacks: Sequence[keras.callbacks.Callback] 
         "wall_time_s": round(time.monotonic() - started, 2),
     }
     write_json(run_info, run_dir / "run.json")
+    write_report(run_dir, metrics, run_info)
     return TrainResult(run_dir=run_dir, metrics=metrics, run_info=run_info, epochs_trained=progress.completed)
 
 
