@@ -59,7 +59,7 @@ CAPACITY_MODES = ("spot", "on-demand")
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
                       2192, 2557, 2922, 3288, 3653)
 # Flags the runner sets itself; trainArgs may not override them.
-RESERVED_TRAIN_FLAGS = ("--data", "--output-dir", "--run-id")
+RESERVED_TRAIN_FLAGS = ("--data", "--output", "--run-id")
 MAX_INSTANCE_TYPES = 20  # a mixed-instances policy takes at most 40 overrides; 20 is plenty
 
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
@@ -352,7 +352,8 @@ def _train_args(raw: Any) -> str:
     previous_was_flag = False
     for token in tokens:
         if _FLAG.match(token):
-            if token.split("=", 1)[0] in RESERVED_TRAIN_FLAGS:
+            name = token.split("=", 1)[0]
+            if any(reserved.startswith(name) for reserved in RESERVED_TRAIN_FLAGS):  # argparse abbreviations too
                 raise _bad("trainArgs", raw, f"no {', '.join(RESERVED_TRAIN_FLAGS)} (the runner sets them)")
             previous_was_flag = "=" not in token
         elif previous_was_flag and _FLAG_VALUE.match(token) and not token.startswith("-"):
