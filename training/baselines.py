@@ -76,6 +76,8 @@ def fit_baselines(train_frame: pd.DataFrame, y_train: Sequence[int], test_frame:
     Every entry has the keys of ``metrics.json``'s ``test`` block plus ``mean_abs_grade_error``,
     ``within_one_grade_accuracy``, ``expected_calibration_error`` and ``fit_seconds``.
     """
+    from threadpoolctl import threadpool_limits
+
     from training.evaluate import compute_metrics
     from training.quality import extra_metrics
 
@@ -94,8 +96,12 @@ def fit_baselines(train_frame: pd.DataFrame, y_train: Sequence[int], test_frame:
             probs[:, shares.argmax()] = 1.0
         else:
             factory = _logistic_regression if name == "logistic_regression" else _hist_gradient_boosting
-            model = factory(feature_set, seed).fit(x_train, y_train)
-            probs = _probabilities(model, x_test)
+            # One BLAS/OpenMP thread: lbfgs's many small BLAS calls and HistGradientBoosting's OpenMP
+            # loops spin against TensorFlow's threads otherwise (21k rows on 2 busy cores: logistic
+            # regression 4.4 s vs 20 s, HistGradientBoosting 5.0 s vs 56 s). Results are the same.
+            with threadpool_limits(limits=1):
+                model = factory(feature_set, seed).fit(x_train, y_train)
+                probs = _probabilities(model, x_test)
         y_pred = probs.argmax(axis=1)
         results[name] = {**compute_metrics(y_test, y_pred), **extra_metrics(y_test, probs),
                          "fit_seconds": round(time.perf_counter() - start, 3)}
