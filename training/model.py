@@ -34,10 +34,13 @@ class ModelConfig:
     learning_rate: float = 1e-3
     # model-quality levers (training.levers; docs/model-card.md), all off by default:
     log_columns: tuple[str, ...] | str = ()   # signed log1p before normalisation; "money" = levers.MONEY_COLUMNS
-    quantile_bins: int = 0                    # >0: numeric columns also one-hot into N training quantile bins
+    quantile_bins: int = 0                    # >0: numeric columns also encoded by N training quantile bins
+    bin_encoding: str = "one_hot"             # how the bins are encoded: "one_hot" or "piecewise_linear" (PLE)
     embedding_min_vocab: int = 0              # >0: categorical columns with more values get an embedding
     batch_norm: bool = False                  # BatchNormalization after each hidden Dense
     lr_schedule: str = "constant"             # "plateau": ReduceLROnPlateau on val_loss (train.py)
+    weight_decay: float = 0.0                 # >0: AdamW with this decoupled weight decay instead of Adam
+    ensemble: int = 1                         # >1: N networks on the shared preprocessing, probabilities averaged
 
 
 #: Named model settings: "reference" = the 2017 network; "tuned" = the levers that beat gradient boosting on
@@ -45,7 +48,7 @@ class ModelConfig:
 MODEL_PRESETS: dict[str, ModelConfig] = {
     "reference": ModelConfig(),
     "tuned": ModelConfig(hidden_units=(256, 128), dropout=0.3, log_columns="money", quantile_bins=64,
-                         embedding_min_vocab=10, lr_schedule="plateau"),
+                         bin_encoding="piecewise_linear", embedding_min_vocab=10, lr_schedule="plateau"),
 }
 
 
@@ -117,12 +120,13 @@ def build_model(feature_set: FeatureSet, train_frame: pd.DataFrame, fill: FillVa
         variance = np.where(variance > 0, variance, CONSTANT_COLUMN_VARIANCE)
         joined = keras.layers.Concatenate(name="numeric", dtype="float32")([inputs[c] for c in numeric]) \
             if len(numeric) > 1 else inputs[numeric[0]]
-        joined = FillMissing(fill_values, name="fill_missing")(joined)
-        if any(mask):
-            joined = levers.SignedLog1p(mask, name="log_money")(joined)
+        raw = FillMissing(fill_values, name="fill_missing")(joined)
+        joined = levers.SignedLog1p(mask, name="log_money")(raw) if any(mask) else raw
         parts.append(keras.layers.Normalization(mean=mean.tolist(), variance=variance.tolist(),
                                                 name="normalize", dtype="float32")(joined))
-        if config.quantile_bins > 0:
+        if config.quantile_bins > 0 and config.bin_encoding == "piecewise_linear":
+            parts += levers.piecewise_linear(raw, filled, config.quantile_bins)
+        elif config.quantile_bins > 0:
             each = {c: FillMissing([fill_values[i]], name=f"fill_{c}")(inputs[c]) for i, c in enumerate(numeric)}
             parts += levers.quantile_one_hots(each, filled, numeric, config.quantile_bins)
     for col in categorical:
@@ -139,21 +143,43 @@ def build_model(feature_set: FeatureSet, train_frame: pd.DataFrame, fill: FillVa
     if not parts:
         raise ValueError(f"feature set {feature_set.name!r} has no columns")
 
-    x = keras.layers.Concatenate(name="features")(parts) if len(parts) > 1 else parts[0]
+    features = keras.layers.Concatenate(name="features")(parts) if len(parts) > 1 else parts[0]
+    members = [_tower(features, config, "" if config.ensemble == 1 else f"m{m}_") for m in range(config.ensemble)]
+    outputs = members[0] if config.ensemble == 1 else keras.layers.Average(name="grade", dtype="float32")(members)
+    model = keras.Model(inputs=inputs, outputs=outputs, name="spotgrade")
+    model.compile(optimizer=_optimizer(config), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def _tower(x: keras.KerasTensor, config: ModelConfig, prefix: str) -> keras.KerasTensor:
+    """Hidden layers and the softmax head of one network (``prefix`` names the ensemble member)."""
     for i, units in enumerate(config.hidden_units):
-        x = keras.layers.Dense(units, activation=None if config.batch_norm else "relu", name=f"dense_{i}",
+        x = keras.layers.Dense(units, activation=None if config.batch_norm else "relu", name=f"{prefix}dense_{i}",
                                kernel_constraint=keras.constraints.MaxNorm(config.max_norm))(x)
         if config.batch_norm:
-            x = keras.layers.BatchNormalization(name=f"batch_norm_{i}")(x)
-            x = keras.layers.Activation("relu", name=f"relu_{i}")(x)
+            x = keras.layers.BatchNormalization(name=f"{prefix}batch_norm_{i}")(x)
+            x = keras.layers.Activation("relu", name=f"{prefix}relu_{i}")(x)
         if config.dropout > 0:
-            x = keras.layers.Dropout(config.dropout, name=f"dropout_{i}")(x)
-    outputs = keras.layers.Dense(N_GRADES, activation="softmax", name="grade", dtype="float32",
-                                 kernel_constraint=keras.constraints.MaxNorm(config.max_norm))(x)
-    model = keras.Model(inputs=inputs, outputs=outputs, name="spotgrade")
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    return model
+            x = keras.layers.Dropout(config.dropout, name=f"{prefix}dropout_{i}")(x)
+    return keras.layers.Dense(N_GRADES, activation="softmax", name=f"{prefix}grade", dtype="float32",
+                              kernel_constraint=keras.constraints.MaxNorm(config.max_norm))(x)
+
+
+def _optimizer(config: ModelConfig) -> keras.optimizers.Optimizer:
+    if config.weight_decay > 0:
+        return keras.optimizers.AdamW(learning_rate=config.learning_rate, weight_decay=config.weight_decay)
+    return keras.optimizers.Adam(learning_rate=config.learning_rate)
+
+
+def ensemble_training_view(model: keras.Model, config: ModelConfig) -> keras.Model:
+    """For ``config.ensemble`` > 1: a model sharing ``model``'s layers whose outputs are the members' own
+    probabilities, compiled with one loss per member, so each member learns on its own (a loss on the
+    averaged output lets members co-adapt, which scored worse; docs/model-card.md). Fitting it trains
+    ``model``, whose averaged output is what is saved and served."""
+    outputs = [model.get_layer(f"m{m}_grade").output for m in range(config.ensemble)]
+    view = keras.Model(inputs=model.inputs, outputs=outputs, name="spotgrade_members")
+    view.compile(optimizer=_optimizer(config), loss=["sparse_categorical_crossentropy"] * config.ensemble)
+    return view
 
 
 def input_kinds(model: keras.Model) -> tuple[list[str], list[str]]:

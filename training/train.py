@@ -104,6 +104,10 @@ def validate_config(config: TrainConfig) -> None:
         (config.model.lr_schedule in ("constant", "plateau"),
          f"lr schedule must be 'constant' or 'plateau', got {config.model.lr_schedule!r}"),
         (config.model.quantile_bins >= 0, f"quantile bins must be 0 or more, got {config.model.quantile_bins}"),
+        (config.model.bin_encoding in ("one_hot", "piecewise_linear"),
+         f"bin encoding must be 'one_hot' or 'piecewise_linear', got {config.model.bin_encoding!r}"),
+        (config.model.ensemble >= 1, f"ensemble must be 1 or more networks, got {config.model.ensemble}"),
+        (config.model.weight_decay >= 0, f"weight decay must be 0 or more, got {config.model.weight_decay}"),
     ]
     for ok, message in checks:
         if not ok:
@@ -266,6 +270,23 @@ def _values_filled(frame: pd.DataFrame, columns: Sequence[str]) -> dict[str, int
     return counts
 
 
+def _member_fit(model: keras.Model, model_config: ModelConfig, train_ds, val_ds, class_weight: dict | None):
+    """The ensemble's training view (training.model.ensemble_training_view) and datasets whose label (and
+    class weight, as a sample weight) is repeated once per member."""
+    import tensorflow as tf
+
+    from training.model import ensemble_training_view
+
+    k = model_config.ensemble
+    weights = tf.constant([class_weight[i] for i in range(len(GRADES))] if class_weight else [1.0] * len(GRADES))
+
+    def per_member(x, y):
+        return x, (y,) * k, (tf.gather(weights, y),) * k
+
+    return (ensemble_training_view(model, model_config), train_ds.map(per_member),
+            val_ds.map(lambda x, y: (x, (y,) * k)))
+
+
 def train(config: TrainConfig, *, callbacks: Sequence[keras.callbacks.Callback] = (),
           backup_dir: Path | None = None, stop_event: threading.Event | None = None,
           log: Callable[[str], None] = print) -> TrainResult:
@@ -346,8 +367,13 @@ def train(config: TrainConfig, *, callbacks: Sequence[keras.callbacks.Callback] 
         if stop_event.is_set():
             raise TrainingInterrupted(0)
         fit_callbacks.append(_StopOnEvent(stop_event, progress))
-    model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, verbose=0, callbacks=fit_callbacks, shuffle=False,
-              class_weight=class_weight_for(y_train) if config.class_weights else None)
+    class_weight = class_weight_for(y_train) if config.class_weights else None
+    fit_model = model
+    if config.model.ensemble > 1:  # each member with its own loss; the averaged `model` is what is saved
+        fit_model, train_ds, val_ds = _member_fit(model, config.model, train_ds, val_ds, class_weight)
+        class_weight = None
+    fit_model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, verbose=0, callbacks=fit_callbacks,
+                  shuffle=False, class_weight=class_weight)
 
     val_probs = model.predict(val_ds, verbose=0)
     test_probs = model.predict(test_ds, verbose=0)

@@ -101,7 +101,10 @@ def test_class_weights_are_balanced_with_one_for_absent_grades():
                                     dict(max_bad_rows=1.5), dict(run_id="bad/id"), dict(data=[]),
                                     dict(model=ModelConfig(dropout=1.0)),
                                     dict(model=ModelConfig(hidden_units=())),
-                                    dict(model=ModelConfig(learning_rate=0))])
+                                    dict(model=ModelConfig(learning_rate=0)),
+                                    dict(model=ModelConfig(ensemble=0)),
+                                    dict(model=ModelConfig(bin_encoding="thermometer")),
+                                    dict(model=ModelConfig(weight_decay=-1.0))])
 def test_bad_settings_raise_config_error(change):
     with pytest.raises(ConfigError):
         validate_config(TrainConfig(**change))
@@ -155,6 +158,17 @@ def test_backup_dir_resumes_an_interrupted_run_to_the_configured_epochs(tmp_path
     assert [line.split(" - ")[0] for line in second_log if line.startswith("epoch ")] == ["epoch 3/4", "epoch 4/4"]
     assert len(result.run_info["history"]["loss"]) == config.epochs
     assert (result.run_dir / "model.keras").is_file()
+
+
+def test_ensemble_run_with_class_weights_saves_one_averaging_model(tmp_path):
+    config = _small_config(tmp_path, epochs=2, class_weights=True,
+                           model=ModelConfig(hidden_units=(16,), ensemble=2, quantile_bins=8,
+                                             bin_encoding="piecewise_linear"))
+    result = train(config, log=lambda line: None)
+    model = keras.models.load_model(result.run_dir / "model.keras")
+    assert {"m0_grade", "m1_grade", "grade", "piecewise_linear"} <= {layer.name for layer in model.layers}
+    assert len(result.run_info["history"]["val_loss"]) == 2
+    assert 0 < result.metrics["test"]["weighted_f1"] <= 1
 
 
 REAL_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "lendingclub"
