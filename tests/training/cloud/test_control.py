@@ -8,22 +8,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from boto3.s3.transfer import TransferConfig
-from moto import mock_aws
 
 from tests.training.cloud.moto_run import attempt, iso, make_run, running_status, session
 from training.cloud import control, costs
 from training.errors import CloudError, DataError
-
-
-@pytest.fixture()
-def aws(monkeypatch):
-    for key in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    with mock_aws():
-        yield session()
 
 
 @pytest.fixture()

@@ -5,23 +5,11 @@ import json
 from datetime import datetime, timezone
 
 import pytest
-from moto import mock_aws
 
-from tests.training.cloud.moto_run import make_run, running_status, session
+from tests.training.cloud.moto_run import make_run, running_status
 from training.cloud import estimate as est
 from training.cloud import sweep as sw
 from training.errors import CloudError, ConfigError
-
-
-@pytest.fixture()
-def aws(monkeypatch):
-    for key in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    with mock_aws():
-        yield session()
 
 
 def orphan_instance(sess, stack: str = "GoneStack") -> str:

@@ -5,28 +5,21 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from moto import mock_aws
 
-from tests.training.cloud.moto_run import attempt, iso, make_run, running_status, session
+from tests.training.cloud.moto_run import attempt, iso, make_run, running_status
 from training.cloud import watchdog
 
 
 @pytest.fixture()
-def run(monkeypatch):
-    for key in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    with mock_aws():
-        fake = make_run(session())
-        fake.client("sqs").create_queue(QueueName="inbox")
-        queue_url = fake.client("sqs").get_queue_url(QueueName="inbox")["QueueUrl"]
-        queue_arn = fake.client("sqs").get_queue_attributes(
-            QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        fake.client("sns").subscribe(TopicArn=fake.topic_arn, Protocol="sqs", Endpoint=queue_arn)
-        fake.queue_url = queue_url
-        yield fake
+def run(aws):
+    fake = make_run(aws)
+    fake.client("sqs").create_queue(QueueName="inbox")
+    queue_url = fake.client("sqs").get_queue_url(QueueName="inbox")["QueueUrl"]
+    queue_arn = fake.client("sqs").get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    fake.client("sns").subscribe(TopicArn=fake.topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    fake.queue_url = queue_url
+    yield fake
 
 
 def settings(run, **overrides) -> watchdog.Settings:
