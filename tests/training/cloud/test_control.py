@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from boto3.s3.transfer import TransferConfig
 
-from tests.training.cloud.moto_run import attempt, iso, make_run, running_status, session
+from tests.training.cloud.moto_run import attempt, iso, make_run, running_status
 from training.cloud import control, costs
 from training.errors import CloudError, DataError
 
