@@ -620,7 +620,146 @@ def _parse_numeric(series: pd.Series, *, percent: bool) -> tuple[pd.Series, np.n
         values = np.where(np.isfinite(values), values, np.nan)
         bad = present & np.isnan(values)
     if percent and not had_sign:
-        finite = values[~np.isnan(values)]
-        if finite.size and np.median(np.abs(finite)) <= FRACTION_MEDIAN_MAX:
-            values = np.round(values * 100.0, 8)
+        values = _fractions_to_percent(values)
     return pd.Series(values, index=series.index, dtype="float64"), bad
+
+
+def _fractions_to_percent(values: np.ndarray) -> np.ndarray:
+    """Scale a percent column's values by 100 when they read as fractions (see module docstring)."""
+    finite = values[~np.isnan(values)]
+    if finite.size and np.median(np.abs(finite)) <= FRACTION_MEDIAN_MAX:
+        return np.round(values * 100.0, 8)
+    return values
+
+
+# ---------------------------------------------------------------------------------- parse: few records
+
+#: Up to this many records, :func:`parse_records` parses value by value in plain Python; above it the
+#: vectorised parser is faster.
+SMALL_RECORDS = 64
+_MISSING = object()          # a missing value (None, NaN, blank text) in the record path
+_UNHANDLED = object()        # a value the record path leaves to the vectorised parser
+_NUMBER = re.compile(r"[ \t]*([+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)[ \t]*")
+_MONTH_DATE = re.compile(r"([A-Za-z]{3})-([0-9]{4})")
+_ISO_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+_MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
+                                       "nov", "dec"), start=1)}
+
+
+def parse_records(records: Sequence[dict], columns: Sequence[str], *,
+                  source: str) -> tuple[pd.DataFrame, dict[str, int]]:
+    """``parse_frame(pd.DataFrame(records)[columns], source=source)``, fast for a few records.
+
+    Performance (bench/predict.py): parse_frame runs several pandas/arrow operations per column, ~30 ms
+    for one record. Up to :data:`SMALL_RECORDS` records, a column whose values all have a common spelling
+    (text, plain numbers, "11.55%", "36 months", "Dec-2015", "2015-12-01", emp_length) is parsed here in
+    plain Python with the same rules; any other column (odd or unparseable values, numbers in a text
+    column, ``grade``) goes through the vectorised parser, so values, dtypes, drops and errors are the same.
+    A column missing from every record is a DataError.
+    """
+    columns = list(dict.fromkeys(columns))
+    missing = [c for c in columns if not any(c in r for r in records)]
+    if missing:
+        raise DataError(f"{source}: records lack columns: {', '.join(missing)}")
+    if len(records) > SMALL_RECORDS or not records:
+        return parse_frame(pd.DataFrame(list(records), columns=columns), source=source)
+    out: dict[str, object] = {}
+    slow: list[str] = []
+    for column in columns:
+        values = _parse_column_fast(column, [r.get(column) for r in records])
+        if values is None:
+            slow.append(column)
+        else:
+            out[column] = values
+    masks: dict[str, np.ndarray] = {}
+    if slow:
+        parsed, masks = _parse(pd.DataFrame([{c: r.get(c) for c in slow} for r in records], columns=slow),
+                               source, require_grade=False)
+        out.update({c: parsed[c] for c in slow})
+    index = pd.RangeIndex(len(records))
+    frame = pd.DataFrame({c: pd.Series(out[c], index=index, dtype=object)   # object, as parse_frame's text
+                          if isinstance(out[c], np.ndarray) and out[c].dtype == object else out[c]
+                          for c in columns}, index=index)
+    return _drop(frame, masks, keep_index=False)
+
+
+def _parse_column_fast(column: str, raw: list) -> np.ndarray | None:
+    """One column's parsed values in plain Python, or None when the vectorised parser must do it."""
+    if column == "grade" or column not in TEXT_COLUMNS | DATE_COLUMNS | NUMERIC_COLUMNS | {"term", "emp_length"}:
+        return None
+    texts = [_fast_text(v) for v in raw]
+    if any(t is _UNHANDLED for t in texts):
+        return None
+    if column in TEXT_COLUMNS:
+        if any(not isinstance(v, str) and t is not _MISSING for v, t in zip(raw, texts)):
+            return None                          # numbers in a text column: str() spelling left to pandas
+        return np.array([np.nan if t is _MISSING else t for t in texts], dtype=object)
+    if column in DATE_COLUMNS:
+        parsed = [_fast_date(t) for t in texts]
+        dtype = "datetime64[ns]"
+    elif column == "term":
+        parsed = [_fast_term(t) for t in texts]
+        dtype = "float64"
+    elif column == "emp_length":
+        if any(not isinstance(t, str) and t is not _MISSING for t in texts):
+            return None                          # a number: str() spelling left to pandas
+        parsed = [_MISSING if t is _MISSING else _emp_length(t) for t in texts]
+        if any(isinstance(p, float) for p in parsed):
+            return None                          # unparseable: counted and dropped by the vectorised parser
+        return np.array([np.nan if p is _MISSING or p == "n/a" else p for p in parsed], dtype=object)
+    else:
+        parsed = [_fast_number(t) for t in texts]
+        dtype = "float64"
+    if any(p is _UNHANDLED for p in parsed):
+        return None
+    empty = np.datetime64("NaT", "ns") if dtype.startswith("datetime") else np.nan
+    values = np.array([empty if p is _MISSING else p for p in parsed], dtype=dtype)
+    if column in FRACTION_PERCENT_COLUMNS and not any(isinstance(t, str) and t.endswith("%") for t in texts):
+        values = _fractions_to_percent(values)
+    return values
+
+
+def _fast_text(value: object) -> object:
+    """Stripped text, a finite number as is, _MISSING, or _UNHANDLED."""
+    if value is None:
+        return _MISSING
+    if isinstance(value, str):
+        text = value.strip()
+        if value.strip(" \t\r\n") != text:
+            return _UNHANDLED                    # other (Unicode) blanks at the edges: left to pandas/arrow
+        return text if text else _MISSING
+    if isinstance(value, float):
+        return _MISSING if value != value else (value if abs(value) < float("inf") else _UNHANDLED)
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2 ** 53:
+        return float(value)
+    return _UNHANDLED
+
+
+def _fast_number(text: object) -> object:
+    if text is _MISSING or isinstance(text, float):
+        return text
+    match = _NUMBER.fullmatch(text.rstrip("%"))
+    number = float(match.group(1)) if match else float("inf")
+    return number if abs(number) < float("inf") else _UNHANDLED
+
+
+def _fast_term(text: object) -> object:
+    if text is _MISSING or not isinstance(text, str):
+        return _MISSING if text is _MISSING else _UNHANDLED
+    match = _TERM.match(text) if text.isascii() else None
+    return float(match.group(1)) if match else _UNHANDLED
+
+
+def _fast_date(text: object) -> object:
+    if text is _MISSING or not isinstance(text, str):
+        return _MISSING if text is _MISSING else _UNHANDLED
+    match = _MONTH_DATE.fullmatch(text)
+    if match and match.group(1).lower() in _MONTHS and 1700 <= int(match.group(2)) <= 2200:
+        return np.datetime64(f"{match.group(2)}-{_MONTHS[match.group(1).lower()]:02d}-01", "ns")
+    match = _ISO_DATE.fullmatch(text)
+    if match and 1700 <= int(match.group(1)) <= 2200:
+        try:
+            return np.datetime64(text, "ns")
+        except ValueError:
+            return _UNHANDLED
+    return _UNHANDLED

@@ -6,6 +6,7 @@ input names say which columns are needed; categories never seen in training fall
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -52,6 +53,10 @@ def required_raw_columns(model) -> list[str]:
 
 def predict_frame(model, frame: pd.DataFrame, *, batch_size: int = 1024) -> pd.DataFrame:
     """Grade and probabilities for each row of a parsed frame (derived features are added here)."""
+    return _predict(model, frame, _predict_batches, batch_size)
+
+
+def _predict(model, frame: pd.DataFrame, run: Callable, batch_size: int = 1024) -> pd.DataFrame:
     from training.features import add_derived_features
     from training.model import frame_to_inputs, input_kinds
 
@@ -64,11 +69,67 @@ def predict_frame(model, frame: pd.DataFrame, *, batch_size: int = 1024) -> pd.D
         probabilities = pd.DataFrame(columns=list(PROBABILITY_COLUMNS), dtype=float)
     else:
         inputs = frame_to_inputs(derived, numeric + categorical, categorical)
-        probabilities = pd.DataFrame(_predict_batches(model, inputs, len(derived), batch_size),
+        probabilities = pd.DataFrame(run(model, inputs, len(derived), batch_size),
                                      columns=list(PROBABILITY_COLUMNS))
     result = pd.DataFrame({c: frame[c].to_numpy() for c in _PASS_THROUGH if c in frame.columns})
     result["grade"] = [GRADES[i] for i in probabilities.to_numpy().argmax(axis=1)] if len(probabilities) else []
     return pd.concat([result, probabilities], axis=1)
+
+
+def predict_records(model, records: Sequence[dict], *, source: str = "records") -> pd.DataFrame:
+    """``predict_frame(model, parse_frame(pd.DataFrame(records)))`` for raw records (dicts of text/numbers).
+
+    Performance (bench/predict.py, single record): the records are parsed by
+    `training.data.parse_records` (plain Python for a few records, same rules as parse_frame) and the
+    model runs through a cached `tf.function` of ``model(inputs, training=False)`` instead of Keras'
+    predict machinery; the same values and probabilities (tests/training/test_predict.py).
+    """
+    from training.data import parse_records
+
+    frame, _ = parse_records(records, required_raw_columns(model) + [c for c in _PASS_THROUGH
+                                                                     if any(c in r for r in records)],
+                             source=source)
+    return _predict(model, frame, _call_model)
+
+
+def _call_model(model, inputs: dict, rows: int, batch_size: int):
+    """Probabilities from the cached model function, `batch_size` rows at a time."""
+    import numpy as np
+
+    function, numeric, categorical = _model_function(model)
+    numbers = np.hstack([inputs[c] for c in numeric] or [np.empty((rows, 0), np.float32)])
+    texts = np.hstack([inputs[c] for c in categorical] or [np.empty((rows, 0), str)])
+    return np.concatenate([function(numbers[i:i + batch_size], texts[i:i + batch_size]).numpy()
+                           for i in range(0, rows, batch_size)])
+
+
+_FUNCTIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _model_function(model):
+    """(function, numeric, categorical): ``model(inputs, training=False)`` as a `tf.function`, cached per model.
+
+    Two inputs (a float32 matrix of the numeric columns, a string matrix of the categorical ones) with a
+    fixed signature: no retracing, and no per-call binding of 40+ named inputs; the graph slices the
+    columns back into the model's inputs.
+    """
+    cached = _FUNCTIONS.get(model)
+    if cached is None:
+        import tensorflow as tf
+
+        from training.model import input_kinds
+
+        numeric, categorical = input_kinds(model)
+
+        @tf.function(input_signature=[tf.TensorSpec((None, len(numeric)), tf.float32),
+                                      tf.TensorSpec((None, len(categorical)), tf.string)])
+        def call(numbers, texts):
+            inputs = {c: numbers[:, i:i + 1] for i, c in enumerate(numeric)}
+            inputs.update({c: texts[:, i:i + 1] for i, c in enumerate(categorical)})
+            return model(inputs, training=False)
+
+        cached = _FUNCTIONS[model] = (call, numeric, categorical)
+    return cached
 
 
 def _predict_batches(model, inputs: dict, rows: int, batch_size: int):
