@@ -4,10 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.data import parse_frame
+from training.data import parse_frame, parse_records
 from training.errors import DataError
-from training.predict import (PROBABILITY_COLUMNS, load_model, predict_file, predict_frame, read_json_lines,
-                              required_raw_columns)
+from training.predict import (PROBABILITY_COLUMNS, load_model, predict_file, predict_frame, predict_records,
+                              read_json_lines, required_raw_columns)
 from training.synthetic import generate_raw, write_raw_csv
 
 
@@ -112,3 +112,47 @@ def test_predicting_with_a_freshly_built_model_matches_after_reload(raw, tmp_pat
     before = predict_frame(built, _parsed(raw))
     built.save(tmp_path / "fresh.keras")
     pd.testing.assert_frame_equal(before, predict_frame(load_model(tmp_path / "fresh.keras"), _parsed(raw)))
+
+
+def _spelling_records(model, raw):
+    """Raw records (text as in a CSV / JSON line) in every spelling, with missing values and unseen categories."""
+    columns = required_raw_columns(model)
+    text = raw.head(6)[columns + ["id"]].astype(object).where(raw.head(6).notna(), None)
+    records = [{c: (str(v) if v is not None else None) for c, v in r.items()} for r in text.to_dict("records")]
+    records[0].update(int_rate="0.1155", revol_util="0.362", term="36", issue_d="2015-12-01",
+                      earliest_cr_line="2001-01-01", emp_length="< 1 year")
+    records[1].update(revol_util=" 49.8% ", term=" 60 months", emp_length="n/a", annual_inc="72000.5",
+                      dti=None, bc_util="", home_ownership="  ")
+    records[2].update(addr_state="ZZ", home_ownership="SPACESHIP", purpose="time_travel", issue_d="dec-2015",
+                      emp_length="10+ years", loan_amnt=12000, fico_range_low=700.0)
+    records[3].update({c: None for c in columns if c not in ("loan_amnt", "annual_inc")})
+    records[4].update(term=60, emp_length="bogus")   # an int term (pandas' spelling) and a row that is dropped
+    return records
+
+
+def test_record_path_gives_the_batch_paths_values_and_probabilities(model, raw):
+    records = _spelling_records(model, raw)
+    columns = required_raw_columns(model) + ["id"]
+    parsed, dropped = parse_frame(pd.DataFrame(records)[columns], source="records")
+    assert dropped == {"unparseable emp_length": 1}
+    fast, fast_dropped = parse_records(records, columns, source="records")
+    pd.testing.assert_frame_equal(fast, parsed, check_exact=True)
+    assert fast_dropped == dropped
+    expected = predict_frame(model, parsed)
+    pd.testing.assert_frame_equal(predict_records(model, records), expected, check_exact=True)
+    kept = [r for r in records if r["emp_length"] != "bogus"]
+    for i, record in enumerate(kept):            # one record at a time, the latency path
+        one, _ = parse_frame(pd.DataFrame([record])[columns], source="record")
+        single = predict_records(model, [record])
+        pd.testing.assert_frame_equal(single, predict_frame(model, one), check_exact=True)
+        assert single["id"].tolist() == [record["id"]]
+        if i > 0:   # record 0's fractions are scaled alone but not among "%" values (decided per call)
+            np.testing.assert_allclose(single[list(PROBABILITY_COLUMNS)].to_numpy()[0],
+                                       expected[list(PROBABILITY_COLUMNS)].to_numpy()[i], rtol=1e-5)
+    probabilities = expected[list(PROBABILITY_COLUMNS)].to_numpy()
+    assert np.isfinite(probabilities).all() and len(np.unique(probabilities.round(6), axis=0)) == len(kept)
+
+
+def test_record_path_without_the_model_columns_is_a_data_error(model):
+    with pytest.raises(DataError, match="records lack columns: .*dti"):
+        predict_records(model, [{"loan_amnt": 1000, "annual_inc": 5000}])
