@@ -53,10 +53,6 @@ def required_raw_columns(model) -> list[str]:
 
 def predict_frame(model, frame: pd.DataFrame, *, batch_size: int = 1024) -> pd.DataFrame:
     """Grade and probabilities for each row of a parsed frame (derived features are added here)."""
-    return _predict(model, frame, _predict_batches, batch_size)
-
-
-def _predict(model, frame: pd.DataFrame, run: Callable, batch_size: int = 1024) -> pd.DataFrame:
     from training.features import add_derived_features
     from training.model import frame_to_inputs, input_kinds
 
@@ -69,7 +65,7 @@ def _predict(model, frame: pd.DataFrame, run: Callable, batch_size: int = 1024) 
         probabilities = pd.DataFrame(columns=list(PROBABILITY_COLUMNS), dtype=float)
     else:
         inputs = frame_to_inputs(derived, numeric + categorical, categorical)
-        probabilities = pd.DataFrame(run(model, inputs, len(derived), batch_size),
+        probabilities = pd.DataFrame(_call_model(model, inputs, len(derived), batch_size),
                                      columns=list(PROBABILITY_COLUMNS))
     result = pd.DataFrame({c: frame[c].to_numpy() for c in _PASS_THROUGH if c in frame.columns})
     result["grade"] = [GRADES[i] for i in probabilities.to_numpy().argmax(axis=1)] if len(probabilities) else []
@@ -79,21 +75,24 @@ def _predict(model, frame: pd.DataFrame, run: Callable, batch_size: int = 1024) 
 def predict_records(model, records: Sequence[dict], *, source: str = "records") -> pd.DataFrame:
     """``predict_frame(model, parse_frame(pd.DataFrame(records)))`` for raw records (dicts of text/numbers).
 
-    Performance (bench/predict.py, single record): the records are parsed by
-    `training.data.parse_records` (plain Python for a few records, same rules as parse_frame) and the
-    model runs through a cached `tf.function` of ``model(inputs, training=False)`` instead of Keras'
-    predict machinery; the same values and probabilities (tests/training/test_predict.py).
+    Performance (bench/predict.py, single record: ~7 ms instead of ~40 ms): the records are parsed by
+    `training.data.parse_records` (plain Python for a few records, the same rules as parse_frame); the
+    same values and probabilities (tests/training/test_predict.py).
     """
     from training.data import parse_records
 
     frame, _ = parse_records(records, required_raw_columns(model) + [c for c in _PASS_THROUGH
                                                                      if any(c in r for r in records)],
                              source=source)
-    return _predict(model, frame, _call_model)
+    return predict_frame(model, frame)
 
 
 def _call_model(model, inputs: dict, rows: int, batch_size: int):
-    """Probabilities from the cached model function, `batch_size` rows at a time."""
+    """Probabilities from the cached model function, `batch_size` rows at a time.
+
+    Performance (bench/predict.py): neither a tf.data pipeline and Keras' predict loop (7x slower on 30k
+    records) nor predict_on_batch's per-call set-up (several ms per record); the same probabilities.
+    """
     import numpy as np
 
     function, numeric, categorical = _model_function(model)
@@ -120,28 +119,17 @@ def _model_function(model):
         from training.model import input_kinds
 
         numeric, categorical = input_kinds(model)
+        model_ref = weakref.ref(model)   # the cache must not keep the model alive
 
         @tf.function(input_signature=[tf.TensorSpec((None, len(numeric)), tf.float32),
                                       tf.TensorSpec((None, len(categorical)), tf.string)])
         def call(numbers, texts):
             inputs = {c: numbers[:, i:i + 1] for i, c in enumerate(numeric)}
             inputs.update({c: texts[:, i:i + 1] for i, c in enumerate(categorical)})
-            return model(inputs, training=False)
+            return model_ref()(inputs, training=False)
 
         cached = _FUNCTIONS[model] = (call, numeric, categorical)
     return cached
-
-
-def _predict_batches(model, inputs: dict, rows: int, batch_size: int):
-    """Probabilities, `batch_size` rows at a time through predict_on_batch.
-
-    Performance (bench/predict.py): no tf.data pipeline and Keras predict loop per call; the same
-    batches give the same probabilities, about 7x faster on 30k raw records.
-    """
-    import numpy as np
-
-    return np.concatenate([model.predict_on_batch({k: v[i:i + batch_size] for k, v in inputs.items()})
-                           for i in range(0, rows, batch_size)])
 
 
 def _is_json_lines(path: str) -> bool:
