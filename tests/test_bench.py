@@ -168,7 +168,7 @@ def test_apply_fill_fast_path_leaves_its_input_unchanged(cache_dir):
 
 
 def test_predict_frame_batches_match_keras_predict(cache_dir):
-    """predict_frame's predict_on_batch path (a bench-guided speed-up) gives model.predict's probabilities."""
+    """predict_frame's batched compiled path (a bench-guided speed-up) gives model.predict's probabilities."""
     from training.data import load_loans
     from training.features import add_derived_features, fit_fill_values, get_feature_set, raw_columns_for
     from training.model import build_model, make_dataset
