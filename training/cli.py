@@ -107,8 +107,9 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", choices=["random", "time"], default="random",
                    help="random: stratified by grade (default); time: test on the newest 20%% by issue_d")
     p.add_argument("--preset", choices=["reference", "tuned"], default=None,
-                   help="model settings: reference (the 2017 network) or tuned (log money columns, quantile "
-                        "bins, embeddings, 256,128, LR on plateau; see docs/model-card.md); overrides "
+                   help="model settings: reference (the 2017 network) or tuned (log money columns, piecewise-"
+                        "linear quantile bins, embeddings, 4 averaged 256,128 networks, LR on plateau; use with "
+                        "--epochs 100 --patience 8 --batch-size 512; see docs/model-card.md); overrides "
                         "--hidden-units/--dropout")
 
 

@@ -44,11 +44,12 @@ class ModelConfig:
 
 
 #: Named model settings: "reference" = the 2017 network; "tuned" = the levers that beat gradient boosting on
-#: application features (docs/model-card.md); use with --patience 10 or more.
+#: application features (docs/model-card.md); train with --epochs 100 --patience 8 --batch-size 512.
 MODEL_PRESETS: dict[str, ModelConfig] = {
     "reference": ModelConfig(),
     "tuned": ModelConfig(hidden_units=(256, 128), dropout=0.3, log_columns="money", quantile_bins=64,
-                         bin_encoding="piecewise_linear", embedding_min_vocab=10, lr_schedule="plateau"),
+                         bin_encoding="piecewise_linear", embedding_min_vocab=10, lr_schedule="plateau",
+                         ensemble=4),
 }
 
 
