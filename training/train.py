@@ -435,8 +435,8 @@ def train(config: TrainConfig, *, callbacks: Sequence[keras.callbacks.Callback] 
 def summary_lines(result: TrainResult) -> list[str]:
     """Where the artifacts are and the headline test metrics against the majority-class baseline."""
     test, base = result.metrics["test"], result.metrics["baselines"]["majority"]
-    lines = [f"artifacts: {result.run_dir}/ (model.keras, metrics.json, confusion_matrix.png, history.png, "
-             "run.json)",
+    artifacts = ", ".join(sorted(p.name for p in Path(result.run_dir).iterdir() if p.is_file()))
+    lines = [f"artifacts: {result.run_dir}/ ({artifacts})",
              f"trained {result.epochs_trained} epochs on {result.metrics['rows']['train']} rows "
              f"(run took {result.run_info['wall_time_s']:.1f}s); held-out test rows: "
              f"{result.metrics['rows']['test']}",

@@ -14,7 +14,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from training.cloud import aws
+from training.cloud import aws as cloud_aws
 from training.cloud.layout import RunLayout, read_status
 
 REPO = Path(__file__).resolve().parents[3]
@@ -45,7 +45,7 @@ class Cloud:
     """One bucket, log group and Auto Scaling group (desired 1) on the moto server."""
 
     endpoint: str
-    clients: aws.Clients
+    clients: cloud_aws.Clients
     bucket: str
     group: str
     log_group: str
@@ -66,7 +66,7 @@ class Cloud:
         return read_status(self.clients.s3, RunLayout(self.bucket, run_id))
 
     def keys(self, prefix: str) -> list[str]:
-        return sorted(o["Key"] for o in aws.list_keys(self.clients.s3, self.bucket, prefix))
+        return sorted(o["Key"] for o in cloud_aws.list_keys(self.clients.s3, self.bucket, prefix))
 
     def read(self, key: str) -> bytes:
         return self.clients.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
@@ -96,7 +96,7 @@ def cloud(moto_endpoint, monkeypatch):
     cloud = Cloud(moto_endpoint, None, f"spotgrade-runs-{n}", f"spotgrade-group-{n}", f"/spotgrade/runs-{n}")  # type: ignore[arg-type]
     for key, value in cloud.aws_env().items():
         monkeypatch.setenv(key, value)
-    cloud.clients = aws.make_clients("us-east-1")
+    cloud.clients = cloud_aws.make_clients("us-east-1")
     cloud.clients.s3.create_bucket(Bucket=cloud.bucket)
     cloud.clients.logs.create_log_group(logGroupName=cloud.log_group)
     ec2 = boto3.client("ec2", region_name="us-east-1")

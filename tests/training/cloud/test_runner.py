@@ -20,7 +20,8 @@ from .flaky import FlakyS3
 
 pytestmark = pytest.mark.slow
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-ARTIFACTS = {"model.keras", "metrics.json", "run.json", "confusion_matrix.png", "history.png"}
+ARTIFACTS = {"model.keras", "metrics.json", "run.json", "report.md", "confusion_matrix.png", "history.png",
+             "reliability.png", "importance.png"}
 
 
 def small_run(epochs: int) -> str:
