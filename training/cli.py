@@ -103,6 +103,10 @@ def _train_args(p: argparse.ArgumentParser) -> None:
                    help="hidden layer sizes, i.e. width and depth (default 100,60)")
     p.add_argument("--dropout", type=fraction, default=0.2, help="dropout after each hidden layer (default 0.2)")
     p.add_argument("--learning-rate", type=positive_float, default=1e-3, help="Adam learning rate (default 0.001)")
+    p.add_argument("--mixed-precision", action="store_true",
+                   help="mixed_float16 compute (GPU runs; use a larger --batch-size there, e.g. 2048)")
+    p.add_argument("--strategy", choices=["mirrored"], default=None,
+                   help="mirrored: replicate the model on every visible GPU (tf.distribute.MirroredStrategy)")
     p.add_argument("--max-norm", type=positive_float, default=3.0, help="max-norm kernel constraint (default 3)")
     p.add_argument("--split", choices=["random", "time"], default="random",
                    help="random: stratified by grade (default); time: test on the newest 20%% by issue_d")
@@ -130,7 +134,8 @@ def train_config_from_args(args: argparse.Namespace):
                        batch_size=args.batch_size, patience=args.patience, seed=args.seed,
                        output_dir=Path(args.output), run_id=args.run_id, class_weights=args.class_weights,
                        max_bad_rows=args.max_bad_rows,
-                       model=model, split=getattr(args, "split", "random"))
+                       model=model, split=getattr(args, "split", "random"),
+                       mixed_precision=args.mixed_precision, strategy=args.strategy)
 
 
 @command("train", "train the grade model and write outputs/<run-id>/", _train_args)

@@ -14,6 +14,7 @@ import secrets
 import subprocess
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
@@ -58,6 +59,8 @@ class TrainConfig:
     max_bad_rows: float = 0.01
     model: ModelConfig = field(default_factory=ModelConfig)
     split: str = "random"              # "time": train on older issue_d, test on the newest 20% (assess.time_split)
+    mixed_precision: bool = False      # keras "mixed_float16" policy (GPU); fill, normalisation and output stay float32
+    strategy: str | None = None        # "mirrored": tf.distribute.MirroredStrategy over every visible GPU
 
 
 @dataclass
@@ -66,6 +69,31 @@ class TrainResult:
     metrics: dict
     run_info: dict
     epochs_trained: int
+
+
+STRATEGIES = (None, "mirrored")
+
+
+@contextmanager
+def device_settings(config: TrainConfig):
+    """The precision policy and distribution strategy of one run; the global policy is restored after.
+
+    Nothing here is CPU- or GPU-specific: the same code runs on a laptop and on a multi-GPU instance
+    (MirroredStrategy replicates the model on every visible GPU, or runs on the CPU where there is none).
+    """
+    previous = keras.mixed_precision.global_policy()
+    if config.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        if config.strategy == "mirrored":
+            import tensorflow as tf
+
+            with tf.distribute.MirroredStrategy().scope():
+                yield
+        else:
+            yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
 
 
 class TrainingInterrupted(Exception):
@@ -101,6 +129,7 @@ def validate_config(config: TrainConfig) -> None:
     # model-quality settings (training.assess / training.levers)
     checks += [
         (config.split in ("random", "time"), f"split must be 'random' or 'time', got {config.split!r}"),
+        (config.strategy in STRATEGIES, f"strategy must be one of {sorted(map(str, STRATEGIES))}, got {config.strategy!r}"),
         (config.model.lr_schedule in ("constant", "plateau"),
          f"lr schedule must be 'constant' or 'plateau', got {config.model.lr_schedule!r}"),
         (config.model.quantile_bins >= 0, f"quantile bins must be 0 or more, got {config.model.quantile_bins}"),
@@ -291,11 +320,18 @@ def train(config: TrainConfig, *, callbacks: Sequence[keras.callbacks.Callback] 
           backup_dir: Path | None = None, stop_event: threading.Event | None = None,
           log: Callable[[str], None] = print) -> TrainResult:
     """Run one training run and write its artifacts (see the module docstring)."""
+    validate_config(config)
+    with device_settings(config):
+        return _train(config, callbacks=callbacks, backup_dir=backup_dir, stop_event=stop_event, log=log)
+
+
+def _train(config: TrainConfig, *, callbacks: Sequence[keras.callbacks.Callback],
+           backup_dir: Path | None, stop_event: threading.Event | None,
+           log: Callable[[str], None]) -> TrainResult:
     from training.data import load_loans
     from training.features import add_derived_features, fit_fill_values, get_feature_set, raw_columns_for
 
     started, started_at = time.monotonic(), datetime.now(timezone.utc)
-    validate_config(config)
     feature_set = get_feature_set(config.features)
     run_id = config.run_id or new_run_id()
     run_dir = Path(config.output_dir) / run_id

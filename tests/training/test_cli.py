@@ -128,3 +128,12 @@ def test_run_control_without_region_is_one_line_exit_2(capsys, monkeypatch):
     code, _, err = _run(capsys, "status", "--stack", "Nope")
     assert code == 2
     _assert_one_line_error(err, "region")
+
+
+def test_gpu_flags_reach_the_train_config():
+    from training.cli import build_parser, train_config_from_args
+
+    config = train_config_from_args(build_parser().parse_args(
+        ["train", "--mixed-precision", "--strategy", "mirrored", "--batch-size", "2048"]))
+    assert config.mixed_precision is True and config.strategy == "mirrored" and config.batch_size == 2048
+    assert train_config_from_args(build_parser().parse_args(["train"])).strategy is None

@@ -104,7 +104,8 @@ def test_class_weights_are_balanced_with_one_for_absent_grades():
                                     dict(model=ModelConfig(learning_rate=0)),
                                     dict(model=ModelConfig(ensemble=0)),
                                     dict(model=ModelConfig(bin_encoding="thermometer")),
-                                    dict(model=ModelConfig(weight_decay=-1.0))])
+                                    dict(model=ModelConfig(weight_decay=-1.0)),
+                                    dict(strategy="horovod")])
 def test_bad_settings_raise_config_error(change):
     with pytest.raises(ConfigError):
         validate_config(TrainConfig(**change))
@@ -169,6 +170,19 @@ def test_ensemble_run_with_class_weights_saves_one_averaging_model(tmp_path):
     assert {"m0_grade", "m1_grade", "grade", "piecewise_linear"} <= {layer.name for layer in model.layers}
     assert len(result.run_info["history"]["val_loss"]) == 2
     assert 0 < result.metrics["test"]["weighted_f1"] <= 1
+
+
+def test_gpu_settings_run_unchanged_on_the_cpu_and_restore_the_policy(tmp_path):
+    """--mixed-precision and --strategy mirrored are plain options: the same code path on any device."""
+    config = _small_config(tmp_path, epochs=2, mixed_precision=True, strategy="mirrored", batch_size=512)
+    result = train(config, log=lambda line: None)
+    model = keras.models.load_model(result.run_dir / "model.keras")
+    assert model.get_layer("dense_0").dtype_policy.name == "mixed_float16"
+    assert model.get_layer("grade").dtype_policy.name == "float32"  # softmax output stays float32
+    assert result.run_info["config"]["mixed_precision"] is True
+    assert result.run_info["config"]["strategy"] == "mirrored"
+    assert 0 < result.metrics["test"]["weighted_f1"] <= 1
+    assert keras.mixed_precision.global_policy().name == "float32"
 
 
 REAL_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "lendingclub"
