@@ -68,28 +68,17 @@ def _summary(name: str, clock, train_rows: int, batch_size: int, val_f1: float, 
 def run_pipeline(path: str, epochs: int, batch_size: int | None, out_dir: Path, *,
                  mixed_precision: bool = False, strategy: str | None = None) -> tuple[dict, object]:
     """training.train.train on the file, timed per epoch; returns (summary row, clock)."""
-    import keras
-
     from training.train import TrainConfig, train
 
-    if mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_float16")
-    try:
-        config = TrainConfig(data=[path], features=FEATURES, epochs=epochs, patience=epochs, seed=SEED,
-                             output_dir=out_dir, run_id="bench-pipeline")
-        if batch_size:
-            config.batch_size = batch_size
-        if strategy:
-            if not hasattr(config, "strategy"):
-                raise SystemExit("--strategy: this version of training.train has no TrainConfig.strategy")
-            config.strategy = strategy
-        clock = _clock()
-        t0 = time.perf_counter()
-        result = train(config, callbacks=[clock], log=lambda line: None)
-        wall = time.perf_counter() - t0
-    finally:
-        if mixed_precision:
-            keras.mixed_precision.set_global_policy("float32")
+    config = TrainConfig(data=[path], features=FEATURES, epochs=epochs, patience=epochs, seed=SEED,
+                         output_dir=out_dir, run_id="bench-pipeline", mixed_precision=mixed_precision,
+                         strategy=None if strategy in (None, "default") else strategy)
+    if batch_size:
+        config.batch_size = batch_size
+    clock = _clock()
+    t0 = time.perf_counter()
+    result = train(config, callbacks=[clock], log=lambda line: None)
+    wall = time.perf_counter() - t0
     row = _summary("pipeline", clock, result.metrics["rows"]["train"], config.batch_size,
                    result.metrics["validation"]["weighted_f1"], wall)
     row["mixed_precision"] = mixed_precision
