@@ -13,9 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench.common import git_commit, library_versions, machine_info
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "lendingclub" / "lc_2007_2011_kuhnrl30_LoanStats3a.csv.gz"
@@ -74,7 +78,10 @@ def main(argv: list[str] | None = None) -> int:
                 case = run_case(args.data, features, split, args.epochs, preset, Path(tmp))
                 cases.append(case)
                 args.output.parent.mkdir(parents=True, exist_ok=True)  # after every case: partial results survive
-                args.output.write_text(json.dumps({"data": str(args.data), "cases": cases}, indent=2) + "\n")
+                args.output.write_text(json.dumps({
+                    "command": shlex.join(["python", "-m", "bench.model_quality", *(argv or sys.argv[1:])]),
+                    "data": os.path.relpath(args.data, ROOT), "machine": machine_info(),
+                    "versions": library_versions(), "git_commit": git_commit(), "cases": cases}, indent=2) + "\n")
                 hgb = case["baselines"].get("hist_gradient_boosting", {}).get("weighted_f1")
                 print(f"{features:12s} {split:7s} {preset:9s} keras weighted F1 {case['keras']['weighted_f1']:.4f} | "
                       f"HGB {hgb} | {case['wall_time_s']}s", flush=True)

@@ -173,7 +173,7 @@ def run(opts: argparse.Namespace) -> Result:
                                  help_s < GOAL_HELP_S))
         if base["make"]:
             wall, cmd = time_make_train(base["train_args"], Path(tmp) / "make")
-            result.rows.append({"command": cmd, "seconds": round(wall, 2)})
+            result.rows.append({"command": cmd.replace(f"{ROOT}/", ""), "seconds": round(wall, 2)})  # no machine paths
             if cmd.startswith("make"):
                 result.notes.append("make train was warm (make -q install: nothing to do)")
             else:
