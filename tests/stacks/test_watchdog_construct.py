@@ -20,6 +20,7 @@ from cdk_nag import AwsSolutionsChecks  # noqa: E402
 from stacks.notifications import Notifications, validate_email  # noqa: E402
 from stacks.watchdog import ASSET_FILES, RunWatchdog  # noqa: E402
 from training.errors import ConfigError  # noqa: E402
+from tests.stacks.test_stack import flatten  # noqa: E402
 
 RUN_ID = "exp-7"
 GROUP = "Tiny-exp-7"
@@ -46,20 +47,6 @@ def synthesized(tmp_path_factory) -> tuple[dict[str, Any], Path]:
     app, _ = build(outdir)
     app.synth()  # raises where cdk-nag has an unacknowledged finding
     return json.loads((outdir / "Tiny.template.json").read_text()), outdir
-
-
-def flatten(value: Any) -> str:
-    """A CloudFormation string expression as text; Refs/GetAtts as <...> placeholders."""
-    if isinstance(value, str):
-        return value
-    if "Fn::Join" in value:
-        sep, parts = value["Fn::Join"]
-        return sep.join(flatten(p) for p in parts)
-    if "Ref" in value:
-        return f"<{value['Ref']}>"
-    if "Fn::GetAtt" in value:
-        return "<{}.{}>".format(*value["Fn::GetAtt"])
-    raise ValueError(value)
 
 
 def of_type(template: dict, cfn_type: str) -> list[dict]:
