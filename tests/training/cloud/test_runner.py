@@ -88,7 +88,7 @@ def test_full_run_with_flaky_s3(cloud, tmp_path, monkeypatch):
 
 def test_spot_notice_then_replacement_resumes(cloud, tmp_path):
     """Notice after epoch k: INTERRUPTED within the two minutes; a replacement finishes the configured epochs."""
-    epochs = 4
+    epochs = 12  # enough that the notice lands mid-run even where an epoch takes a fraction of a second
     with FakeImds() as imds:
         env_file = cloud.write_env_file(tmp_path / "first.env", "spot", imds.url, tmp_path / "first",
                                         TRAIN_ARGS=small_run(epochs))
@@ -135,7 +135,7 @@ def test_spot_notice_then_replacement_resumes(cloud, tmp_path):
 
 
 def test_sigkill_then_restart_resumes_from_last_epoch(cloud, tmp_path):
-    epochs = 4
+    epochs = 12  # enough that the kill lands mid-run even where an epoch takes a fraction of a second
     with FakeImds() as imds:
         env_file = cloud.write_env_file(tmp_path / "killed.env", "kill", imds.url, tmp_path / "killed",
                                         TRAIN_ARGS=small_run(epochs))
