@@ -391,8 +391,9 @@ def check_deploy(args: Sequence[str], *, repo_dir: Path = REPO_ROOT) -> RunConfi
     context = _context_from_args(args, repo_dir / "cdk.json")
     config = RunConfig.from_context(context.get, repo_dir=repo_dir)
     if config.repo_url is None:
-        raise ConfigError("no repoUrl: this checkout has no 'origin' remote; pass the repository the "
-                          "instance should clone, e.g. make deploy ARGS='-c repoUrl=https://host/owner/repo.git'")
+        raise ConfigError("no repoUrl: this checkout has no 'origin' remote that an instance can clone over "
+                          "https; pass the repository the instance should clone, "
+                          "e.g. make deploy ARGS='-c repoUrl=https://host/owner/repo.git'")
     return config
 
 

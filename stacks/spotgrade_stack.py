@@ -47,7 +47,8 @@ class SpotgradeStack(Stack):
         if config.repo_url is None:
             Annotations.of(self).add_warning_v2(
                 "spotgrade:noRepoUrl",
-                "no repoUrl: this checkout has no 'origin' remote, so the instance would have nothing to clone; "
+                "no repoUrl: this checkout has no 'origin' remote that an instance can clone over https, "
+                "so the instance would have nothing to clone; "
                 "this synth is for review only. Deploy with -c repoUrl=https://host/owner/repo.git")
 
         self.network = Network(self, "Network", log_retention=retention,
