@@ -183,6 +183,35 @@ def ensemble_training_view(model: keras.Model, config: ModelConfig) -> keras.Mod
     return view
 
 
+HEAD_STEPS_PER_EXECUTION = 16  # batches per compiled call when fitting the head: less per-step overhead
+
+
+def split_preprocessing(model: keras.Model, config: ModelConfig) -> tuple[keras.Model, keras.Model] | None:
+    """(preprocess, head) sharing ``model``'s layers, or None where the split does not apply.
+
+    ``preprocess`` maps the raw inputs to the feature matrix (the first Dense layer's input); ``head``
+    maps that matrix to the probabilities, compiled like ``model`` with its optimizer. Fitting ``head``
+    trains ``model``.
+    None for an ensemble or where the preprocessing has trainable weights (embeddings): those must
+    learn through the whole model.
+    """
+    if config.ensemble != 1:
+        return None
+    first = model.get_layer("dense_0")
+    preprocess = keras.Model(inputs=model.inputs, outputs=first.input, name="spotgrade_preprocess")
+    if preprocess.trainable_weights:
+        return None
+    features = keras.Input(shape=tuple(first.input.shape[1:]), dtype="float32", name="features")
+    x = features
+    for layer in model.layers[model.layers.index(first):]:  # the tower: one chain of layers
+        x = layer(x)
+    head = keras.Model(inputs=features, outputs=x, name="spotgrade_head")
+    # the model's own optimizer: its state (same variables) is saved with model.keras
+    head.compile(optimizer=model.optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                 steps_per_execution=HEAD_STEPS_PER_EXECUTION)
+    return preprocess, head
+
+
 def input_kinds(model: keras.Model) -> tuple[list[str], list[str]]:
     """(numeric, categorical) input names of a built or loaded model, from the inputs' dtypes."""
     numeric, categorical = [], []
@@ -222,20 +251,27 @@ def make_dataset(frame: pd.DataFrame, feature_columns: Iterable[str], labels=Non
     ``from_tensor_slices(...).shuffle(n, seed, reshuffle_each_iteration=True).batch(batch_size)``.
     """
     inputs = frame_to_inputs(frame, feature_columns, categorical)
+    return gathered_dataset(inputs, labels, len(frame), batch_size=batch_size, shuffle=shuffle, seed=seed)
+
+
+def gathered_dataset(inputs, labels, rows: int, *, batch_size: int, shuffle: bool = False,
+                     seed: int = 0) -> tf.data.Dataset:
+    """Batches of ``inputs`` (an array or a dict of arrays, ``rows`` rows each) [and labels], gathered by
+    row indices; with ``shuffle`` the indices are reshuffled every epoch from ``seed`` (see make_dataset)."""
     with tf.device("/CPU:0"):  # host memory: tf.data runs on the CPU, and a GPU keeps only the batches
-        tensors = {name: tf.constant(values) for name, values in inputs.items()}
+        tensors = tf.nest.map_structure(tf.constant, inputs)
         targets = None if labels is None else tf.constant(np.asarray(labels, dtype=np.int32))
-    order = tf.data.Dataset.range(len(frame))
+    order = tf.data.Dataset.range(rows)
     if shuffle:
-        order = order.shuffle(max(len(frame), 1), seed=seed, reshuffle_each_iteration=True)
+        order = order.shuffle(max(rows, 1), seed=seed, reshuffle_each_iteration=True)
     order = order.batch(batch_size)
 
-    def rows(index):
-        return {name: tf.gather(values, index) for name, values in tensors.items()}
+    def gather(index):
+        return tf.nest.map_structure(lambda values: tf.gather(values, index), tensors)
 
     if labels is None:
-        dataset = order.map(rows, num_parallel_calls=tf.data.AUTOTUNE)
+        dataset = order.map(gather, num_parallel_calls=tf.data.AUTOTUNE)
     else:
-        dataset = order.map(lambda index: (rows(index), tf.gather(targets, index)),
+        dataset = order.map(lambda index: (gather(index), tf.gather(targets, index)),
                             num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
