@@ -121,16 +121,31 @@ def wait_for(predicate, timeout: float, interval: float = 0.1, what: str = "cond
 
 
 @pytest.fixture()
-def aws(monkeypatch):
-    """In-process moto (mock_aws) with fake credentials; yields a boto3 session in its region."""
-    from moto import mock_aws
-
-    from tests.training.cloud.moto_run import session
-
+def aws_env(monkeypatch):
+    """Fake credentials and region in the environment (no profile), for boto3 against moto."""
     for key in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+
+@pytest.fixture()
+def aws(aws_env):
+    """In-process moto (mock_aws) with fake credentials; yields a boto3 session in its region."""
+    from moto import mock_aws
+
+    from tests.training.cloud.moto_run import session
+
     with mock_aws():
         yield session()
+
+
+@pytest.fixture()
+def no_aws_credentials(monkeypatch, tmp_path):
+    """No credentials anywhere boto3 looks: environment, files, instance metadata."""
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")

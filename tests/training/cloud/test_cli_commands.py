@@ -46,15 +46,6 @@ def test_help_does_not_import_boto3():
     assert result.returncode == 0, result.stderr
 
 
-@pytest.fixture()
-def aws_env(monkeypatch):
-    for key in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-
-
 def test_stack_not_found_exits_2_with_one_line(aws_env, capsys):
     with mock_aws():
         assert cli_commands.main(["status", "--stack", "Missing", "--region", "us-east-1"]) == 2
@@ -62,12 +53,7 @@ def test_stack_not_found_exits_2_with_one_line(aws_env, capsys):
     assert err.startswith("error: stack 'Missing' not found") and err.count("\n") == 1
 
 
-def test_no_credentials_exits_2_with_one_line(monkeypatch, tmp_path, capsys):
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+def test_no_credentials_exits_2_with_one_line(no_aws_credentials, capsys):
     for argv in (["runs", "--stack", "Spotgrade", "--region", "us-east-1"], ["estimate", "--region", "us-east-1"]):
         assert cli_commands.main(argv) == 2
         err = capsys.readouterr().err

@@ -248,14 +248,9 @@ def test_stack_not_found_is_one_line(aws):
     assert "\n" not in str(info.value)
 
 
-def test_no_credentials_is_one_line(monkeypatch, tmp_path):
+def test_no_credentials_is_one_line(no_aws_credentials):
     import boto3
 
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     with pytest.raises(CloudError, match="no AWS credentials found"):
         control.status(boto3.Session(region_name="us-east-1"), out=lambda _: None)
 

@@ -104,13 +104,8 @@ def test_estimate_defaults_mirror_stack_config():
         assert config.DEFAULTS[key] == value, key
 
 
-def test_estimate_without_credentials_is_one_line(monkeypatch, tmp_path):
+def test_estimate_without_credentials_is_one_line(no_aws_credentials):
     import boto3
 
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     with pytest.raises(CloudError, match="^estimate: no AWS credentials found"):
         est.estimate(boto3.Session(region_name="us-east-1"), est.load_context([], None), out=lambda _: None)
