@@ -320,23 +320,23 @@ FEATURE_BATCH_ROWS = 8192  # rows per batch when the preprocessing runs once ove
 
 
 def _head_fit(split: tuple[keras.Model, keras.Model], train_frame: pd.DataFrame, y_train: np.ndarray,
-              val_frame: pd.DataFrame, y_val: np.ndarray, cols: list[str], categorical: list[str],
+              val_ds, y_val: np.ndarray, cols: list[str], categorical: list[str],
               config: TrainConfig, log: Callable[[str], None]):
     """(head, train dataset, validation dataset): the feature matrices of both splits computed once by the
     preprocessing part (no trainable weights: the same values every epoch), batched and shuffled as
     make_dataset would. The head shares the model's layers, so fitting it trains the saved model; it
-    saves the per-batch fill, normalisation and string lookups of 46 inputs (bench/train.py)."""
+    saves the per-batch fill, normalisation and string lookups of 46 inputs (bench/train.py).
+    ``val_ds`` is the validation dataset already built for prediction: its inputs are not built twice."""
     preprocess, head = split
     started = time.monotonic()
 
-    def features(frame: pd.DataFrame) -> np.ndarray:
-        inputs = make_dataset(frame, cols, batch_size=FEATURE_BATCH_ROWS, categorical=categorical)
-        if not len(frame):
-            return np.zeros((0, head.input_shape[1]), "float32")
-        return np.concatenate([keras.ops.convert_to_numpy(preprocess(batch, training=False)).astype(np.float32)
-                               for batch in inputs])
+    def features(batches) -> np.ndarray:
+        parts = [keras.ops.convert_to_numpy(preprocess(batch, training=False)).astype(np.float32)
+                 for batch in batches]
+        return np.concatenate(parts) if parts else np.zeros((0, head.input_shape[1]), "float32")
 
-    x_train, x_val = features(train_frame), features(val_frame)
+    x_train = features(make_dataset(train_frame, cols, batch_size=FEATURE_BATCH_ROWS, categorical=categorical))
+    x_val = features(x for x, _ in val_ds)
     log(f"features computed once: {x_train.shape[1]} columns for {len(x_train)} + {len(x_val)} rows "
         f"in {time.monotonic() - started:.1f}s")
     train_ds = gathered_dataset(x_train, y_train, len(x_train), batch_size=config.batch_size, shuffle=True,
@@ -412,8 +412,6 @@ def _train(config: TrainConfig, *, callbacks: Sequence[keras.callbacks.Callback]
 
     model = build_model(feature_set, train_frame, fill, config.model)
     cols, categorical = list(feature_set.columns), list(feature_set.categorical)
-    train_ds = make_dataset(train_frame, cols, y_train, batch_size=config.batch_size, shuffle=True,
-                            seed=config.seed, categorical=categorical)
     val_ds = make_dataset(val_frame, cols, y_val, batch_size=config.batch_size, categorical=categorical)
     test_ds = make_dataset(test_frame, cols, batch_size=config.batch_size, categorical=categorical)
 
@@ -433,14 +431,18 @@ def _train(config: TrainConfig, *, callbacks: Sequence[keras.callbacks.Callback]
             raise TrainingInterrupted(0)
         fit_callbacks.append(_StopOnEvent(stop_event, progress))
     class_weight = class_weight_for(y_train) if config.class_weights else None
-    fit_model, fit_train_ds, fit_val_ds = model, train_ds, val_ds
-    split = split_preprocessing(model, config.model)
-    if config.model.ensemble > 1:  # each member with its own loss; the averaged `model` is what is saved
-        fit_model, fit_train_ds, fit_val_ds = _member_fit(model, config.model, train_ds, val_ds, class_weight)
-        class_weight = None
-    elif split is not None:  # preprocessing without weights: computed once, the dense head fitted on it
-        fit_model, fit_train_ds, fit_val_ds = _head_fit(split, train_frame, y_train, val_frame, y_val,
+    split = split_preprocessing(model, config.model)  # None for an ensemble or trainable preprocessing
+    if split is not None:  # preprocessing without weights: computed once, the dense head fitted on it
+        fit_model, fit_train_ds, fit_val_ds = _head_fit(split, train_frame, y_train, val_ds, y_val,
                                                         cols, categorical, config, log)
+    else:
+        train_ds = make_dataset(train_frame, cols, y_train, batch_size=config.batch_size, shuffle=True,
+                                seed=config.seed, categorical=categorical)
+        fit_model, fit_train_ds, fit_val_ds = model, train_ds, val_ds
+        if config.model.ensemble > 1:  # each member with its own loss; the averaged `model` is what is saved
+            fit_model, fit_train_ds, fit_val_ds = _member_fit(model, config.model, train_ds, val_ds,
+                                                              class_weight)
+            class_weight = None
     fit_model.fit(fit_train_ds, validation_data=fit_val_ds, epochs=config.epochs, verbose=0,
                   callbacks=fit_callbacks, shuffle=False, class_weight=class_weight)
 
