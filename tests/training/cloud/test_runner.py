@@ -24,9 +24,14 @@ ARTIFACTS = {"model.keras", "metrics.json", "run.json", "report.md", "confusion_
              "reliability.png", "importance.png"}
 
 
+# Epochs of a run that only ends when the runner stops it: it never finishes or stops early on its own,
+# however fast the machine trains.
+UNTIL_STOPPED = 100_000
+
+
 def small_run(epochs: int) -> str:
-    """`python -m training train` flags of a run that takes a second or so per epoch here."""
-    return f"--sample 1500 --epochs {epochs} --batch-size 32 --patience 100 --hidden-units 16"
+    """`python -m training train` flags of a small run that trains all `epochs` (no early stopping)."""
+    return f"--sample 1500 --epochs {epochs} --batch-size 32 --patience {epochs} --hidden-units 16"
 
 
 def run_in_process(cloud, tmp_path, run_id, imds, name="attempt", **extra) -> tuple[int, Runner]:
@@ -177,7 +182,7 @@ def test_checkpoint_of_another_model_fails_clearly(cloud, tmp_path):
         status.update(state="INTERRUPTED")  # as if the instance had been interrupted
         write_status(cloud.clients.s3, RunLayout(cloud.bucket, "mismatch"), status)
         rc, _ = run_in_process(cloud, tmp_path, "mismatch", imds, name="wider",
-                               TRAIN_ARGS=small_run(200).replace("--hidden-units 16", "--hidden-units 32"))
+                               TRAIN_ARGS=small_run(3).replace("--hidden-units 16", "--hidden-units 32"))
     assert rc == EXIT_FAILED
     error = cloud.status("mismatch")["error"]
     assert error.startswith(f"the checkpoints in s3://{cloud.bucket}/runs/mismatch/checkpoints/ do not fit")
@@ -201,11 +206,11 @@ def test_max_runtime_and_out_of_band_stop(cloud, tmp_path):
     """Past maxRuntimeHours: STOPPED with the reason, checkpoints kept, capacity 0. Same for `stop`."""
     with FakeImds() as imds:
         rc, _ = run_in_process(cloud, tmp_path, "capped", imds, MAX_RUNTIME_HOURS=str(12 / 3600),
-                               TRAIN_ARGS=small_run(200))
+                               TRAIN_ARGS=small_run(UNTIL_STOPPED))
         assert rc == EXIT_STOPPED
         status = cloud.status("capped")
         assert status["state"] == "STOPPED" and "max runtime" in status["reason"]
-        assert 0 < status["last_epoch"] < 200
+        assert 0 < status["last_epoch"] < UNTIL_STOPPED
         assert cloud.keys("runs/capped/checkpoints/") and not cloud.keys("runs/capped/artifacts/")
         assert cloud.desired() == 0
 
@@ -221,12 +226,12 @@ def test_max_runtime_and_out_of_band_stop(cloud, tmp_path):
 
         stopper = threading.Thread(target=stop_after_epoch_one)
         stopper.start()
-        rc, _ = run_in_process(cloud, tmp_path, "stopped", imds, name="stopped", TRAIN_ARGS=small_run(200))
+        rc, _ = run_in_process(cloud, tmp_path, "stopped", imds, name="stopped", TRAIN_ARGS=small_run(UNTIL_STOPPED))
         stopper.join()
     assert rc == EXIT_STOPPED
     status = cloud.status("stopped")
     assert status["state"] == "STOPPED" and status["reason"] == "stopped by alice"
-    assert status["attempts"][0]["end_state"] == "STOPPED" and status["last_epoch"] < 200
+    assert status["attempts"][0]["end_state"] == "STOPPED" and status["last_epoch"] < UNTIL_STOPPED
     assert cloud.desired() == 0
 
 
@@ -240,7 +245,7 @@ def test_sigterm_checkpoints_and_leaves_the_group_to_replace(cloud, tmp_path):
     before = signal.getsignal(signal.SIGTERM)
     with FakeImds() as imds:
         killer.start()
-        rc, _ = run_in_process(cloud, tmp_path, "term", imds, TRAIN_ARGS=small_run(200))
+        rc, _ = run_in_process(cloud, tmp_path, "term", imds, TRAIN_ARGS=small_run(UNTIL_STOPPED))
         killer.join()
     assert rc == EXIT_INTERRUPTED
     status = cloud.status("term")
