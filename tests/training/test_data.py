@@ -159,6 +159,41 @@ def test_reads_only_requested_columns(good: Path) -> None:
 
 # ------------------------------------------------------------------------------------------- bad input
 
+def _read_calls(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The columns read as float64 by each CSV read of the next loads."""
+    calls: list[list[str]] = []
+    original = data_module._read_csv
+
+    def recording(path, uri, wanted, notice_lines, typed):
+        calls.append(list(typed))
+        return original(path, uri, wanted, notice_lines, typed)
+
+    monkeypatch.setattr(data_module, "_read_csv", recording)
+    return calls
+
+
+def test_numbers_are_read_typed_in_one_pass(good: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _read_calls(monkeypatch)
+    load_loans(good, COLS)
+    assert calls == [["loan_amnt", "annual_inc"]]     # percent, date and text columns stay text
+
+
+@pytest.mark.parametrize("odd,reads", [("5%", 2), ("  ", 2), ("NAN", 2), ("-nan", 2), ("abc", 2),
+                                       ("inf", 1), (" 7 ", 1), ("1e3", 1)])
+def test_typed_read_gives_what_the_text_parser_gives(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     odd: str, reads: int) -> None:
+    """Whatever the spelling in a numeric column, the typed read (or its text fallback) parses like the text path."""
+    rows = [*GOOD_ROWS, *GOOD_ROWS, f'9000, 36 months, 9.1%,C,2 years,Mar-2016,Jan-2001,20%,"{odd}",RENT']
+    path = write(tmp_path / "odd.csv", csv_text(rows))
+    calls = _read_calls(monkeypatch)
+    fast = load_loans(path, COLS, max_bad_rows=0.5)
+    assert len(calls) == reads and calls[-1] == ([] if reads == 2 else ["loan_amnt", "annual_inc"])
+    monkeypatch.setattr(data_module, "_TYPED_AT_READ", frozenset())
+    text = load_loans(path, COLS, max_bad_rows=0.5)
+    pd.testing.assert_frame_equal(fast.frame, text.frame)
+    assert fast.dropped == text.dropped and fast.rows_read == text.rows_read == 7
+
+
 def _error(data, columns=COLS, **kw) -> str:
     with pytest.raises(DataError) as info:
         load_loans(data, columns, **kw)

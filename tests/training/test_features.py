@@ -9,9 +9,9 @@ import pytest
 
 from training.errors import ConfigError, DataError
 from training.features import (
-    APPLICATION, DEFAULT_FEATURE_SET, FALLBACK_RULE, FALLBACK_VALUE, FEATURE_SETS, LEAKING_COLUMNS, REFERENCE,
-    FeatureSet, FillValues, add_derived_features, apply_fill, fill_rule, fit_fill_values, get_feature_set,
-    raw_columns_for,
+    APPLICATION, DEFAULT_FEATURE_SET, FALLBACK_RULE, FALLBACK_VALUE, FEATURE_SETS, LEAKING_COLUMNS, MISSING_CATEGORY,
+    REFERENCE, FeatureSet, FillValues, add_derived_features, apply_fill, category_strings, fill_rule,
+    fit_fill_values, get_feature_set, raw_columns_for,
 )
 
 REAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "lendingclub"
@@ -183,3 +183,14 @@ def test_real_2007_2011_bureau_columns_get_fallback_fills() -> None:
     assert not out[list(REFERENCE.numeric)].isna().any().any()
     assert np.isfinite(out[list(REFERENCE.numeric)].to_numpy()).all()
     assert out["age_earliest_cr"].median() > 3000       # about ten years of credit history, in days
+
+
+def test_category_strings_format_each_value_like_its_text() -> None:
+    numbers = pd.Series([36.0, 60.0, np.nan, 36.0, 2.5, np.inf], index=[5, 4, 3, 2, 1, 0])
+    out = category_strings(numbers)
+    assert out.tolist() == ["36", "60", MISSING_CATEGORY, "36", "2.5", "inf"]
+    assert out.dtype == object and out.index.tolist() == [5, 4, 3, 2, 1, 0]
+    text = pd.Series(["RENT", None, "OWN", np.nan, "RENT"], dtype="str")
+    assert category_strings(text).tolist() == ["RENT", MISSING_CATEGORY, "OWN", MISSING_CATEGORY, "RENT"]
+    assert category_strings(pd.Series([None, None], dtype=object)).tolist() == [MISSING_CATEGORY] * 2
+    assert all(type(v) is str for v in category_strings(numbers))
