@@ -183,7 +183,36 @@ def ensemble_training_view(model: keras.Model, config: ModelConfig) -> keras.Mod
     return view
 
 
-HEAD_STEPS_PER_EXECUTION = 16  # batches per compiled call when fitting the head: less per-step overhead
+HEAD_BATCHES_PER_ELEMENT = 16  # training batches per tf.data element when fitting the head (ChunkedHead)
+
+
+class ChunkedHead(keras.Model):
+    """A functional model whose ``fit`` takes elements of several consecutive batches of ``batch_rows``
+    rows and runs one optimizer step per batch, in order, inside the compiled step.
+
+    Performance (bench/train.py): on 2 cores tf.data costs about 1 ms per element handed to the step,
+    as much as a step of the 100-60-7 network at batch 256 itself; one element per
+    :data:`HEAD_BATCHES_PER_ELEMENT` batches leaves the steps (same batches, same order, same updates as
+    one element per batch). With ``batch_rows`` unset, each element is one batch.
+    """
+
+    batch_rows: int | None = None
+
+    def train_step(self, data):
+        if not self.batch_rows:
+            return super().train_step(data)
+        x, y, weight = keras.utils.unpack_x_y_sample_weight(data)
+        step = super(ChunkedHead, self).train_step     # autograph: no zero-argument super() in the loop
+        size = self.batch_rows
+
+        def batch(start):
+            return tuple(None if t is None else t[start:start + size] for t in (x, y, weight))
+
+        logs = step(batch(0))   # the first batch outside the loop: it builds the optimizer's variables
+        _, logs = tf.while_loop(lambda start, _: start < tf.shape(x)[0],
+                                lambda start, _: (start + size, step(batch(start))),
+                                (tf.constant(size), logs))
+        return logs
 
 
 def split_preprocessing(model: keras.Model, config: ModelConfig) -> tuple[keras.Model, keras.Model] | None:
@@ -205,10 +234,9 @@ def split_preprocessing(model: keras.Model, config: ModelConfig) -> tuple[keras.
     x = features
     for layer in model.layers[model.layers.index(first):]:  # the tower: one chain of layers
         x = layer(x)
-    head = keras.Model(inputs=features, outputs=x, name="spotgrade_head")
+    head = ChunkedHead(inputs=features, outputs=x, name="spotgrade_head")
     # the model's own optimizer: its state (same variables) is saved with model.keras
-    head.compile(optimizer=model.optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-                 steps_per_execution=HEAD_STEPS_PER_EXECUTION)
+    head.compile(optimizer=model.optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return preprocess, head
 
 
@@ -244,11 +272,11 @@ def make_dataset(frame: pd.DataFrame, feature_columns: Iterable[str], labels=Non
                  categorical: Iterable[str] | None = None) -> tf.data.Dataset:
     """A batched, prefetched tf.data pipeline of (inputs dict[, integer grade labels]).
 
-    Performance (bench/train.py, bench/scale.py): the inputs become tensors once and each batch is
-    gathered from them by row indices; only the indices are shuffled. Slicing 40+ inputs row by row,
-    holding every row in a shuffle buffer and re-batching cost more than the model's own step, and
-    many times the data's memory. The batches are exactly those of
-    ``from_tensor_slices(...).shuffle(n, seed, reshuffle_each_iteration=True).batch(batch_size)``.
+    Performance (bench/train.py, bench/scale.py): the inputs become tensors once and each epoch is
+    gathered from them in a new random order (gathered_dataset). Slicing 40+ inputs row by row, holding
+    every row in a shuffle buffer and re-batching cost more than the model's own step, and many times
+    the data's memory. With ``shuffle``, each epoch is a new permutation of every row, reproducible
+    from ``seed``.
     """
     inputs = frame_to_inputs(frame, feature_columns, categorical)
     return gathered_dataset(inputs, labels, len(frame), batch_size=batch_size, shuffle=shuffle, seed=seed)
@@ -256,22 +284,35 @@ def make_dataset(frame: pd.DataFrame, feature_columns: Iterable[str], labels=Non
 
 def gathered_dataset(inputs, labels, rows: int, *, batch_size: int, shuffle: bool = False,
                      seed: int = 0) -> tf.data.Dataset:
-    """Batches of ``inputs`` (an array or a dict of arrays, ``rows`` rows each) [and labels], gathered by
-    row indices; with ``shuffle`` the indices are reshuffled every epoch from ``seed`` (see make_dataset)."""
+    """Batches of ``inputs`` (an array or a dict of arrays, ``rows`` rows each) [and labels]; with ``shuffle``
+    the rows are reshuffled every epoch from ``seed`` (see make_dataset).
+
+    Performance (bench/train.py): each epoch's permutation is drawn in one op (not row by row through a
+    shuffle buffer), its rows gathered in one op and cut into batches by a reshape; tf.data work per
+    row or per small batch costs as much as the training step on 2 cores.
+    """
     with tf.device("/CPU:0"):  # host memory: tf.data runs on the CPU, and a GPU keeps only the batches
         tensors = tf.nest.map_structure(tf.constant, inputs)
-        targets = None if labels is None else tf.constant(np.asarray(labels, dtype=np.int32))
-    order = tf.data.Dataset.range(rows)
-    if shuffle:
-        order = order.shuffle(max(rows, 1), seed=seed, reshuffle_each_iteration=True)
-    order = order.batch(batch_size)
+        if labels is not None:
+            tensors = (tensors, tf.constant(np.asarray(labels, dtype=np.int32)))
+    full = rows - rows % batch_size
 
-    def gather(index):
-        return tf.nest.map_structure(lambda values: tf.gather(values, index), tensors)
+    def batches(order) -> tf.data.Dataset:
+        epoch = tf.nest.map_structure(lambda values: tf.gather(values, order), tensors)
+        split = tf.nest.map_structure(
+            lambda values: tf.reshape(values[:full], [-1, batch_size, *values.shape[1:]]), epoch)
+        dataset = tf.data.Dataset.from_tensor_slices(split)
+        if full < rows:
+            dataset = dataset.concatenate(tf.data.Dataset.from_tensors(
+                tf.nest.map_structure(lambda values: values[full:], epoch)))
+        return dataset
 
-    if labels is None:
-        dataset = order.map(gather, num_parallel_calls=tf.data.AUTOTUNE)
-    else:
-        dataset = order.map(lambda index: (gather(index), tf.gather(targets, index)),
-                            num_parallel_calls=tf.data.AUTOTUNE)
+    batch_count = -(-rows // batch_size)
+    if not shuffle:
+        return batches(tf.range(rows, dtype=tf.int64)).prefetch(tf.data.AUTOTUNE)
+    # one element per epoch: a permutation drawn in one op, from a new seed on every pass over the dataset
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
+    orders = seeds.map(lambda s: tf.random.experimental.stateless_shuffle(tf.range(rows, dtype=tf.int64),
+                                                                         seed=tf.stack([s, 0])))
+    dataset = orders.flat_map(batches).apply(tf.data.experimental.assert_cardinality(batch_count))
     return dataset.prefetch(tf.data.AUTOTUNE)

@@ -29,7 +29,8 @@ from training.errors import ConfigError, DataError
 from training.evaluate import (GRADES, compute_metrics, majority_baseline, plot_confusion_matrix, plot_history,
                                write_json)
 from training.assess import assess, audit_features, keras_predict_proba, load_with_audit_columns, time_split
-from training.model import ModelConfig, build_model, gathered_dataset, make_dataset, split_preprocessing
+from training.model import (HEAD_BATCHES_PER_ELEMENT, ModelConfig, build_model, gathered_dataset, make_dataset,
+                            split_preprocessing)
 from training.report import write_report
 
 DEFAULT_SYNTHETIC_ROWS = 30_000
@@ -339,9 +340,13 @@ def _head_fit(split: tuple[keras.Model, keras.Model], train_frame: pd.DataFrame,
     x_val = features(x for x, _ in val_ds)
     log(f"features computed once: {x_train.shape[1]} columns for {len(x_train)} + {len(x_val)} rows "
         f"in {time.monotonic() - started:.1f}s")
-    train_ds = gathered_dataset(x_train, y_train, len(x_train), batch_size=config.batch_size, shuffle=True,
-                                seed=config.seed)
-    val_ds = gathered_dataset(x_val, y_val, len(x_val), batch_size=config.batch_size)
+    # several batches per element (ChunkedHead); under a tf.distribute strategy, where each replica
+    # would loop over its own share, one batch per element
+    per_element = HEAD_BATCHES_PER_ELEMENT if config.strategy is None else 1
+    head.batch_rows = config.batch_size if per_element > 1 else None
+    train_ds = gathered_dataset(x_train, y_train, len(x_train), batch_size=config.batch_size * per_element,
+                                shuffle=True, seed=config.seed)
+    val_ds = gathered_dataset(x_val, y_val, len(x_val), batch_size=config.batch_size * per_element)
     return head, train_ds, val_ds
 
 

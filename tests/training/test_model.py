@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from training.features import FeatureSet, FillValues
-from training.model import ModelConfig, build_model, input_kinds, make_dataset
+from training.model import ChunkedHead, ModelConfig, build_model, gathered_dataset, input_kinds, make_dataset
 
 TINY = FeatureSet(name="tiny", numeric=("fico", "dti"), categorical=("home", "term"), description="test set")
 FILL = FillValues(values={"fico": 700.0, "dti": -5.0}, rules={"fico": "mean", "dti": "mean"})
@@ -115,6 +115,53 @@ def test_shuffled_dataset_is_reproducible_with_a_seed(frame):
     first = first_labels()
     np.testing.assert_array_equal(first, first_labels())
     assert not np.array_equal(first, labels[:50])
+
+
+def test_every_epoch_is_a_new_permutation_of_every_row():
+    rows = 103
+    dataset = gathered_dataset(np.arange(rows * 2, dtype="float32").reshape(rows, 2), np.arange(rows), rows,
+                               batch_size=25, shuffle=True, seed=5)
+    assert dataset.cardinality().numpy() == 5
+    epochs = []
+    for _ in range(3):
+        batches = list(dataset)
+        assert [len(y) for _, y in batches] == [25, 25, 25, 25, 3]
+        x = np.concatenate([b.numpy() for b, _ in batches])
+        y = np.concatenate([y.numpy() for _, y in batches])
+        np.testing.assert_array_equal(x[:, 0], 2 * y)       # inputs and labels stay paired
+        assert sorted(y) == list(range(rows))
+        epochs.append(y)
+    assert not np.array_equal(epochs[0], epochs[1]) and not np.array_equal(epochs[1], epochs[2])
+    again = gathered_dataset(np.zeros((rows, 2), "float32"), np.arange(rows), rows, batch_size=25, shuffle=True,
+                             seed=5)
+    np.testing.assert_array_equal(np.concatenate([y.numpy() for _, y in again]), epochs[0])
+
+
+def _head(cls, rows_per_batch=None):
+    keras.utils.set_random_seed(7)
+    features = keras.Input((6,))
+    hidden = keras.layers.Dense(8, activation="relu", kernel_constraint=keras.constraints.MaxNorm(3))(features)
+    hidden = keras.layers.Dropout(0.2)(hidden)
+    head = cls(inputs=features, outputs=keras.layers.Dense(7, activation="softmax")(hidden))
+    if rows_per_batch:
+        head.batch_rows = rows_per_batch
+    head.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy",
+                 metrics=["accuracy"])
+    return head
+
+
+def test_chunked_head_takes_the_same_steps_as_one_batch_per_element():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(230, 6)).astype("float32"), rng.integers(0, 7, 230)
+    plain = _head(keras.Model)
+    plain_history = plain.fit(gathered_dataset(x, y, 230, batch_size=20), epochs=3, verbose=0).history
+    chunked = _head(ChunkedHead, rows_per_batch=20)       # 3 elements of 80, 80 and 70 rows: 12 steps
+    chunked_history = chunked.fit(gathered_dataset(x, y, 230, batch_size=80), epochs=3, verbose=0).history
+    assert int(chunked.optimizer.iterations.numpy()) == int(plain.optimizer.iterations.numpy()) == 36
+    for a, b in zip(plain.get_weights(), chunked.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(chunked_history["loss"], plain_history["loss"], rtol=1e-4)
+    np.testing.assert_allclose(chunked_history["accuracy"], plain_history["accuracy"], rtol=1e-4)
 
 
 def test_a_model_learns_a_signal(frame):
