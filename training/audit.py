@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from training.errors import ConfigError
+from training.features import as_float
 
 GRADES: tuple[str, ...] = ("A", "B", "C", "D", "E", "F", "G")
 
@@ -122,7 +123,7 @@ def rate_match(implied: np.ndarray, int_rate: Any) -> dict[str, Any]:
 
 
 def _numeric(frame: pd.DataFrame, column: str) -> pd.Series:
-    return pd.to_numeric(frame[column], errors="coerce").astype(float)
+    return as_float(frame[column])
 
 
 def rate_reconstruction(frame: pd.DataFrame) -> dict[str, Any]:

@@ -214,7 +214,7 @@ def _load_file(path: Path, uri: str, wanted: list[str], require_grade: bool,
     rows = table.num_rows + malformed
     if rows == 0:
         raise DataError(f"{uri}: has a header but no data rows")
-    raw = table.to_pandas()
+    raw = table.to_pandas(split_blocks=True)   # one block per column: no 2-D stacking copy
     frame, masks = _parse(raw, uri, require_grade)
     n = len(raw)
     for reason, mask in masks.items():
@@ -532,7 +532,8 @@ def _parse(raw: pd.DataFrame, source: str, require_grade: bool) -> tuple[pd.Data
                                 f"(e.g. {str(example)[:40]!r})")
             masks[f"unparseable {column}"] = bad
         out[column] = values
-    frame = pd.DataFrame(out, index=raw.index)
+    # copy=False: the parsed arrays are new and ours; no copy into consolidated 2-D blocks (bench/data.py)
+    frame = pd.DataFrame(out, index=raw.index, copy=False)
     return frame, masks
 
 
@@ -595,7 +596,7 @@ def _parse_date(series: pd.Series) -> tuple[pd.Series, np.ndarray]:
         return np.where(np.isnat(months), iso, months)
 
     values, bad = _map_uniques(series, parse)
-    return pd.Series(values, index=series.index, dtype="datetime64[ns]"), bad
+    return pd.Series(values, index=series.index, dtype="datetime64[ns]", copy=False), bad
 
 
 _TERM = re.compile(r"^(\d+(?:\.0*)?)\s*(?:months?)?$", re.IGNORECASE)
@@ -607,7 +608,7 @@ def _parse_term(series: pd.Series) -> tuple[pd.Series, np.ndarray]:
         return pd.to_numeric(found, errors="coerce").to_numpy(dtype=float)
 
     values, bad = _map_uniques(series, parse)
-    return pd.Series(values, index=series.index, dtype="float64"), bad
+    return pd.Series(values, index=series.index, dtype="float64", copy=False), bad
 
 
 def _emp_length(text: str) -> float | str:
@@ -628,16 +629,19 @@ def _parse_emp_length(series: pd.Series) -> tuple[pd.Series, np.ndarray]:
         return np.array([_emp_length(u) for u in uniques], dtype=object)   # a dozen distinct values
 
     values, bad = _map_uniques(series, parse)
-    out = pd.Series(values, index=series.index, dtype=object)
+    out = pd.Series(values, index=series.index, dtype=object, copy=False)
     return out.mask(out == "n/a"), bad
 
 
 def _parse_numeric(series: pd.Series, *, percent: bool) -> tuple[pd.Series, np.ndarray]:
     """Floats; "%" stripped; with ``percent``, fractions scaled to percent (see module docstring)."""
     if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-        values = series.to_numpy(dtype="float64", na_value=np.nan)
-        bad = ~np.isfinite(values) & ~np.isnan(values)
-        values = np.where(bad, np.nan, values)
+        # float64 (numbers typed at read): the values as they are, no copy (bench/data.py)
+        values = (series.to_numpy() if series.dtype == "float64"
+                  else series.to_numpy(dtype="float64", na_value=np.nan))
+        bad = np.isinf(values)
+        if bad.any():
+            values = np.where(bad, np.nan, values)
         had_sign = False
     else:
         text = pa.array(_text(series), type=pa.string(), from_pandas=True)
@@ -653,7 +657,7 @@ def _parse_numeric(series: pd.Series, *, percent: bool) -> tuple[pd.Series, np.n
         bad = present & np.isnan(values)
     if percent and not had_sign:
         values = _fractions_to_percent(values)
-    return pd.Series(values, index=series.index, dtype="float64"), bad
+    return pd.Series(values, index=series.index, dtype="float64", copy=False), bad
 
 
 def _fractions_to_percent(values: np.ndarray) -> np.ndarray:
