@@ -282,37 +282,36 @@ def make_dataset(frame: pd.DataFrame, feature_columns: Iterable[str], labels=Non
     return gathered_dataset(inputs, labels, len(frame), batch_size=batch_size, shuffle=shuffle, seed=seed)
 
 
+#: Batches gathered ahead of the training step. A fixed small number: tf.data's autotuning threads took
+#: a fifth of an epoch's time from the step on 2 cores (bench/train.py).
+PREFETCH_BATCHES = 2
+
+
 def gathered_dataset(inputs, labels, rows: int, *, batch_size: int, shuffle: bool = False,
                      seed: int = 0) -> tf.data.Dataset:
     """Batches of ``inputs`` (an array or a dict of arrays, ``rows`` rows each) [and labels]; with ``shuffle``
     the rows are reshuffled every epoch from ``seed`` (see make_dataset).
 
-    Performance (bench/train.py): each epoch's permutation is drawn in one op (not row by row through a
-    shuffle buffer), its rows gathered in one op and cut into batches by a reshape; tf.data work per
-    row or per small batch costs as much as the training step on 2 cores.
+    Performance (bench/train.py): each epoch's permutation is drawn in one op, not row by row through a
+    shuffle buffer (tf.data work per row costs as much as the training step on 2 cores), and each batch
+    is gathered by its slice of it (no copy of the whole epoch: bench/scale.py's peak memory).
     """
     with tf.device("/CPU:0"):  # host memory: tf.data runs on the CPU, and a GPU keeps only the batches
         tensors = tf.nest.map_structure(tf.constant, inputs)
         if labels is not None:
             tensors = (tensors, tf.constant(np.asarray(labels, dtype=np.int32)))
-    full = rows - rows % batch_size
 
     def batches(order) -> tf.data.Dataset:
-        epoch = tf.nest.map_structure(lambda values: tf.gather(values, order), tensors)
-        split = tf.nest.map_structure(
-            lambda values: tf.reshape(values[:full], [-1, batch_size, *values.shape[1:]]), epoch)
-        dataset = tf.data.Dataset.from_tensor_slices(split)
-        if full < rows:
-            dataset = dataset.concatenate(tf.data.Dataset.from_tensors(
-                tf.nest.map_structure(lambda values: values[full:], epoch)))
-        return dataset
+        starts = tf.data.Dataset.range(0, rows, batch_size)
+        return starts.map(lambda start: tf.nest.map_structure(
+            lambda values: tf.gather(values, order[start:start + batch_size]), tensors))
 
     batch_count = -(-rows // batch_size)
     if not shuffle:
-        return batches(tf.range(rows, dtype=tf.int64)).prefetch(tf.data.AUTOTUNE)
+        return batches(tf.range(rows, dtype=tf.int64)).prefetch(PREFETCH_BATCHES)
     # one element per epoch: a permutation drawn in one op, from a new seed on every pass over the dataset
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
     orders = seeds.map(lambda s: tf.random.experimental.stateless_shuffle(tf.range(rows, dtype=tf.int64),
                                                                          seed=tf.stack([s, 0])))
     dataset = orders.flat_map(batches).apply(tf.data.experimental.assert_cardinality(batch_count))
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    return dataset.prefetch(PREFETCH_BATCHES)
