@@ -306,12 +306,12 @@ def gathered_dataset(inputs, labels, rows: int, *, batch_size: int, shuffle: boo
         return starts.map(lambda start: tf.nest.map_structure(
             lambda values: tf.gather(values, order[start:start + batch_size]), tensors))
 
-    batch_count = -(-rows // batch_size)
     if not shuffle:
         return batches(tf.range(rows, dtype=tf.int64)).prefetch(PREFETCH_BATCHES)
     # one element per epoch: a permutation drawn in one op, from a new seed on every pass over the dataset
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
     orders = seeds.map(lambda s: tf.random.experimental.stateless_shuffle(tf.range(rows, dtype=tf.int64),
                                                                          seed=tf.stack([s, 0])))
+    batch_count = -(-rows // batch_size)   # flat_map hides it; Keras uses it for its progress and checks
     dataset = orders.flat_map(batches).apply(tf.data.experimental.assert_cardinality(batch_count))
     return dataset.prefetch(PREFETCH_BATCHES)

@@ -332,7 +332,7 @@ def head_fit_inputs(split: tuple[keras.Model, keras.Model], train_frame: pd.Data
     started = time.monotonic()
 
     def features(batches, rows: int) -> np.ndarray:
-        """The matrix filled batch by batch (no list of parts to concatenate: half the peak memory)."""
+        """The matrix filled batch by batch (no list of parts and a second, concatenated copy)."""
         matrix = np.empty((rows, head.input_shape[1]), dtype=np.float32)
         start = 0
         for batch in batches:
@@ -445,7 +445,7 @@ def _train(config: TrainConfig, *, callbacks: Sequence[keras.callbacks.Callback]
     split = split_preprocessing(model, config.model)  # None for an ensemble or trainable preprocessing
     if split is not None:  # preprocessing without weights: computed once, the dense head fitted on it
         fit_model, fit_train_ds, fit_val_ds = head_fit_inputs(split, train_frame, y_train, val_ds, y_val,
-                                                        cols, categorical, config, log)
+                                                              cols, categorical, config, log)
     else:
         train_ds = make_dataset(train_frame, cols, y_train, batch_size=config.batch_size, shuffle=True,
                                 seed=config.seed, categorical=categorical)
