@@ -2,9 +2,12 @@
 
 Both train on the same synthetic rows, the same split (training.train.split_rows, same seed), the same
 fill values and the same number of epochs, keeping the best-validation-loss weights (as train() does):
-- `pipeline`: the functional model with preprocessing inside, fed by make_dataset (tf.data), batch 256
+- `pipeline`: training.train.train: the functional model, its dense head fitted on features computed once
+  (ChunkedHead, gathered_dataset), batch 256
 - `2017`: the same architecture as a keras Sequential model fed numpy arrays (one-hot + standardised,
   prepared outside the model), batch 64, as the 2017 notebook trained it
+- `ceiling`: that network in a hand-written tf.function loop at the pipeline's batch size (run_ceiling):
+  what this machine allows before any input pipeline, to read the pipeline's figure against
 
 Throughput is training rows per second per epoch after the first (validation excluded); the wall time
 to a validation loss is measured from the start of fit to the end of the first epoch reaching it.
@@ -117,18 +120,15 @@ def baseline_arrays(path: str):
     return arrays(train_f), labels[tr], arrays(val_f), labels[va]
 
 
-def run_baseline(path: str, epochs: int, batch_size: int) -> tuple[dict, object]:
-    """The 2017 configuration: Sequential 100-60-7 (dropout 0.2, max-norm 3) on numpy arrays."""
+def sequential_2017(width: int):
+    """The 2017 network: Sequential 100-60-7 (dropout 0.2, max-norm 3), Adam, compiled with accuracy."""
     import keras
 
-    from training.evaluate import compute_metrics
     from training.model import ModelConfig
 
-    t0 = time.perf_counter()
-    x_train, y_train, x_val, y_val = baseline_arrays(path)
     cfg = ModelConfig()
     keras.utils.set_random_seed(SEED)
-    layers = [keras.Input(shape=(x_train.shape[1],))]
+    layers = [keras.Input(shape=(width,))]
     for units in cfg.hidden_units:
         layers += [keras.layers.Dense(units, activation="relu",
                                       kernel_constraint=keras.constraints.MaxNorm(cfg.max_norm)),
@@ -137,6 +137,18 @@ def run_baseline(path: str, epochs: int, batch_size: int) -> tuple[dict, object]
     model = keras.Sequential(layers)
     model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
+    return model
+
+
+def run_baseline(path: str, epochs: int, batch_size: int) -> tuple[dict, object]:
+    """The 2017 configuration: Sequential 100-60-7 (dropout 0.2, max-norm 3) on numpy arrays."""
+    import keras
+
+    from training.evaluate import compute_metrics
+
+    t0 = time.perf_counter()
+    x_train, y_train, x_val, y_val = baseline_arrays(path)
+    model = sequential_2017(x_train.shape[1])
     clock = _clock()
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=epochs, restore_best_weights=True)
     model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs, validation_data=(x_val, y_val),
@@ -144,6 +156,53 @@ def run_baseline(path: str, epochs: int, batch_size: int) -> tuple[dict, object]
     val_pred = model.predict(x_val, batch_size=batch_size, verbose=0).argmax(axis=1)
     f1 = compute_metrics(y_val, val_pred)["weighted_f1"]
     return _summary("2017", clock, len(y_train), batch_size, f1, time.perf_counter() - t0), clock
+
+
+def run_ceiling(path: str, epochs: int, batch_size: int) -> tuple[dict, object]:
+    """What the machine allows the network itself: the 2017 network on the same arrays, trained by a
+    hand-written ``tf.function`` loop (a new permutation per epoch, each batch gathered from in-memory
+    tensors, one Adam step per batch; no tf.data, no Keras ``fit``, no metrics) at ``batch_size``.
+    Nobody trains this way; it is the bound the pipeline's rows/s at the same batch size is read against.
+    """
+    import types
+
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from training.evaluate import compute_metrics
+
+    t0 = time.perf_counter()
+    x_train, y_train, x_val, y_val = baseline_arrays(path)
+    model = sequential_2017(x_train.shape[1])
+    loss_fn = keras.losses.SparseCategoricalCrossentropy()
+    steps = max(len(x_train) // batch_size, 1)
+    xs, ys = tf.constant(x_train), tf.constant(y_train.astype(np.int32))
+
+    @tf.function
+    def train_epoch(order):
+        for step in tf.range(steps):
+            index = order[step * batch_size:(step + 1) * batch_size]
+            with tf.GradientTape() as tape:
+                loss = loss_fn(tf.gather(ys, index), model(tf.gather(xs, index), training=True))
+            model.optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables),
+                                                model.trainable_variables))
+
+    rng = np.random.default_rng(SEED)
+    clock = types.SimpleNamespace(epochs=[])
+    for epoch in range(epochs):
+        order = tf.constant(rng.permutation(len(x_train)))
+        start = time.perf_counter()
+        train_epoch(order)
+        train_s = time.perf_counter() - start
+        val_loss = model.evaluate(x_val, y_val, batch_size=4096, verbose=0)[0]
+        now = time.perf_counter()
+        clock.epochs.append({"epoch": epoch + 1, "train_s": train_s, "epoch_s": now - start,
+                             "elapsed_s": now - t0, "val_loss": float(val_loss)})
+    f1 = compute_metrics(y_val, model.predict(x_val, batch_size=4096, verbose=0).argmax(axis=1))["weighted_f1"]
+    row = _summary("ceiling", clock, steps * batch_size, batch_size, f1, time.perf_counter() - t0)
+    row["train_rows"] = len(x_train)   # rows/s counts the full batches each epoch trains on
+    return row, clock
 
 
 def _time_to(clock, target: float) -> float | None:
@@ -168,9 +227,14 @@ def run(opts: argparse.Namespace) -> Result:
     if opts.skip_baseline:
         return result
     base_row, base_clock = run_baseline(path, epochs, baseline_bs)
-    result.rows.append(base_row)
+    ceiling_row, ceiling_clock = run_ceiling(path, epochs, pipe["batch_size"])
+    result.rows += [base_row, ceiling_row]
     target = max(min(e["val_loss"] for e in clock.epochs) for clock in (pipe_clock, base_clock))
-    pipe["time_to_val_loss_s"], base_row["time_to_val_loss_s"] = _time_to(pipe_clock, target), _time_to(base_clock, target)
+    for row, clock in ((pipe, pipe_clock), (base_row, base_clock), (ceiling_row, ceiling_clock)):
+        row["time_to_val_loss_s"] = _time_to(clock, target)
+    ceiling_row["speedup_vs_2017"] = round(ceiling_row["rows_per_s"] / base_row["rows_per_s"], 1)
+    result.notes.append("ceiling: the same network in a hand-written tf.function loop at the pipeline's batch "
+                        "size (bench/train.py run_ceiling): what this machine allows before any input pipeline")
     result.params["val_loss_target"] = round(target, 4)
     ratio = pipe["rows_per_s"] / base_row["rows_per_s"]
     pipe["speedup_vs_2017"] = round(ratio, 1)

@@ -109,7 +109,10 @@ def test_train_benchmark(tmp_path, cache_dir):
     assert rows["pipeline"]["train_rows"] == rows["2017"]["train_rows"] > 0
     for row in rows.values():
         assert row["epochs"] == 2 and row["rows_per_s"] > 0 and 0 <= row["val_weighted_f1"] <= 1
-        assert row["time_to_val_loss_s"] is not None   # both reach the worse of the two best losses
+    for name in ("pipeline", "2017"):   # both reach the worse of the two best losses
+        assert rows[name]["time_to_val_loss_s"] is not None
+    assert rows["ceiling"]["batch_size"] == rows["pipeline"]["batch_size"]
+    assert rows["ceiling"]["speedup_vs_2017"] > 0
     assert len(payload["goals"]) == 2
 
 
