@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from boto3.s3.transfer import TransferConfig
 
-from training.cloud import costs, layout, notify
+from training.cloud import costs, layout, lifecycle, notify
 from training.cloud.stack_outputs import DEFAULT_STACK, RunStack, aws_errors, find_run_stack
 from training.errors import CloudError, DataError
 
@@ -35,7 +35,7 @@ def _duration(seconds: float) -> str:
 
 
 def _read_status(session: Any, run: RunStack) -> dict:
-    status = layout.read_status(session.client("s3"), run.layout)
+    status = lifecycle.read_status(session.client("s3"), run.layout)
     if status is None:
         raise CloudError(
             f"run {run.run_id!r} has not started yet (no {run.layout.uri(run.layout.status_key)}): the instance "
@@ -82,7 +82,7 @@ def status(session: Any, stack: str = DEFAULT_STACK, *, out: Out = print, log_li
     with aws_errors("status"):
         run = find_run_stack(session, stack)
         record = _read_status(session, run)
-        seconds, dollars, unpriced = costs.run_cost(record, now, _launch_prices(session, record))
+        seconds, dollars, unpriced = lifecycle.run_cost(record, now, _launch_prices(session, record))
         tail = _log_tail(session, run, record, log_lines)
     attempts = record.get("attempts") or []
     interruptions = sum(1 for a in attempts if a.get("end_state") == "INTERRUPTED")
@@ -94,7 +94,7 @@ def status(session: Any, stack: str = DEFAULT_STACK, *, out: Out = print, log_li
         out(f"instance:   {current.get('instance_type')} {current.get('lifecycle')} in "
             f"{current.get('availability_zone')} ({current.get('instance_id')})")
         first = layout.parse_time(attempts[0]["started_at"]) if attempts[0].get("started_at") else None
-        last = attempts[-1].get("ended_at") if record.get("state") in layout.TERMINAL_STATES else None
+        last = attempts[-1].get("ended_at") if record.get("state") in lifecycle.TERMINAL_STATES else None
         end = layout.parse_time(last) if last else now
         if first:
             out(f"elapsed:    {_duration((end - first).total_seconds())} since the first attempt started")
@@ -105,9 +105,15 @@ def status(session: Any, stack: str = DEFAULT_STACK, *, out: Out = print, log_li
         out(f"heartbeat:  {record['heartbeat_at']} ({_duration(max(0, age))} ago)")
     cost = _money(dollars) + (f" (+{unpriced} attempt(s) without a known price)" if unpriced else "")
     out(f"cost:       {cost} so far, {seconds} billable seconds")
+    if record.get("failed_step"):
+        out(f"failed at:  {record['failed_step']}")
     for key in ("error", "reason"):
-        if record.get(key):
+        if record.get(key) and (key == "error" or record[key] != record.get("error")):
             out(f"{key + ':':<11} {record[key]}")
+    if record.get("log_tail") and record.get("state") in (lifecycle.FAILED, lifecycle.RETRYING):
+        out("last lines of its log:")
+        for line in record["log_tail"][-10:]:
+            out(f"  {line}")
     if tail:
         out("latest log lines:")
         for line in tail:
@@ -132,14 +138,15 @@ def _log_tail(session: Any, run: RunStack, record: dict, lines: int) -> list[str
 
 
 def _streams(logs: Any, run: RunStack) -> list[str]:
-    names: list[str] = []
+    """The run's streams (<run_id>/boot-<instance>, <run_id>/attempt-0001, ...) in the order they were created."""
+    streams: list[tuple[int, str]] = []
     paginator = logs.get_paginator("describe_log_streams")
     try:
         for page in paginator.paginate(logGroupName=run.log_group, logStreamNamePrefix=f"{run.run_id}/"):
-            names += [s["logStreamName"] for s in page["logStreams"]]
+            streams += [(s.get("creationTime", 0), s["logStreamName"]) for s in page["logStreams"]]
     except logs.exceptions.ResourceNotFoundException:
         return []
-    return sorted(names)  # <run_id>/attempt-0001, -0002, ...: name order is attempt order
+    return [name for _, name in sorted(streams)]
 
 
 def _drain(logs: Any, group: str, stream: str, token: str | None, out: Out) -> tuple[str | None, int]:
@@ -170,8 +177,8 @@ def logs(session: Any, stack: str = DEFAULT_STACK, *, follow: bool = False, poll
         tokens: dict[str, str | None] = {}
         printed = 0
         while True:
-            record = layout.read_status(session.client("s3"), run.layout)
-            finished = bool(record) and record.get("state") in layout.TERMINAL_STATES
+            record = lifecycle.read_status(session.client("s3"), run.layout)
+            finished = bool(record) and record.get("state") in lifecycle.TERMINAL_STATES
             for stream in _streams(client, run) if run.log_group else []:
                 tokens[stream], count = _drain(client, run.log_group, stream, tokens.get(stream), out)
                 printed += count
@@ -212,7 +219,7 @@ def pull(session: Any, stack: str = DEFAULT_STACK, *, dest: str | Path = "output
         s3 = session.client("s3")
         keys = _keys(s3, run.bucket, run.layout.artifacts_prefix)
         if not keys:
-            record = layout.read_status(s3, run.layout)
+            record = lifecycle.read_status(s3, run.layout)
             state = record.get("state") if record else "not started"
             raise CloudError(f"run {run.run_id!r} has no artifacts yet (state {state}): they are uploaded when it "
                              "SUCCEEDS; check `python -m training status`")
@@ -244,43 +251,42 @@ def stop(session: Any, stack: str = DEFAULT_STACK, *, out: Out = print, now: dat
         run = find_run_stack(session, stack)
         if not run.asg_name:
             raise CloudError(f"stack {run.stack_name!r} has no AutoScalingGroupName output: redeploy with `make deploy`")
-        s3 = session.client("s3")
         session.client("autoscaling").set_desired_capacity(
             AutoScalingGroupName=run.asg_name, DesiredCapacity=0, HonorCooldown=False)
-        record = layout.read_status(s3, run.layout) or layout.new_status(run.run_id)
-        if record.get("state") in layout.TERMINAL_STATES:
-            out(f"run {run.run_id} was already {record['state']}; group {run.asg_name} set to 0")
+        reason = f"stopped by the user (`python -m training stop`) at {lifecycle.iso(now)}"
+        before, record = lifecycle.StatusStore(session.client("s3"), run.layout).change(
+            lambda s: lifecycle.stop(s, run_id=run.run_id, state=lifecycle.STOPPED, reason=reason, now=now))
+        if lifecycle.is_terminal(before):
+            out(f"run {run.run_id} was already {before['state']}; group {run.asg_name} set to 0")
             return record
-        record["state"] = "STOPPED"
-        record["reason"] = f"stopped by the user (`python -m training stop`) at {now.strftime('%Y-%m-%dT%H:%M:%SZ')}"
-        if record.get("attempts"):
-            costs.close_attempt(record["attempts"][-1], "STOPPED", now)
-        layout.write_status(s3, run.layout, record)
-        notify.publish(session.client("sns"), run.topic_arn, run.run_id, "STOPPED", record, record["reason"])
+        notify.publish(session.client("sns"), run.topic_arn, run.run_id, lifecycle.STOPPED, record, reason)
     out(f"run {run.run_id}: STOPPED; group {run.asg_name} desired capacity 0 (the instance terminates shortly)")
     out(f"checkpoints kept under {run.layout.uri(run.layout.checkpoints_prefix)}")
     return record
 
 
-def resume(session: Any, stack: str = DEFAULT_STACK, *, out: Out = print) -> dict:
-    """Restart a STOPPED run from its checkpoints: state back to INTERRUPTED, group capacity 1.
+def resume(session: Any, stack: str = DEFAULT_STACK, *, out: Out = print, now: datetime | None = None) -> dict:
+    """Restart a STOPPED, HUNG or FAILED run from its checkpoints: state PENDING, group capacity 1.
 
-    The next instance starts attempt N+1 and resumes from the last checkpoint. The run's wall-clock cap
-    (maxRuntimeHours) still counts from its first attempt, so a run stopped for running out of time
-    would be stopped again.
+    The next instance starts attempt N+1 and resumes from the last checkpoint, with the code and settings of
+    the deployed stack. A run waiting for an instance (INTERRUPTED, RETRYING, PENDING) just gets capacity 1.
+    The run's wall-clock cap (maxRuntimeHours) still counts from its first attempt, so a run stopped for
+    running out of time would be stopped again.
     """
+    now = now or _now()
     with aws_errors("resume"):
         run = find_run_stack(session, stack)
         if not run.asg_name:
             raise CloudError(f"stack {run.stack_name!r} has no AutoScalingGroupName output: redeploy with `make deploy`")
-        s3 = session.client("s3")
         record = _read_status(session, run)
-        if record.get("state") != "STOPPED":
-            raise CloudError(f"run {run.run_id!r} is {record.get('state')}, not STOPPED: only a stopped run resumes "
-                             "(deploy a new runId to train again)")
-        record["state"] = "INTERRUPTED"
-        record["reason"] = f"resumed by the user (`python -m training resume`) at {_now().strftime('%Y-%m-%dT%H:%M:%SZ')}"
-        layout.write_status(s3, run.layout, record)
+        state = record.get("state")
+        if state in lifecycle.RESUMABLE_STATES:
+            reason = f"resumed by the user (`python -m training resume`) at {lifecycle.iso(now)}"
+            _, record = lifecycle.StatusStore(session.client("s3"), run.layout).change(
+                lambda s: lifecycle.reopen(s, reason=reason, now=now))
+        elif state not in (lifecycle.PENDING, lifecycle.INTERRUPTED, lifecycle.RETRYING):
+            raise CloudError(f"run {run.run_id!r} is {state}: only a {', '.join(sorted(lifecycle.RESUMABLE_STATES))} "
+                             "run, or one waiting for an instance, resumes (deploy a new runId to train again)")
         session.client("autoscaling").set_desired_capacity(
             AutoScalingGroupName=run.asg_name, DesiredCapacity=1, HonorCooldown=False)
     out(f"run {run.run_id}: resuming from epoch {record.get('last_epoch')}; group {run.asg_name} desired capacity 1")
@@ -341,8 +347,8 @@ def runs(session: Any, stack: str = DEFAULT_STACK, *, out: Out = print, now: dat
         s3 = session.client("s3")
         for run_id in layout.list_run_ids(s3, run.bucket):
             here = layout.RunLayout(run.bucket, run_id)
-            record = layout.read_status(s3, here) or {"state": "-"}
-            _, dollars, _ = costs.run_cost(record, now)
+            record = lifecycle.read_status(s3, here) or {"state": "-"}
+            _, dollars, _ = lifecycle.run_cost(record, now)
             try:
                 metrics = json.loads(s3.get_object(Bucket=run.bucket, Key=here.artifact_key("metrics.json"))["Body"].read())
                 f1 = metrics.get("test", {}).get("weighted_f1")

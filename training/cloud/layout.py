@@ -3,14 +3,14 @@
     s3://<bucket>/runs/<run-id>/status.json      the run's state (see docs/architecture.md)
     s3://<bucket>/runs/<run-id>/checkpoints/     Keras BackupAndRestore directory, mirrored
     s3://<bucket>/runs/<run-id>/artifacts/       model.keras, metrics.json, PNGs, run.json
-    s3://<bucket>/runs/<run-id>/logs/            attempt-0001.log, attempt-0002.log, ...
+    s3://<bucket>/runs/<run-id>/logs/            attempt-0001.log, ..., boot-<instance-id>.log
+    s3://<bucket>/runs/<run-id>/env/             <key>.tar.zst: the instance's packed Python environment
 
-Nothing else builds these keys. Standard library and boto3 only: the watchdog Lambda is deployed
+Nothing else builds these keys; what status.json holds is training/cloud/lifecycle.py's. Standard library and boto3 only: the watchdog Lambda is deployed
 from this folder, where the `training` package is not importable.
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -20,9 +20,6 @@ try:
     from training.errors import ConfigError as _LayoutError
 except ImportError:  # deployed alone (watchdog Lambda): no training package
     _LayoutError = ValueError  # type: ignore[misc,assignment]
-
-TERMINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "STOPPED"})
-STATES = ("STARTING", "RUNNING", "INTERRUPTED", "SUCCEEDED", "FAILED", "STOPPED")
 
 RUNS_PREFIX = "runs/"
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
@@ -39,13 +36,8 @@ def validate_run_id(run_id: str) -> str:
     return run_id
 
 
-def utc_now() -> str:
-    """Current time as an ISO-8601 UTC string, e.g. 2024-05-01T12:00:00Z."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def parse_time(value: str) -> datetime:
-    """Parse a time written by utc_now() (or any ISO-8601 string) into an aware datetime."""
+    """Parse an ISO-8601 time such as 2024-05-01T12:00:00Z into an aware datetime."""
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
@@ -82,6 +74,11 @@ class RunLayout:
     def logs_prefix(self) -> str:
         return f"{self.prefix}logs/"
 
+    @property
+    def env_prefix(self) -> str:
+        """Packed Python environments of the run's instances, keyed by their requirements (see user_data.sh)."""
+        return f"{self.prefix}env/"
+
     def artifact_key(self, name: str) -> str:
         """Key of an artifact file, e.g. artifact_key("model.keras")."""
         return self.artifacts_prefix + _relative(name)
@@ -95,6 +92,14 @@ class RunLayout:
         if not isinstance(attempt, int) or attempt < 1:
             raise _LayoutError(f"attempt must be a positive integer, got {attempt!r}")
         return f"{self.logs_prefix}attempt-{attempt:04d}.log"
+
+    def boot_log_key(self, instance_id: str) -> str:
+        """Key of an instance's bootstrap log, uploaded when its boot fails: runs/<run_id>/logs/boot-<id>.log."""
+        return f"{self.logs_prefix}boot-{_relative(instance_id or 'unknown')}.log"
+
+    def boot_log_stream(self, instance_id: str) -> str:
+        """CloudWatch Logs stream of an instance's bootstrap log: <run_id>/boot-<instance-id>."""
+        return f"{self.run_id}/boot-{instance_id}"
 
     def log_stream(self, attempt: int) -> str:
         """CloudWatch Logs stream name of one attempt: <run_id>/attempt-0001."""
@@ -129,57 +134,3 @@ def list_run_ids(s3: Any, bucket: str) -> list[str]:
             if RUN_ID_PATTERN.fullmatch(run_id):
                 run_ids.append(run_id)
     return sorted(run_ids)
-
-
-def new_status(run_id: str, epochs: int | None = None) -> dict:
-    """A status record with every field of the contract, state STARTING and no attempt yet."""
-    now = utc_now()
-    return {
-        "run_id": validate_run_id(run_id),
-        "state": "STARTING",
-        "attempt": 0,
-        "attempts": [],
-        "last_epoch": 0,
-        "epochs": epochs,
-        "heartbeat_at": None,
-        "updated_at": now,
-        "error": None,
-        "validation": None,
-        "reason": None,
-    }
-
-
-def read_status(s3: Any, layout: RunLayout) -> dict | None:
-    """The run's status.json, or None where the run has none yet."""
-    try:
-        response = s3.get_object(Bucket=layout.bucket, Key=layout.status_key)
-    except s3.exceptions.NoSuchKey:
-        return None
-    except Exception as error:  # botocore ClientError without the modeled exception (e.g. 404 on HEAD-like paths)
-        code = getattr(error, "response", {}).get("Error", {}).get("Code")
-        if code in ("NoSuchKey", "404", "NotFound"):
-            return None
-        raise
-    status = json.loads(response["Body"].read())
-    if not isinstance(status, dict):
-        raise ValueError(f"{layout.uri(layout.status_key)} does not hold a JSON object")
-    return status
-
-
-def write_status(s3: Any, layout: RunLayout, status: dict) -> None:
-    """Write the whole status.json in one put_object (never a partial JSON); stamps updated_at.
-
-    The state must be one of STATES. The caller's dict gets the new updated_at too.
-    """
-    state = status.get("state")
-    if state not in STATES:
-        raise ValueError(f"status state {state!r} is not one of {', '.join(STATES)}")
-    status["updated_at"] = utc_now()
-    body = json.dumps(status, indent=2, sort_keys=True, default=str).encode()
-    s3.put_object(
-        Bucket=layout.bucket,
-        Key=layout.status_key,
-        Body=body,
-        ContentType="application/json",
-        CacheControl="no-cache",
-    )

@@ -2,13 +2,14 @@
 
 One attempt of a run: read status.json; if the run is already terminal, scale the group to 0 and exit;
 otherwise start attempt N+1, restore checkpoints from S3, download the data, train with Keras
-BackupAndRestore (synced to S3 after every epoch), heartbeat into status.json, upload the artifacts and
-end SUCCEEDED, then scale the group to 0. A spot interruption notice (or SIGTERM), the max runtime cap or a `stop`
-stops training at the next batch; the partial epoch is dropped (at most one epoch lost) and is redone by
-the next attempt, which resumes from the last epoch synced to S3.
+BackupAndRestore (synced to S3 after every epoch), heartbeat into status.json while training advances,
+upload the artifacts and end SUCCEEDED, then scale the group to 0. A spot interruption notice (or SIGTERM),
+the max runtime cap or a `stop` stops training at the next batch; the partial epoch is dropped (at most one
+epoch lost) and is redone by the next attempt, which resumes from the last epoch synced to S3.
 
-Exit codes: 0 SUCCEEDED (or the run was already terminal), 1 FAILED, 2 bad settings (nothing recorded),
-3 INTERRUPTED (the group replaces the instance), 4 STOPPED (max runtime or `stop`).
+Every change of status.json goes through training/cloud/lifecycle.py, which also defines the exit statuses
+(`RunnerExit`) the user data acts on: a user error (bad flags, bad data) ends the run FAILED; an unexpected
+error ends the attempt CRASHED and the group retries, until maxAttempts attempts in a row have failed.
 """
 from __future__ import annotations
 
@@ -24,17 +25,17 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
-from training.cloud import aws
+from training.cloud import aws, lifecycle
 from training.cloud.cwlogs import CloudWatchLogsHandler
 from training.cloud.imds import Imds, InstanceInfo, MetadataError
-from training.cloud.layout import TERMINAL_STATES, parse_time, read_status
-from training.cloud.record import StatusRecorder
+from training.cloud.lifecycle import RunnerExit, StatusStore
 from training.cloud.settings import RunSettings, load_settings
 from training.errors import ConfigError, SpotgradeError
 
-EXIT_SUCCEEDED, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_STOPPED = 0, 1, 2, 3, 4
-EXIT_CODES = {"SUCCEEDED": EXIT_SUCCEEDED, "FAILED": EXIT_FAILED, "INTERRUPTED": EXIT_INTERRUPTED,
-              "STOPPED": EXIT_STOPPED}
+EXIT_FOR_STATE = {lifecycle.SUCCEEDED: RunnerExit.SUCCEEDED, lifecycle.FAILED: RunnerExit.FAILED,
+                  lifecycle.INTERRUPTED: RunnerExit.INTERRUPTED, lifecycle.STOPPED: RunnerExit.STOPPED,
+                  lifecycle.HUNG: RunnerExit.STOPPED, lifecycle.RETRYING: RunnerExit.RETRY}
+EXIT_UNRECORDED = 70  # not a RunnerExit on purpose: the user data records the attempt as CRASHED itself
 BACKUP_METADATA = "training_metadata.json"  # written last by BackupAndRestore: uploaded last
 LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
 _CONTENT_TYPES = {".json": "application/json", ".png": "image/png", ".keras": "application/zip"}
@@ -60,6 +61,18 @@ class StopRequest:
                 self.event.set()
 
 
+class Progress:
+    """Counts what the attempt got done (batches, epochs, set-up steps): the heartbeat follows it, not a clock."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def advance(self) -> None:
+        with self._lock:
+            self.count += 1
+
+
 class _Stopped(Exception):
     """Stop requested before training started."""
 
@@ -73,11 +86,14 @@ class Runner:
         self._clients = clients
         self._train_fn = train_fn
         self.stop = StopRequest()
+        self.progress = Progress()
         self._done = threading.Event()
         self._extra_handlers = log_handlers or []
         self.measurements: dict[str, float] = {}
         self._local_names: dict[str, str] = {}  # downloaded data file -> its s3:// URI
         self._active: aws.Clients | None = None
+        self.step = "start"
+        self.status: dict = {}
 
     # ---- entry point -------------------------------------------------------------------------------------
     def run(self) -> int:
@@ -88,34 +104,47 @@ class Runner:
         for handler in handlers:
             log.addHandler(handler)
         log.setLevel(logging.INFO)
-        previous = _on_sigterm(lambda: self.stop.request("INTERRUPTED", "SIGTERM (instance shutting down)"))
+        previous = _on_sigterm(lambda: self.stop.request(lifecycle.INTERRUPTED, "SIGTERM (instance shutting down)"))
         try:
-            return self._run(buffer)
+            return int(self._run(buffer))
         except Exception as error:  # before an attempt could be recorded (e.g. the bucket is unreachable)
             log.error("runner failed before the attempt could be recorded: %s", error)
-            if self._active is not None:  # nothing can run here; a later deploy resumes (state not terminal)
-                aws.scale_to_zero(self._active.autoscaling, self.settings.asg_name)
-            return EXIT_FAILED
+            return EXIT_UNRECORDED
         finally:
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
             for handler in handlers:
                 log.removeHandler(handler)
 
-    def _run(self, buffer: "_BufferHandler") -> int:
+    def _change(self, fn: Callable[[dict | None], dict | None]) -> dict:
+        """Apply a lifecycle transition to status.json (conditional write) and keep the result."""
+        _, after = self.store.change(fn)
+        self.status = after or {}
+        return self.status
+
+    def _run(self, buffer: "_BufferHandler") -> RunnerExit:
         info = self._instance_info()
         clients = self._active = self._clients or aws.make_clients(self.settings.region or info.region)
-        s3 = clients.s3
-        status = read_status(s3, self.layout)
-        if status and status.get("state") in TERMINAL_STATES:
-            log.info("run %s is already %s: nothing to do", self.layout.run_id, status["state"])
+        self.store = StatusStore(clients.s3, self.layout)
+        current = self.store.read()
+        if lifecycle.is_terminal(current):
+            log.info("run %s is already %s: nothing to do", self.layout.run_id, current["state"])
             aws.scale_to_zero(clients.autoscaling, self.settings.asg_name)
-            return EXIT_SUCCEEDED
-        recorder = StatusRecorder(s3, self.layout, status)
-        deadline = self._deadline(recorder.status)
+            return RunnerExit.SUCCEEDED
         price = aws.spot_price(clients.ec2, info.instance_type, info.availability_zone) \
             if info.lifecycle == "spot" else None
-        attempt = recorder.start_attempt(info, price, epochs=None)["attempt"]
+        instance = {"instance_id": info.instance_id, "instance_type": info.instance_type,
+                    "availability_zone": info.availability_zone, "lifecycle": info.lifecycle}
+        status = self._change(lambda s: lifecycle.start_attempt(
+            s, run_id=self.layout.run_id, instance=instance, spot_price=price,
+            max_attempts=self.settings.max_attempts, now=lifecycle.utc_now()))
+        if lifecycle.is_terminal(status):  # the attempts before this one used up maxAttempts
+            log.error("run %s is %s: %s", self.layout.run_id, status["state"], status.get("error"))
+            self._notify(clients, status["state"], status.get("error"), None)
+            aws.scale_to_zero(clients.autoscaling, self.settings.asg_name)
+            return EXIT_FOR_STATE[status["state"]]
+        attempt = status["attempt"]
+        deadline = self._deadline(status)
         attempt_log = self.settings.work_dir / "logs" / f"attempt-{attempt:04d}.log"
         attempt_log.parent.mkdir(parents=True, exist_ok=True)
         file_handler = logging.FileHandler(attempt_log)
@@ -130,66 +159,82 @@ class Runner:
         log.info("run %s attempt %d on %s (%s, %s, %s)", self.layout.run_id, attempt, info.instance_id,
                  info.instance_type, info.availability_zone, info.lifecycle)
         threads = [threading.Thread(target=self._watch_notices, name="notice-watcher", daemon=True),
-                   threading.Thread(target=self._monitor, args=(recorder, deadline), name="monitor", daemon=True)]
+                   threading.Thread(target=self._monitor, args=(deadline,), name="monitor", daemon=True)]
         for thread in threads:
             thread.start()
-        state, fields = "FAILED", {}
+        end_state, fields = "CRASHED", {}
         try:
-            state, fields = self._attempt(clients, recorder)
+            end_state, fields = self._attempt(clients)
         except _Stopped:
-            state = self.stop.state or "STOPPED"
-            fields = {"reason": self.stop.reason}
-        except SpotgradeError as error:
+            end_state, fields = self.stop.state or lifecycle.STOPPED, {"reason": self.stop.reason}
+        except SpotgradeError as error:  # a user error (flags, data): retrying cannot help
             message = str(error).splitlines()[0]
             for local, uri in self._local_names.items():  # name the data as the user gave it
                 message = message.replace(local, uri)
-            log.error("attempt failed: %s", message)
-            fields = {"error": message}
-        except BaseException as error:  # anything else is a bug: record it, never leave the group running
-            log.error("attempt failed:\n%s", traceback.format_exc())
-            fields = {"error": f"{type(error).__name__}: {error}".splitlines()[0]}
+            log.error("attempt failed at step '%s': %s", self.step, message)
+            end_state, fields = lifecycle.FAILED, {"error": message, "step": f"runner: {self.step}"}
+        except BaseException as error:  # anything else may be transient or a bug: the group retries
+            log.error("attempt crashed at step '%s':\n%s", self.step, traceback.format_exc())
+            end_state = "CRASHED"
+            fields = {"error": f"step '{self.step}': {type(error).__name__}: {error}".splitlines()[0]}
         finally:
             self._done.set()
             for thread in threads:
                 thread.join(timeout=10)
-        state = self._finish(clients, recorder, state, fields, attempt_log, [file_handler, cloudwatch])
-        return EXIT_CODES[state]
+        return self._finish(clients, end_state, fields, attempt_log, [file_handler, cloudwatch])
 
     # ---- one attempt -------------------------------------------------------------------------------------
-    def _attempt(self, clients: aws.Clients, recorder: StatusRecorder) -> tuple[str, dict]:
+    def _at(self, step: str) -> None:
+        self.step = step
+        self.progress.advance()
+
+    def _attempt(self, clients: aws.Clients) -> tuple[str, dict]:
         from training.cloud.gpu import check_gpu
 
         work = self.settings.work_dir
         backup_dir = work / "backup"
         shutil.rmtree(backup_dir, ignore_errors=True)
         backup_dir.mkdir(parents=True)
-        check_gpu(recorder.attempt.get("instance_type"), log.info)
+        self._at("gpu check")
+        check_gpu((lifecycle.open_attempt(self.status) or {}).get("instance_type"), log.info)
+        self._at("checkpoints")
         restored = aws.download_prefix(clients.s3, self.layout.bucket, self.layout.checkpoints_prefix, backup_dir)
         resume = _backup_epoch(backup_dir)
         log.info("checkpoints: %s", f"resuming after epoch {resume} ({len(restored)} files)" if restored
                  else "none, starting from scratch")
         data_paths = None
         if self.settings.data_uri:
+            self._at("data download")
             shutil.rmtree(work / "data", ignore_errors=True)
             data_paths = [str(p) for p in aws.download_data(clients.s3, self.settings.data_uri, work / "data")]
             self._local_names = {path: f"{self.settings.data_uri.rstrip('/')}#{Path(path).name}"
                                  for path in data_paths}
             if len(data_paths) == 1:
                 self._local_names[data_paths[0]] = self.settings.data_uri
+        self._at("training settings")
         config = train_config(self.settings.train_args, data=data_paths, output_dir=work / "outputs",
                               run_id=self.layout.run_id)
         if self.stop.event.is_set():
             raise _Stopped()
-        recorder.update("RUNNING", epochs=config.epochs, last_epoch=resume or recorder.status.get("last_epoch", 0))
+        last_epoch = resume or self.status.get("last_epoch", 0)
+        self._change(lambda s: lifecycle.set_running(s, epochs=config.epochs, last_epoch=last_epoch,
+                                                     now=lifecycle.utc_now()))
+        self._at("training")
         train_fn, interrupted = self._training()
-        callback = make_epoch_callback(backup_dir,
-                                       lambda epoch, logs, ready: self._epoch_done(clients, recorder, backup_dir,
-                                                                                   config.epochs, epoch, logs, ready))
+        callbacks = [make_epoch_callback(backup_dir, lambda epoch, logs, ready: self._epoch_done(
+                         clients, backup_dir, config.epochs, epoch, logs, ready)),
+                     make_progress_callback(self.progress, self.settings.test_stall_at_epoch)]
+
+        def log_progress(message: str) -> None:  # every step train() reports is progress too
+            self.progress.advance()
+            log.info(message)
+
         try:
-            result = train_fn(config, callbacks=[callback], backup_dir=backup_dir, stop_event=self.stop.event,
-                              log=log.info)
+            result = train_fn(config, callbacks=callbacks, backup_dir=backup_dir, stop_event=self.stop.event,
+                              log=log_progress)
         except (ValueError, OSError) as error:
-            if resume and not recorder.attempt.get("epochs_completed") and "load" in str(error).lower():
+            if resume and not (lifecycle.open_attempt(self.status) or {}).get("epochs_completed") \
+                    and "load" in str(error).lower():
                 raise ConfigError(
                     f"the checkpoints in {self.layout.uri(self.layout.checkpoints_prefix)} do not fit this model "
                     f"({type(error).__name__}: {str(error).splitlines()[0][:120]}): train with the same code and "
@@ -198,32 +243,33 @@ class Runner:
         except interrupted:
             self.measurements["checkpoint_after_notice_s"] = time.monotonic() - (self.stop.at or time.monotonic())
             log.info("training stopped; checkpoints in S3 hold epoch %s (%.2f s after the stop request)",
-                     recorder.status.get("last_epoch"), self.measurements["checkpoint_after_notice_s"])
-            return self.stop.state or "STOPPED", {"reason": self.stop.reason}
-        log.info("training finished: %d epochs this attempt; uploading artifacts", result.epochs_trained)
-        _add_cloud_record(Path(result.run_dir) / "run.json", recorder.status)
+                     self.status.get("last_epoch"), self.measurements["checkpoint_after_notice_s"])
+            return self.stop.state or lifecycle.STOPPED, {"reason": self.stop.reason}
+        self._at("artifacts upload")
+        log.info("training finished after epoch %d; uploading artifacts", result.epochs_trained)
+        _add_cloud_record(Path(result.run_dir) / "run.json", self.status)
         keys = []
         for path in sorted(p for p in Path(result.run_dir).iterdir() if p.is_file()):  # not data/ (inputs)
             keys.append(self.layout.artifact_key(path.name))
             aws.upload_file(clients.s3, path, self.layout.bucket, keys[-1], _CONTENT_TYPES.get(path.suffix))
         log.info("artifacts: %s", ", ".join(k[len(self.layout.artifacts_prefix):] for k in keys))
         metrics = result.metrics if isinstance(result.metrics, dict) else {}
-        return "SUCCEEDED", {"metrics": _headline(metrics)}
+        return lifecycle.SUCCEEDED, {"metrics": _headline(metrics)}
 
     def _training(self) -> tuple[Callable[..., Any], type[BaseException]]:
         from training.train import TrainingInterrupted, train
 
         return self._train_fn or train, TrainingInterrupted
 
-    def _epoch_done(self, clients: aws.Clients, recorder: StatusRecorder, backup_dir: Path, epochs: int,
-                    epoch: int, logs: dict, ready: bool) -> None:
+    def _epoch_done(self, clients: aws.Clients, backup_dir: Path, epochs: int, epoch: int, logs: dict,
+                    ready: bool) -> None:
         """After a completed epoch: mirror the backup to S3 (metadata file last), then record the epoch."""
         if ready:
             aws.upload_dir(clients.s3, backup_dir, self.layout.bucket, self.layout.checkpoints_prefix,
                            last=(BACKUP_METADATA,))
         validation = {k[4:]: float(v) for k, v in (logs or {}).items() if k.startswith("val_")}
-        done = recorder.attempt.get("epochs_completed", []) + [epoch]
-        recorder.update(last_epoch=epoch + 1, validation=validation or None, attempt={"epochs_completed": done})
+        self._change(lambda s: lifecycle.epoch_done(s, epoch=epoch, validation=validation or None,
+                                                    now=lifecycle.utc_now()))
         log.info("epoch %d/%d done%s; %s", epoch + 1, epochs,
                  "".join(f", {k}={float(v):.4f}" for k, v in sorted((logs or {}).items())),
                  "checkpoint in S3" if ready else "no checkpoint to sync")
@@ -242,40 +288,57 @@ class Runner:
                 action = None
             if action:
                 self.measurements["notice_seen_at"] = time.time()
-                self.stop.request("INTERRUPTED", f"spot interruption notice: {action.get('action')} at "
-                                                 f"{action.get('time', 'unknown time')}")
+                self.stop.request(lifecycle.INTERRUPTED, f"spot interruption notice: {action.get('action')} at "
+                                                         f"{action.get('time', 'unknown time')}")
                 return
             self._done.wait(self.settings.notice_poll_seconds)
 
-    def _monitor(self, recorder: StatusRecorder, deadline: float | None) -> None:
-        """Heartbeat into status.json; stop on the max runtime cap or a terminal state set out of band."""
+    def _monitor(self, deadline: float | None) -> None:
+        """Heartbeat while training advances; stop on the max runtime cap or a terminal state set out of band.
+
+        A beat is written only when the progress count moved since the last one, so a stuck input pipeline or
+        GPU lets the heartbeat go stale and the watchdog sees the run HUNG.
+        """
         next_beat = time.monotonic() + self.settings.heartbeat_seconds
+        beaten = self.progress.count
         while not self._done.wait(min(1.0, self.settings.heartbeat_seconds)):
             if deadline is not None and time.time() >= deadline:
-                self.stop.request("STOPPED", f"max runtime of {self.settings.max_runtime_hours:g} h reached")
-            if time.monotonic() >= next_beat:
-                next_beat = time.monotonic() + self.settings.heartbeat_seconds
-                try:
-                    recorder.heartbeat()
-                except Exception as error:  # keep training; the next beat retries
-                    log.warning("heartbeat failed: %s", error)
-                if recorder.external_stop:
-                    self.stop.request("STOPPED", f"run set to {recorder.external_stop} out of band: "
-                                                 f"{recorder.status.get('reason')}")
+                self.stop.request(lifecycle.STOPPED, f"max runtime of {self.settings.max_runtime_hours:g} h reached")
+            if time.monotonic() < next_beat:
+                continue
+            next_beat = time.monotonic() + self.settings.heartbeat_seconds
+            count = self.progress.count
+            try:
+                if count != beaten:
+                    status = self._change(lambda s: None if s is None else lifecycle.heartbeat(
+                        s, progress=count, now=lifecycle.utc_now()))
+                    beaten = count
+                else:
+                    status = self.store.read() or {}
+            except Exception as error:  # keep training; the next beat retries
+                log.warning("heartbeat failed: %s", error)
+                continue
+            if lifecycle.is_terminal(status):
+                self.stop.request(lifecycle.STOPPED, f"run set to {status['state']} out of band: "
+                                                     f"{status.get('reason')}")
 
     # ---- end of attempt ----------------------------------------------------------------------------------
-    def _finish(self, clients: aws.Clients, recorder: StatusRecorder, state: str, fields: dict, attempt_log: Path,
-                handlers: list[logging.Handler | None]) -> str:
+    def _finish(self, clients: aws.Clients, end_state: str, fields: dict, attempt_log: Path,
+                handlers: list[logging.Handler | None]) -> RunnerExit:
         metrics = fields.pop("metrics", None)
+        if end_state in (lifecycle.FAILED, "CRASHED"):
+            fields["log_tail"] = _tail(attempt_log)
         try:
-            recorder.end_attempt(state, **fields)
+            status = self._change(lambda s: lifecycle.end_attempt(s, end_state, now=lifecycle.utc_now(), **fields))
         except Exception:
             log.error("could not write the final status:\n%s", traceback.format_exc())
-        final = recorder.external_stop or state
-        log.info("attempt %d ended: %s%s", recorder.status["attempt"], final,
-                 f" ({fields.get('error') or fields.get('reason')})" if fields.get("error") or fields.get("reason") else "")
-        self._notify(clients, recorder, final, fields, metrics)
-        terminal = final in TERMINAL_STATES
+            status = {**self.status, "state": lifecycle.RETRYING if end_state == "CRASHED" else end_state}
+        final = status.get("state")
+        detail = status.get("error") or status.get("reason")
+        log.info("attempt %d ended %s; run %s%s", status.get("attempt"), end_state, final,
+                 f" ({detail})" if detail else "")
+        self._notify(clients, final, detail, metrics)
+        terminal = final in lifecycle.TERMINAL_STATES
         if terminal and self.settings.asg_name:
             log.info("scaling %s to 0", self.settings.asg_name)
         for handler in handlers:
@@ -283,21 +346,21 @@ class Runner:
                 log.removeHandler(handler)
                 handler.close()
         try:
-            aws.upload_file(clients.s3, attempt_log, self.layout.bucket, self.layout.log_key(recorder.status["attempt"]),
+            aws.upload_file(clients.s3, attempt_log, self.layout.bucket, self.layout.log_key(status["attempt"]),
                             content_type="text/plain; charset=utf-8")
         except Exception as error:
             log.error("could not upload the log %s: %s", attempt_log, error)
         if terminal:
             aws.scale_to_zero(clients.autoscaling, self.settings.asg_name)
-        return final
+        return EXIT_FOR_STATE.get(final, RunnerExit.RETRY)
 
-    def _notify(self, clients: aws.Clients, recorder: StatusRecorder, state: str, fields: dict, metrics: dict | None) -> None:
+    def _notify(self, clients: aws.Clients, state: str, detail: str | None, metrics: dict | None) -> None:
         from training.cloud import notify
 
-        detail = fields.get("error") or fields.get("reason") or (
-            "test metrics: " + ", ".join(f"{k} {v:.4f}" for k, v in sorted((metrics or {}).items())) if metrics else None)
+        if metrics:
+            detail = "test metrics: " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(metrics.items()))
         try:
-            notify.publish(clients.sns, self.settings.topic_arn, self.layout.run_id, state, recorder.status, detail)
+            notify.publish(clients.sns, self.settings.topic_arn, self.layout.run_id, state, self.status, detail)
         except Exception as error:
             log.warning("notification failed: %s", error)
 
@@ -325,8 +388,38 @@ class Runner:
         if not self.settings.max_runtime_hours:
             return None
         attempts = status.get("attempts") or []
-        start = parse_time(attempts[0]["started_at"]).timestamp() if attempts else time.time()
+        start = lifecycle.parse_time(attempts[0]["started_at"]).timestamp() if attempts else time.time()
         return start + self.settings.max_runtime_hours * 3600
+
+
+def _tail(path: Path, lines: int = lifecycle.LOG_TAIL_LINES) -> list[str]:
+    try:
+        return [line[:500] for line in path.read_text(errors="replace").splitlines()[-lines:]]
+    except OSError:
+        return []
+
+
+def make_progress_callback(progress: Progress, stall_at_epoch: int | None = None):
+    """A Keras callback advancing `progress` on every training and validation batch.
+
+    `stall_at_epoch` is a test hook (SPOTGRADE_TEST_STALL_AT_EPOCH): the first batch of that epoch (0-based)
+    blocks forever, as a stuck input pipeline or GPU would; nothing else changes.
+    """
+    import keras
+
+    class ProgressCounter(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            progress.advance()
+
+        def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            progress.advance()
+
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            if stall_at_epoch is not None and epoch >= stall_at_epoch:
+                log.warning("test hook SPOTGRADE_TEST_STALL_AT_EPOCH=%d: blocking training", stall_at_epoch)
+                threading.Event().wait()
+
+    return ProgressCounter()
 
 
 def _on_sigterm(callback: Callable[[], None]) -> Any:
@@ -448,7 +541,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(args.env_file)
     except SpotgradeError as error:
         print(f"error: {error}", file=sys.stderr)
-        return EXIT_CONFIG
+        return int(RunnerExit.CONFIG)
     return Runner(settings).run()
 
 

@@ -10,6 +10,8 @@ them there. Besides the contract's keys, a few optional ones tune the runner:
     SPOTGRADE_NOTICE_POLL_SECONDS  spot interruption notice poll period (default 5)
     SPOTGRADE_LOG_FLUSH_SECONDS    CloudWatch Logs batch period (default 5)
     SPOTGRADE_REGION               AWS region (default: the instance metadata's region)
+    SPOTGRADE_TEST_STALL_AT_EPOCH  test hook: training blocks at the start of this epoch (0-based), as a
+                                   stuck input pipeline or GPU would (the rehearsal's hung run)
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Mapping
 
 from training.cloud.layout import RunLayout, validate_run_id
+from training.cloud.lifecycle import DEFAULT_MAX_ATTEMPTS
 from training.errors import ConfigError
 
 PREFIX = "SPOTGRADE_"
@@ -34,6 +37,7 @@ class RunSettings:
     data_uri: str = ""
     train_args: tuple[str, ...] = ()
     max_runtime_hours: float | None = None
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
     asg_name: str | None = None
     log_group: str | None = None
     capacity: str = "spot"
@@ -44,6 +48,7 @@ class RunSettings:
     notice_poll_seconds: float = 5.0
     log_flush_seconds: float = 5.0
     region: str | None = None
+    test_stall_at_epoch: int | None = None
 
     @property
     def layout(self) -> RunLayout:
@@ -109,6 +114,14 @@ def load_settings(env_file: str | Path | None = None, environ: Mapping[str, str]
     data_uri = get("DATA_URI")
     if data_uri and not data_uri.startswith("s3://"):
         raise ConfigError(f"{PREFIX}DATA_URI={data_uri!r} in {source}: expected s3://bucket/key or empty")
+    def whole(name: str, default: int | None, minimum: int) -> int | None:
+        raw = get(name)
+        if not raw:
+            return default
+        if not raw.isdigit() or int(raw) < minimum:
+            raise ConfigError(f"{PREFIX}{name}={raw!r} in {source}: expected a whole number >= {minimum}")
+        return int(raw)
+
     capacity = get("CAPACITY", "spot")
     if capacity not in ("spot", "on-demand"):
         raise ConfigError(f"{PREFIX}CAPACITY={capacity!r} in {source}: expected spot or on-demand")
@@ -122,6 +135,7 @@ def load_settings(env_file: str | Path | None = None, environ: Mapping[str, str]
         data_uri=data_uri,
         train_args=train_args,
         max_runtime_hours=number("MAX_RUNTIME_HOURS", None),
+        max_attempts=whole("MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS, 1),
         asg_name=get("ASG_NAME") or None,
         log_group=get("LOG_GROUP") or None,
         capacity=capacity,
@@ -132,4 +146,5 @@ def load_settings(env_file: str | Path | None = None, environ: Mapping[str, str]
         notice_poll_seconds=number("NOTICE_POLL_SECONDS", RunSettings.notice_poll_seconds),
         log_flush_seconds=number("LOG_FLUSH_SECONDS", RunSettings.log_flush_seconds),
         region=get("REGION") or None,
+        test_stall_at_epoch=whole("TEST_STALL_AT_EPOCH", None, 0),
     )

@@ -6,13 +6,13 @@ fail to do. It scales the run's Auto Scaling group to 0, records why in status.j
 - terminal: status.json says SUCCEEDED/FAILED/STOPPED but the group still has capacity;
 - timed out: more than SPOTGRADE_MAX_RUNTIME_HOURS (+ a grace) since the first attempt started
   (or since the group was created, where no attempt has started) -> STOPPED;
-- hung: an instance is running but the run shows no sign of life: no heartbeat for
-  SPOTGRADE_HEARTBEAT_MINUTES, and the newest instance launched more than SPOTGRADE_BOOT_GRACE_MINUTES
-  ago (installing the GPU stack takes a while) -> FAILED.
+- hung: an instance is running but training has not advanced: no heartbeat (the runner beats only when a
+  batch or epoch advanced) for SPOTGRADE_HEARTBEAT_MINUTES, and the newest instance launched more than
+  SPOTGRADE_BOOT_GRACE_MINUTES ago (installing the GPU stack takes a while) -> HUNG.
 
-A healthy run is left alone. Settings come from environment variables (see `Settings.from_env`).
-Standard library and boto3 only; deployed from the training/cloud folder next to layout.py, costs.py
-and notify.py, so those are imported as siblings there and from the package here.
+A healthy run is left alone. Settings come from environment variables (see `Settings.from_env`); status.json
+changes go through lifecycle.py. Standard library and boto3 only; deployed from the training/cloud folder next
+to layout.py, lifecycle.py and notify.py, so those are imported as siblings there and from the package here.
 """
 from __future__ import annotations
 
@@ -23,10 +23,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 try:  # inside the project
-    from training.cloud import costs, layout, notify
+    from training.cloud import layout, lifecycle, notify
 except ImportError:  # the Lambda asset: this folder's files at the top level
-    import costs  # type: ignore[no-redef]
     import layout  # type: ignore[no-redef]
+    import lifecycle  # type: ignore[no-redef]
     import notify  # type: ignore[no-redef]
 
 
@@ -56,12 +56,7 @@ class Settings:
         )
 
 
-def _time(value: Any) -> datetime | None:
-    if not value:
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    return layout.parse_time(str(value))
+_time = lifecycle.parse_time
 
 
 def _group(autoscaling: Any, name: str) -> dict | None:
@@ -98,13 +93,13 @@ def decide(status: dict | None, group: dict, newest_launch: datetime | None, set
     if not group.get("DesiredCapacity") and not active:
         return None  # nothing can bill
     state = (status or {}).get("state")
-    if state in layout.TERMINAL_STATES:
+    if state in lifecycle.TERMINAL_STATES:
         return state, state, f"run is {state} but its group still had capacity; watchdog set it to 0"
     started = _run_started(status, group)
     limit = timedelta(hours=settings.max_runtime_hours, minutes=settings.timeout_grace_minutes)
     if started and now - started > limit:
         hours = (now - started).total_seconds() / 3600
-        return ("TIMED_OUT", "STOPPED",
+        return ("TIMED_OUT", lifecycle.STOPPED,
                 f"watchdog: run exceeded maxRuntimeHours={settings.max_runtime_hours:g} "
                 f"({hours:.1f} h since it started); group set to 0, checkpoints kept")
     if active:
@@ -116,37 +111,33 @@ def decide(status: dict | None, group: dict, newest_launch: datetime | None, set
             deadlines.append(alive + timedelta(minutes=settings.heartbeat_minutes))
         if deadlines and now > max(deadlines):
             since = alive.strftime("%Y-%m-%dT%H:%M:%SZ") if alive else "never"
-            return ("HUNG", "FAILED",
-                    f"watchdog: no heartbeat for {settings.heartbeat_minutes:g} minutes (last {since}) while an "
-                    "instance was running; group set to 0, checkpoints kept")
+            return ("HUNG", lifecycle.HUNG,
+                    f"watchdog: training made no progress for {settings.heartbeat_minutes:g} minutes (last "
+                    f"heartbeat {since}) while an instance was running; group set to 0, checkpoints kept "
+                    "(`python -m training resume` restarts it)")
     return None
 
 
 def check(s3: Any, autoscaling: Any, ec2: Any, sns: Any, settings: Settings, now: datetime | None = None) -> dict:
     """One watchdog pass; returns what it did: {"action": "none"|"scaled_to_zero", "event", "reason"}."""
     now = now or datetime.now(timezone.utc)
-    run = layout.RunLayout(settings.bucket, settings.run_id)
+    store = lifecycle.StatusStore(s3, layout.RunLayout(settings.bucket, settings.run_id))
     group = _group(autoscaling, settings.asg_name)
     if group is None:
         return {"run_id": settings.run_id, "action": "none", "event": None, "reason": "group not found"}
-    status = layout.read_status(s3, run)
     active_ids = [i["InstanceId"] for i in group.get("Instances", [])
                   if not i.get("LifecycleState", "").startswith("Terminat")]
-    decision = decide(status, group, _newest_launch(ec2, active_ids), settings, now)
+    current = store.read()
+    decision = decide(current, group, _newest_launch(ec2, active_ids), settings, now)
     if decision is None:
         return {"run_id": settings.run_id, "action": "none", "event": None, "reason": None}
     event, new_state, reason = decision
     autoscaling.set_desired_capacity(AutoScalingGroupName=settings.asg_name, DesiredCapacity=0, HonorCooldown=False)
-    status = status or layout.new_status(settings.run_id)
-    if status.get("state") not in layout.TERMINAL_STATES:
-        status["state"] = new_state
-        if new_state == "FAILED" and not status.get("error"):
-            status["error"] = reason
-    status["reason"] = reason
-    attempts = status.get("attempts") or []
-    if attempts:
-        costs.close_attempt(attempts[-1], status["state"], now)
-    layout.write_status(s3, run, status)
+    if lifecycle.is_terminal(current):  # the run had ended; only its capacity was left
+        status = current
+    else:
+        _, status = store.change(lambda s: lifecycle.stop(s, run_id=settings.run_id, state=new_state,
+                                                          reason=reason, now=now))
     notify.publish(sns, settings.topic_arn, settings.run_id, event, status, reason)
     return {"run_id": settings.run_id, "action": "scaled_to_zero", "event": event, "reason": reason}
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import boto3
 
-from training.cloud import layout
+from training.cloud import layout, lifecycle
 
 REGION = "us-east-1"
 STACK = "Spotgrade"
@@ -31,11 +31,11 @@ class FakeRun:
         return self.session.client(name)
 
     def put_status(self, status: dict) -> dict:
-        layout.write_status(self.client("s3"), self.layout, status)
+        lifecycle.StatusStore(self.client("s3"), self.layout).change(lambda _: status)
         return status
 
     def status(self) -> dict | None:
-        return layout.read_status(self.client("s3"), self.layout)
+        return lifecycle.read_status(self.client("s3"), self.layout)
 
     def group(self) -> dict:
         asg = self.client("autoscaling")
@@ -101,8 +101,8 @@ def attempt(n: int, started: datetime, ended: datetime | None = None, *, end_sta
 
 
 def running_status(run_id: str, now: datetime, *, heartbeat_age: timedelta = timedelta(minutes=1)) -> dict:
-    status = layout.new_status(run_id, epochs=30)
-    status.update({
+    status = lifecycle.new_status(run_id)
+    status.update({"epochs": 30,
         "state": "RUNNING", "attempt": 1, "last_epoch": 7,
         "attempts": [attempt(1, now - timedelta(hours=1))],
         "heartbeat_at": iso(now - heartbeat_age),

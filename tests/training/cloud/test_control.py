@@ -10,7 +10,7 @@ import pytest
 from boto3.s3.transfer import TransferConfig
 
 from tests.training.cloud.moto_run import attempt, iso, make_run, running_status
-from training.cloud import control, costs
+from training.cloud import control, lifecycle
 from training.errors import CloudError, DataError
 
 
@@ -27,11 +27,13 @@ def lines() -> tuple[list[str], callable]:
     return captured, captured.append
 
 
-def put_log(run, attempt_no: int, messages: list[str], start_ms: int | None = None) -> None:
+def put_log(run, attempt_no: int | str, messages: list[str], start_ms: int | None = None) -> None:
+    """Create a stream (an attempt's, or a name such as the bootstrap log's) holding these messages."""
     start_ms = start_ms or int(time.time() * 1000) - 60_000  # CloudWatch refuses events > 14 days old
     logs = run.client("logs")
-    stream = run.layout.log_stream(attempt_no)
+    stream = run.layout.log_stream(attempt_no) if isinstance(attempt_no, int) else attempt_no
     logs.create_log_stream(logGroupName=run.log_group, logStreamName=stream)
+    time.sleep(0.005)  # creation times (ms) that differ: the order the streams are printed in
     logs.put_log_events(logGroupName=run.log_group, logStreamName=stream,
                         logEvents=[{"timestamp": start_ms + i, "message": m} for i, m in enumerate(messages)])
 
@@ -88,6 +90,31 @@ def test_status_of_succeeded_and_failed_runs(run):
     assert "state:      FAILED  (attempt 1, 0 interruptions)" in captured
 
 
+def test_status_of_a_failed_run_names_the_step_and_shows_its_log_tail(run):
+    status = running_status(run.run_id, NOW)
+    status["attempts"][0].update(ended_at=iso(NOW - timedelta(minutes=30)), end_state="FAILED")
+    tail = [f"line {i}" for i in range(15)]
+    status.update(state="FAILED", failed_step="runner: data download", error="no such key: s3://lc/x.csv",
+                  reason="no such key: s3://lc/x.csv", log_tail=tail)
+    run.put_status(status)
+    captured, out = lines()
+    control.status(run.session, out=out, now=NOW)
+    assert "failed at:  runner: data download" in captured
+    assert "error:      no such key: s3://lc/x.csv" in captured
+    assert not any(line.startswith("reason:") for line in captured)  # the same text as the error: once
+    start = captured.index("last lines of its log:")
+    assert captured[start + 1:start + 11] == [f"  line {i}" for i in range(5, 15)]  # the last 10
+
+
+def test_status_of_a_succeeded_run_shows_no_log_tail(run):
+    status = running_status(run.run_id, NOW)
+    status.update(state="SUCCEEDED", log_tail=["old line"], reason="done")
+    run.put_status(status)
+    captured, out = lines()
+    control.status(run.session, out=out, now=NOW)
+    assert "last lines of its log:" not in captured and "reason:     done" in captured
+
+
 def test_status_before_the_run_starts_is_one_line(run):
     with pytest.raises(CloudError, match="has not started yet"):
         control.status(run.session, out=lambda _: None)
@@ -97,12 +124,18 @@ def test_status_before_the_run_starts_is_one_line(run):
 
 
 def test_logs_in_order_across_attempts(run):
+    """Streams print in the order they were created (each instance's bootstrap log, then its attempt), not in
+    name order (which would put every boot-<instance> stream after every attempt, and sort instance ids)."""
     run.put_status(dict(running_status(run.run_id, NOW), state="SUCCEEDED"))
-    put_log(run, 2, ["resumed from epoch 4", "done"])
+    put_log(run, run.layout.boot_log_stream("i-0fff"), ["cloning"])
     put_log(run, 1, ["starting", "epoch 3", "interrupted"])
+    put_log(run, run.layout.boot_log_stream("i-0aaa"), ["environment restored"])
+    put_log(run, 2, ["resumed from epoch 4", "done"])
     captured, out = lines()
-    assert control.logs(run.session, out=out) == 5
-    assert captured == ["[attempt-0001] starting", "[attempt-0001] epoch 3", "[attempt-0001] interrupted",
+    assert control.logs(run.session, out=out) == 7
+    assert captured == ["[boot-i-0fff] cloning",
+                        "[attempt-0001] starting", "[attempt-0001] epoch 3", "[attempt-0001] interrupted",
+                        "[boot-i-0aaa] environment restored",
                         "[attempt-0002] resumed from epoch 4", "[attempt-0002] done"]
 
 
@@ -179,14 +212,50 @@ def test_stop_keeps_a_terminal_state(run):
 
 def test_resume_after_stop_restarts_from_checkpoints(run):
     run.put_status(running_status(run.run_id, NOW))
-    with pytest.raises(CloudError, match="is RUNNING, not STOPPED"):
+    with pytest.raises(CloudError, match="is RUNNING: only a FAILED, HUNG, STOPPED run"):
         control.resume(run.session, out=lambda _: None)
+    assert run.status()["state"] == "RUNNING" and run.group()["DesiredCapacity"] == 1
     control.stop(run.session, out=lambda _: None, now=NOW)
-    record = control.resume(run.session, out=lambda _: None)
+    assert run.group()["DesiredCapacity"] == 0
+    record = control.resume(run.session, out=lambda _: None, now=NOW + timedelta(minutes=5))
     assert run.group()["DesiredCapacity"] == 1
     saved = run.status()
-    assert saved["state"] == "INTERRUPTED" == record["state"] and "resumed by the user" in saved["reason"]
+    assert saved["state"] == "PENDING" == record["state"] and "resumed by the user" in saved["reason"]
+    assert saved["resumed_at"] == iso(NOW + timedelta(minutes=5))
     assert saved["last_epoch"] == 7  # the next attempt picks up from here
+    assert saved["attempts"][-1]["end_state"] == "STOPPED"  # the stopped attempt stays closed
+
+
+@pytest.mark.parametrize("state", ["FAILED", "HUNG"])
+def test_resume_a_failed_or_hung_run(run, state):
+    """FAILED (fixed and redeployed) and HUNG runs resume too: PENDING, error cleared, failure count reset."""
+    run.client("autoscaling").set_desired_capacity(AutoScalingGroupName=run.asg_name, DesiredCapacity=0)
+    status = running_status(run.run_id, NOW)
+    status["attempts"][0].update(ended_at=iso(NOW), end_state="CRASHED")
+    status.update(state=state, error="3 attempts in a row failed", failed_step="attempts", log_tail=["x"],
+                  failed_in_a_row=3)
+    run.put_status(status)
+    control.resume(run.session, out=lambda _: None, now=NOW)
+    saved = run.status()
+    assert saved["state"] == "PENDING" and run.group()["DesiredCapacity"] == 1
+    assert (saved["error"], saved["failed_step"], saved["log_tail"], saved["failed_in_a_row"]) == (None, None, None, 0)
+
+
+@pytest.mark.parametrize("state", ["PENDING", "INTERRUPTED", "RETRYING"])
+def test_resume_a_run_waiting_for_an_instance_only_sets_capacity(run, state):
+    run.client("autoscaling").set_desired_capacity(AutoScalingGroupName=run.asg_name, DesiredCapacity=0)
+    before = run.put_status(dict(running_status(run.run_id, NOW), state=state))
+    control.resume(run.session, out=lambda _: None, now=NOW)
+    assert run.group()["DesiredCapacity"] == 1
+    assert run.status() == before  # status.json untouched
+
+
+def test_resume_refuses_a_succeeded_run(run):
+    run.client("autoscaling").set_desired_capacity(AutoScalingGroupName=run.asg_name, DesiredCapacity=0)
+    before = run.put_status(dict(running_status(run.run_id, NOW), state="SUCCEEDED"))
+    with pytest.raises(CloudError, match="is SUCCEEDED: only"):
+        control.resume(run.session, out=lambda _: None)
+    assert run.status() == before and run.group()["DesiredCapacity"] == 0
 
 
 # ------------------------------------------------------------------ upload-data
@@ -226,7 +295,7 @@ def test_runs_newest_first_with_cost_and_f1(run):
         status = running_status(run_id, NOW - timedelta(days=days_ago))
         status["attempts"][0].update(ended_at=iso(NOW - timedelta(days=days_ago)), end_state="SUCCEEDED")
         status["state"] = "SUCCEEDED"
-        layout.write_status(s3, here, status)
+        lifecycle.StatusStore(s3, here).change(lambda _, status=status: status)
         if f1 is not None:
             s3.put_object(Bucket=run.bucket, Key=here.artifact_key("metrics.json"),
                           Body=json.dumps({"test": {"weighted_f1": f1}}).encode())
@@ -256,7 +325,8 @@ def test_no_credentials_is_one_line(no_aws_credentials):
 
 
 def test_costs_minimum_and_open_attempt():
+    """Billing is lifecycle.py's now (costs.py keeps spot_price_at only); see test_lifecycle.py for more."""
     a = attempt(1, NOW - timedelta(seconds=10), spot_price=0.36)
-    assert costs.billable_seconds(a, NOW) == 60
-    assert costs.attempt_cost(a, NOW) == pytest.approx(0.36 * 60 / 3600)
-    assert costs.billable_seconds({"started_at": None}, NOW) is None
+    assert lifecycle.billable_seconds(a, NOW) == 60
+    assert lifecycle.attempt_cost(a, NOW) == pytest.approx(0.36 * 60 / 3600)
+    assert lifecycle.billable_seconds({"started_at": None}, NOW) is None

@@ -1,5 +1,4 @@
-"""The run's S3 layout and status record, against moto."""
-import json
+"""The run's S3 layout (keys only), against moto. The status record is lifecycle.py's: test_lifecycle.py."""
 import subprocess
 import sys
 from pathlib import Path
@@ -34,6 +33,11 @@ def test_keys():
     assert lay.log_key(1) == "runs/run-1/logs/attempt-0001.log"
     assert lay.log_key(12) == "runs/run-1/logs/attempt-0012.log"
     assert lay.log_stream(3) == "run-1/attempt-0003"
+    assert lay.env_prefix == "runs/run-1/env/"
+    assert lay.boot_log_key("i-0abc") == "runs/run-1/logs/boot-i-0abc.log"
+    assert lay.boot_log_key("") == "runs/run-1/logs/boot-unknown.log"
+    assert lay.boot_log_stream("i-0abc") == "run-1/boot-i-0abc"
+    assert L.RunLayout.from_key(BUCKET, lay.boot_log_key("i-0abc")) == lay
     assert lay.uri(lay.status_key) == "s3://spotgrade-test/runs/run-1/status.json"
     assert L.RunLayout.from_key(BUCKET, "runs/run-1/logs/attempt-0001.log") == lay
 
@@ -59,41 +63,20 @@ def test_bad_attempt_and_bucket():
         L.RunLayout.from_key(BUCKET, "data/x.csv")
 
 
-def test_status_round_trip(s3):
-    lay = L.RunLayout(BUCKET, "r1")
-    assert L.read_status(s3, lay) is None
-    status = L.new_status("r1", epochs=5)
-    assert set(status) >= {"run_id", "state", "attempt", "attempts", "last_epoch", "epochs",
-                           "heartbeat_at", "updated_at", "error", "validation", "reason"}
-    status["state"] = "RUNNING"
-    status["updated_at"] = "1999-01-01T00:00:00Z"
-    L.write_status(s3, lay, status)
-    got = L.read_status(s3, lay)
-    assert got["state"] == "RUNNING" and got["epochs"] == 5
-    assert got["updated_at"] != "1999-01-01T00:00:00Z"
-    assert L.parse_time(got["updated_at"]).tzinfo is not None
-    head = s3.head_object(Bucket=BUCKET, Key=lay.status_key)
-    assert head["ContentType"] == "application/json"
-    # whole valid JSON object in one put
-    raw = s3.get_object(Bucket=BUCKET, Key=lay.status_key)["Body"].read()
-    assert json.loads(raw)["run_id"] == "r1"
+def test_bad_boot_log_names():
+    with pytest.raises(ConfigError):
+        L.RunLayout(BUCKET, "r").boot_log_key("../etc")
 
 
-def test_write_status_rejects_unknown_state(s3):
-    with pytest.raises(ValueError, match="state"):
-        L.write_status(s3, L.RunLayout(BUCKET, "r1"), {"state": "DONE"})
-    assert L.read_status(s3, L.RunLayout(BUCKET, "r1")) is None
-
-
-def test_states():
-    assert L.TERMINAL_STATES == {"SUCCEEDED", "FAILED", "STOPPED"}
-    assert L.TERMINAL_STATES < set(L.STATES)
-    assert len(L.STATES) == 6
+def test_layout_no_longer_holds_the_status_record():
+    """lifecycle.py is the one owner of status.json: nothing here could write it behind its back."""
+    for name in ("STATES", "TERMINAL_STATES", "new_status", "read_status", "write_status", "utc_now"):
+        assert not hasattr(L, name), name
 
 
 def test_list_run_ids(s3):
     for run_id in ("b-run", "a-run"):
-        L.write_status(s3, L.RunLayout(BUCKET, run_id), {"state": "STARTING"})
+        s3.put_object(Bucket=BUCKET, Key=L.RunLayout(BUCKET, run_id).status_key, Body=b"{}")
     s3.put_object(Bucket=BUCKET, Key="runs/c-run/checkpoints/x", Body=b"1")
     s3.put_object(Bucket=BUCKET, Key="data/other.csv", Body=b"1")
     assert L.list_run_ids(s3, BUCKET) == ["a-run", "b-run", "c-run"]

@@ -9,9 +9,11 @@ import time
 
 import pytest
 
+from training.cloud import lifecycle
 from training.cloud import run as runner_module
-from training.cloud.layout import RunLayout, write_status
-from training.cloud.run import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_STOPPED, EXIT_SUCCEEDED, Runner
+from training.cloud.layout import RunLayout
+from training.cloud.lifecycle import RunnerExit, StatusStore
+from training.cloud.run import EXIT_UNRECORDED, Runner
 from training.cloud.settings import load_settings
 
 from .conftest import wait_for
@@ -57,11 +59,12 @@ def test_full_run_with_flaky_s3(cloud, tmp_path, monkeypatch):
     monkeypatch.setattr(runner_module.aws, "make_clients", flaky_clients)
     with FakeImds() as imds:
         rc, _ = run_in_process(cloud, tmp_path, "full", imds, TRAIN_ARGS=small_run(3))
-    assert rc == EXIT_SUCCEEDED
+    assert rc == RunnerExit.SUCCEEDED
     assert len(flaky[0].failed) == 8 and {"PutObject", "GetObject"} & set(flaky[0].failed)
     status = cloud.status("full")
     assert status["state"] == "SUCCEEDED" and status["error"] is None
     assert status["attempt"] == 1 and status["epochs"] == 3 and status["last_epoch"] == 3
+    assert status["failed_in_a_row"] == 0 and status["failed_step"] is None and status["log_tail"] is None
     assert epochs_by_attempt(status) == [[0, 1, 2]]
     attempt = status["attempts"][0]
     assert attempt["end_state"] == "SUCCEEDED" and attempt["instance_type"] == "c5.large"
@@ -75,7 +78,7 @@ def test_full_run_with_flaky_s3(cloud, tmp_path, monkeypatch):
     assert json.loads(cloud.read("runs/full/artifacts/metrics.json"))["test"]["accuracy"] > 0
     assert cloud.keys("runs/full/logs/") == ["runs/full/logs/attempt-0001.log"]
     log_text = cloud.read("runs/full/logs/attempt-0001.log").decode()
-    assert "epoch 3/3" in log_text and "ended: SUCCEEDED" in log_text
+    assert "epoch 3/3" in log_text and "attempt 1 ended SUCCEEDED; run SUCCEEDED" in log_text
     events = cloud.clients.logs.get_log_events(logGroupName=cloud.log_group, logStreamName="full/attempt-0001",
                                                startFromHead=True)["events"]
     assert any("epoch 3/3" in e["message"] for e in events)
@@ -85,9 +88,9 @@ def test_full_run_with_flaky_s3(cloud, tmp_path, monkeypatch):
     cloud.set_desired(1)
     with FakeImds(instance_id="i-0late") as imds:
         rc, _ = run_in_process(cloud, tmp_path, "full", imds, name="late", TRAIN_ARGS=small_run(3))
-    assert rc == EXIT_SUCCEEDED
+    assert rc == RunnerExit.SUCCEEDED
     assert cloud.desired() == 0
-    assert cloud.status("full")["attempts"] == status["attempts"]
+    assert cloud.status("full") == status  # not rewritten
     assert cloud.keys("runs/full/logs/") == ["runs/full/logs/attempt-0001.log"]
 
 
@@ -105,7 +108,7 @@ def test_spot_notice_then_replacement_resumes(cloud, tmp_path):
             wait_for(lambda: cloud.status("spot")["state"] == "INTERRUPTED", 120, interval=0.05,
                      what="INTERRUPTED")
             notice_to_checkpoint = time.monotonic() - noticed
-            assert process.wait(60) == EXIT_INTERRUPTED, (tmp_path / "first.out").read_text()[-3000:]
+            assert process.wait(60) == RunnerExit.INTERRUPTED, (tmp_path / "first.out").read_text()[-3000:]
         finally:
             process.kill()
     status = cloud.status("spot")
@@ -117,14 +120,14 @@ def test_spot_notice_then_replacement_resumes(cloud, tmp_path):
     assert checkpoint["epoch"] == k == status["last_epoch"]
     assert cloud.keys("runs/spot/artifacts/") == []
     assert cloud.desired() == 1  # the group replaces an interrupted instance
-    assert "ended: INTERRUPTED" in cloud.read("runs/spot/logs/attempt-0001.log").decode()
+    assert "attempt 1 ended INTERRUPTED; run INTERRUPTED" in cloud.read("runs/spot/logs/attempt-0001.log").decode()
     assert notice_to_checkpoint < 120
 
     with FakeImds(instance_id="i-0replacement", zone="us-east-1b") as imds:
         env_file = cloud.write_env_file(tmp_path / "second.env", "spot", imds.url, tmp_path / "second",
                                         TRAIN_ARGS=small_run(epochs))
         process = cloud.start_runner(env_file, tmp_path / "second.out")
-        assert process.wait(180) == EXIT_SUCCEEDED, (tmp_path / "second.out").read_text()[-3000:]
+        assert process.wait(180) == RunnerExit.SUCCEEDED, (tmp_path / "second.out").read_text()[-3000:]
     status = cloud.status("spot")
     first, second = epochs_by_attempt(status)
     assert first + second == list(range(epochs))  # configured epochs in total, not epochs + k
@@ -153,10 +156,12 @@ def test_sigkill_then_restart_resumes_from_last_epoch(cloud, tmp_path):
         checkpointed = json.loads(cloud.read("runs/kill/checkpoints/training_metadata.json"))["epoch"]
         assert cloud.status("kill")["state"] == "RUNNING"
         rc, _ = run_in_process(cloud, tmp_path, "kill", imds, name="restart", TRAIN_ARGS=small_run(epochs))
-    assert rc == EXIT_SUCCEEDED
+    assert rc == RunnerExit.SUCCEEDED
     status = cloud.status("kill")
     lost, resumed = status["attempts"]
     assert lost["end_state"] == "LOST" and lost["ended_at"]
+    assert lost["ended_at"] == lost["last_seen_at"]  # billed up to its last sign of life, not to the restart
+    assert status["failed_in_a_row"] == 0  # the lost attempt counted, the success reset the count
     assert resumed["epochs_completed"] == list(range(checkpointed, epochs))
     assert checkpointed >= 1
     run_info = json.loads(cloud.read("runs/kill/artifacts/run.json"))
@@ -164,28 +169,37 @@ def test_sigkill_then_restart_resumes_from_last_epoch(cloud, tmp_path):
     assert cloud.desired() == 0
 
 
-def test_unusable_bucket_fails_and_scales_to_zero(cloud, tmp_path, monkeypatch):
-    """No status can be read or written (missing bucket): exit 1 with one line, capacity 0."""
+def test_unusable_bucket_exits_unrecorded_for_the_user_data(cloud, tmp_path, monkeypatch, capfd):
+    """No status can be read or written (missing bucket): one line, and an exit status that is no RunnerExit
+    (nor Python's 1 or 2), so the user data's boot kit records the attempt CRASHED itself, or sets the capacity
+    to 0 where it cannot either (see test_boot_report.py)."""
     monkeypatch.setattr(cloud, "bucket", "spotgrade-no-such-bucket")
     with FakeImds() as imds:
         rc, _ = run_in_process(cloud, tmp_path, "nobucket", imds, TRAIN_ARGS=small_run(1))
-    assert rc == EXIT_FAILED
-    assert cloud.desired() == 0
+    assert rc == EXIT_UNRECORDED and rc not in {int(code) for code in RunnerExit} | {1, 2}
+    [line] = [line for line in capfd.readouterr().err.splitlines() if "before the attempt could be recorded" in line]
+    assert "NoSuchBucket" in line
+    assert cloud.desired() == 1  # the runner recorded nothing and leaves the group to the user data
 
 
 def test_checkpoint_of_another_model_fails_clearly(cloud, tmp_path):
     """Checkpoints written with other flags (here: wider layers) cannot be resumed: FAILED, one clear line."""
     with FakeImds() as imds:
         rc, _ = run_in_process(cloud, tmp_path, "mismatch", imds, TRAIN_ARGS=small_run(1))
-        assert rc == EXIT_SUCCEEDED and cloud.keys("runs/mismatch/checkpoints/")
+        assert rc == RunnerExit.SUCCEEDED and cloud.keys("runs/mismatch/checkpoints/")
         status = cloud.status("mismatch")
         status.update(state="INTERRUPTED")  # as if the instance had been interrupted
-        write_status(cloud.clients.s3, RunLayout(cloud.bucket, "mismatch"), status)
+        StatusStore(cloud.clients.s3, RunLayout(cloud.bucket, "mismatch")).change(lambda _: status)
         rc, _ = run_in_process(cloud, tmp_path, "mismatch", imds, name="wider",
                                TRAIN_ARGS=small_run(3).replace("--hidden-units 16", "--hidden-units 32"))
-    assert rc == EXIT_FAILED
-    error = cloud.status("mismatch")["error"]
+    assert rc == RunnerExit.FAILED
+    status = cloud.status("mismatch")
+    error = status["error"]
     assert error.startswith(f"the checkpoints in s3://{cloud.bucket}/runs/mismatch/checkpoints/ do not fit")
+    assert status["state"] == "FAILED" and status["failed_step"] == "runner: training"
+    assert status["attempts"][-1]["end_state"] == "FAILED"
+    assert any("do not fit" in line for line in status["log_tail"])
+    assert cloud.desired() == 0
 
 
 def test_bad_data_fails_with_error_in_status(cloud, tmp_path):
@@ -193,10 +207,13 @@ def test_bad_data_fails_with_error_in_status(cloud, tmp_path):
     with FakeImds() as imds:
         rc, _ = run_in_process(cloud, tmp_path, "bad", imds, DATA_URI=f"s3://{cloud.bucket}/data/bad.csv",
                                TRAIN_ARGS=small_run(2))
-    assert rc == EXIT_FAILED
+    assert rc == RunnerExit.FAILED
     status = cloud.status("bad")
     assert status["state"] == "FAILED" and status["attempts"][0]["end_state"] == "FAILED"
     assert status["error"].startswith(f"s3://{cloud.bucket}/data/bad.csv: ") and "\n" not in status["error"]
+    assert status["failed_step"].startswith("runner: ")
+    assert 0 < len(status["log_tail"]) <= lifecycle.LOG_TAIL_LINES
+    assert any(status["error"] in line for line in status["log_tail"])
     log_text = cloud.read("runs/bad/logs/attempt-0001.log").decode()
     assert status["error"] in log_text
     assert cloud.desired() == 0
@@ -207,7 +224,7 @@ def test_max_runtime_and_out_of_band_stop(cloud, tmp_path):
     with FakeImds() as imds:
         rc, _ = run_in_process(cloud, tmp_path, "capped", imds, MAX_RUNTIME_HOURS=str(12 / 3600),
                                TRAIN_ARGS=small_run(UNTIL_STOPPED))
-        assert rc == EXIT_STOPPED
+        assert rc == RunnerExit.STOPPED
         status = cloud.status("capped")
         assert status["state"] == "STOPPED" and "max runtime" in status["reason"]
         assert 0 < status["last_epoch"] < UNTIL_STOPPED
@@ -220,15 +237,14 @@ def test_max_runtime_and_out_of_band_stop(cloud, tmp_path):
 
         def stop_after_epoch_one():
             wait_for(lambda: (cloud.status("stopped") or {}).get("last_epoch", 0) >= 1, 120, what="epoch 1")
-            status = cloud.status("stopped")
-            status.update(state="STOPPED", reason="stopped by alice")
-            write_status(cloud.clients.s3, layout, status)
+            StatusStore(cloud.clients.s3, layout).change(lambda s: lifecycle.stop(
+                s, run_id="stopped", state=lifecycle.STOPPED, reason="stopped by alice", now=lifecycle.utc_now()))
 
         stopper = threading.Thread(target=stop_after_epoch_one)
         stopper.start()
         rc, _ = run_in_process(cloud, tmp_path, "stopped", imds, name="stopped", TRAIN_ARGS=small_run(UNTIL_STOPPED))
         stopper.join()
-    assert rc == EXIT_STOPPED
+    assert rc == RunnerExit.STOPPED
     status = cloud.status("stopped")
     assert status["state"] == "STOPPED" and status["reason"] == "stopped by alice"
     assert status["attempts"][0]["end_state"] == "STOPPED" and status["last_epoch"] < UNTIL_STOPPED
@@ -247,10 +263,76 @@ def test_sigterm_checkpoints_and_leaves_the_group_to_replace(cloud, tmp_path):
         killer.start()
         rc, _ = run_in_process(cloud, tmp_path, "term", imds, TRAIN_ARGS=small_run(UNTIL_STOPPED))
         killer.join()
-    assert rc == EXIT_INTERRUPTED
+    assert rc == RunnerExit.INTERRUPTED
     status = cloud.status("term")
     assert status["state"] == "INTERRUPTED" and "SIGTERM" in status["reason"]
     epoch = json.loads(cloud.read("runs/term/checkpoints/training_metadata.json"))["epoch"]
     assert epoch == status["last_epoch"] >= 1
     assert cloud.desired() == 1
     assert signal.getsignal(signal.SIGTERM) == before  # restored
+
+
+def run_with_train_fn(cloud, tmp_path, run_id, imds, train_fn, name="attempt", **extra) -> tuple[int, Runner]:
+    """One attempt in process with a stand-in for training.train.train (no model is trained)."""
+    env_file = cloud.write_env_file(tmp_path / f"{name}.env", run_id, imds.url, tmp_path / name,
+                                    TRAIN_ARGS=small_run(3), **extra)
+    runner = Runner(load_settings(env_file, environ={}), train_fn=train_fn)
+    return runner.run(), runner
+
+
+def crash(config, **_):
+    raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+
+def test_crashed_attempts_retry_then_fail_at_max_attempts(cloud, tmp_path):
+    """An unexpected error: the attempt is CRASHED and the run RETRYING (exit RETRY, the group replaces the
+    instance); at maxAttempts failed attempts in a row the run is FAILED and the group goes to 0."""
+    with FakeImds(instance_id="i-0first") as imds:
+        rc, _ = run_with_train_fn(cloud, tmp_path, "crashy", imds, crash, MAX_ATTEMPTS="2")
+    assert rc == RunnerExit.RETRY
+    status = cloud.status("crashy")
+    assert (status["state"], status["failed_in_a_row"], status["max_attempts"]) == ("RETRYING", 1, 2)
+    [first] = status["attempts"]
+    assert (first["end_state"], first["instance_id"]) == ("CRASHED", "i-0first") and first["billable_seconds"] >= 60
+    assert status["reason"] == "step 'training': RuntimeError: CUDA error: an illegal memory access was encountered"
+    assert any("Traceback" in line or "RuntimeError" in line for line in status["log_tail"])
+    assert cloud.desired() == 1
+    assert cloud.keys("runs/crashy/logs/") == ["runs/crashy/logs/attempt-0001.log"]
+
+    with FakeImds(instance_id="i-0second") as imds:
+        rc, _ = run_with_train_fn(cloud, tmp_path, "crashy", imds, crash, name="second", MAX_ATTEMPTS="2")
+    assert rc == RunnerExit.FAILED
+    status = cloud.status("crashy")
+    assert (status["state"], status["failed_in_a_row"], status["failed_step"]) == ("FAILED", 2, "attempts")
+    assert status["error"].startswith("2 attempts in a row failed (maxAttempts=2); last: step 'training'")
+    assert [a["end_state"] for a in status["attempts"]] == ["CRASHED", "CRASHED"]
+    assert cloud.desired() == 0
+
+    cloud.set_desired(1)  # a late replacement: the run is over
+    with FakeImds(instance_id="i-0third") as imds:
+        rc, _ = run_with_train_fn(cloud, tmp_path, "crashy", imds, crash, name="third", MAX_ATTEMPTS="2")
+    assert rc == RunnerExit.SUCCEEDED and cloud.desired() == 0
+    assert cloud.status("crashy") == status
+
+
+def test_heartbeat_follows_training_progress_not_the_clock(cloud, tmp_path):
+    """The heartbeat is written only while training advances: a stalled attempt lets it go stale (the watchdog
+    then sees the run HUNG), however long the runner itself stays alive."""
+    seen: dict[str, dict] = {}
+
+    def stalls(config, *, log, **_):
+        for i in range(3):
+            log(f"step {i}")
+        time.sleep(2.5)  # heartbeat_seconds is 1: the progress above is written
+        seen["after_progress"] = cloud.status("stall")
+        time.sleep(3.5)  # no progress at all
+        seen["after_stall"] = cloud.status("stall")
+        raise RuntimeError("gave up")
+
+    with FakeImds() as imds:
+        rc, _ = run_with_train_fn(cloud, tmp_path, "stall", imds, stalls)
+    assert rc == RunnerExit.RETRY
+    progressed, stalled = seen["after_progress"], seen["after_stall"]
+    assert progressed["state"] == "RUNNING" and progressed["progress"] > 0 and progressed["heartbeat_at"]
+    assert (stalled["progress"], stalled["heartbeat_at"]) == (progressed["progress"], progressed["heartbeat_at"])
+    assert stalled["attempts"][-1]["last_seen_at"] == progressed["attempts"][-1]["last_seen_at"]

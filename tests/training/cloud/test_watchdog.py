@@ -56,15 +56,26 @@ def test_terminal_run_with_capacity_is_scaled_to_zero(run):
     status = running_status(run.run_id, now())
     status.update(state="SUCCEEDED", last_epoch=30)
     status["attempts"][0].update(ended_at=iso(now()), end_state="SUCCEEDED")
-    run.put_status(status)
+    before = run.put_status(status)
     result = check(run, now() + timedelta(minutes=1))
     assert (result["action"], result["event"]) == ("scaled_to_zero", "SUCCEEDED")
+    assert "still had capacity" in result["reason"]
     assert run.group()["DesiredCapacity"] == 0
-    after = run.status()
-    assert after["state"] == "SUCCEEDED"  # a finished run keeps its state
-    assert "still had capacity" in after["reason"]
+    assert run.status() == before  # a finished run is not rewritten: only its capacity was left
     [message] = notifications(run)
     assert message["Subject"] == f"spotgrade run {run.run_id}: SUCCEEDED"
+    assert "still had capacity" in message["Message"]
+
+
+@pytest.mark.parametrize("state", ["FAILED", "STOPPED", "HUNG"])
+def test_every_terminal_state_with_capacity_is_scaled_to_zero_unchanged(run, state):
+    status = running_status(run.run_id, now())
+    status["state"] = state
+    before = run.put_status(status)
+    result = check(run, now() + timedelta(minutes=1))
+    assert (result["action"], result["event"]) == ("scaled_to_zero", state)
+    assert run.group()["DesiredCapacity"] == 0
+    assert run.status() == before
 
 
 def test_terminal_run_without_capacity_needs_nothing(run):
@@ -91,15 +102,19 @@ def test_run_past_max_runtime_is_stopped(run):
     assert notifications(run)[0]["Subject"].endswith("TIMED_OUT")
 
 
-def test_hung_run_is_failed(run):
+def test_hung_run_is_hung(run):
     run.put_status(running_status(run.run_id, now()))
     # 40 minutes later: no heartbeat for > 15 min and the instance launched > 30 min ago.
-    result = check(run, now() + timedelta(minutes=40))
+    at = now() + timedelta(minutes=40)
+    result = check(run, at)
     assert (result["action"], result["event"]) == ("scaled_to_zero", "HUNG")
     assert run.group()["DesiredCapacity"] == 0
     after = run.status()
-    assert after["state"] == "FAILED"
-    assert "no heartbeat for 15 minutes" in after["error"]
+    assert after["state"] == "HUNG"  # its own terminal state (was FAILED): `resume` restarts it
+    assert "no progress for 15 minutes" in after["error"] and after["reason"] == after["error"]
+    closed = after["attempts"][-1]
+    assert (closed["end_state"], closed["ended_at"]) == ("HUNG", iso(at))
+    assert closed["billable_seconds"] >= 3600
     assert "HUNG" in notifications(run)[0]["Subject"]
 
 
@@ -116,7 +131,9 @@ def test_no_status_and_instance_never_reports(run):
     result = check(run, now() + timedelta(minutes=45))
     assert result["event"] == "HUNG"
     after = run.status()
-    assert after["state"] == "FAILED" and after["run_id"] == run.run_id
+    assert after["state"] == "HUNG" and after["run_id"] == run.run_id
+    assert after["attempts"] == [] and "no progress" in after["error"]
+    assert run.group()["DesiredCapacity"] == 0
 
 
 def test_settings_from_env():
@@ -144,10 +161,13 @@ def test_lambda_asset_imports_flat(tmp_path):
     from pathlib import Path
 
     cloud = Path(watchdog.__file__).parent
-    for name in ("watchdog.py", "layout.py", "costs.py", "notify.py"):
+    from stacks.cloud_code import FILES
+
+    for name in FILES:  # exactly what the CloudCode asset holds
         shutil.copy(cloud / name, tmp_path / name)
-    code = "import watchdog, sys; assert 'training' not in sys.modules; print(watchdog.layout.__name__)"
+    code = ("import watchdog, sys; assert 'training' not in sys.modules; "
+            "print(watchdog.layout.__name__, watchdog.lifecycle.__name__)")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
                          env={"PATH": "/usr/bin:/bin"})
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "layout"
+    assert out.stdout.strip() == "layout lifecycle"
