@@ -12,6 +12,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from stacks import user_data
+from stacks.cloud_code import CloudCode
 from stacks.config import RunConfig
 
 
@@ -25,14 +26,16 @@ class SpotCompute(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, config: RunConfig, vpc: ec2.IVpc,
                  security_group: ec2.ISecurityGroup, bucket: s3.IBucket, log_retention: logs.RetentionDays,
-                 topic: sns.ITopic | None = None) -> None:
+                 boot_kit: CloudCode, topic: sns.ITopic | None = None) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(self, "RunLogs", log_group_name=config.log_group_name,
                                        retention=log_retention, removal_policy=RemovalPolicy.DESTROY)
         self.role = self._role(config, bucket, topic)
+        boot_kit.grant_read(self.role)
 
         script = user_data.render(config, user_data.Deployed(
-            bucket=bucket.bucket_name, region=Aws.REGION, topic_arn=topic.topic_arn if topic else ""))
+            bucket=bucket.bucket_name, region=Aws.REGION, topic_arn=topic.topic_arn if topic else "",
+            boot_kit_uri=boot_kit.object_url))
         self.launch_template = ec2.LaunchTemplate(
             self, "LaunchTemplate",
             machine_image=ec2.MachineImage.from_ssm_parameter(config.ami_parameter),

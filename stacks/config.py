@@ -52,6 +52,7 @@ DEFAULTS: dict[str, Any] = {
     "logRetentionDays": 30,
     "notifyEmail": None,
     "heartbeatMinutes": 15,
+    "maxAttempts": 3,
 }
 
 CAPACITY_MODES = ("spot", "on-demand")
@@ -99,7 +100,8 @@ class RunConfig:
     checkpoint_expiry_days: int
     log_retention_days: int
     notify_email: str | None         # None: the topic exists, nobody is subscribed by email
-    heartbeat_minutes: int           # the watchdog stops a run whose status.json is this stale
+    heartbeat_minutes: int           # the watchdog stops a run whose training has not advanced for this long
+    max_attempts: int                # failed (crashed) attempts in a row before the run is FAILED
 
     @classmethod
     def from_context(cls, get: Callable[[str], Any], *, repo_dir: Path | None = REPO_ROOT) -> RunConfig:
@@ -145,6 +147,7 @@ class RunConfig:
             notify_email=_notify_email(value("notifyEmail")),
             heartbeat_minutes=_integer("heartbeatMinutes", value("heartbeatMinutes"), 5, 120,
                                        "whole minutes 5-120"),
+            max_attempts=_integer("maxAttempts", value("maxAttempts"), 1, 10, "whole attempts 1-10"),
         )
 
     @property

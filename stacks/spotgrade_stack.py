@@ -17,6 +17,7 @@ from aws_cdk import aws_sns as sns
 from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
+from stacks.cloud_code import CloudCode
 from stacks.compute import SpotCompute
 from stacks.config import REPO_ROOT, RunConfig
 from stacks.network import Network
@@ -65,13 +66,16 @@ class SpotgradeStack(Stack):
         self.notifications = Notifications(self, "Notifications", email=config.notify_email)
         self.topic: sns.ITopic = self.notifications.topic
 
+        # The standard-library part of training/cloud: the watchdog's code and the instance's boot kit.
+        self.cloud_code = CloudCode(self, "CloudCode")
         self.compute = SpotCompute(self, "Compute", config=config, vpc=self.network.vpc,
                                    security_group=self.network.security_group, bucket=self.storage.bucket,
-                                   log_retention=retention, topic=self.topic)
+                                   log_retention=retention, topic=self.topic, boot_kit=self.cloud_code)
 
         # Out-of-band guard: every 5 minutes, scale the group to 0 when the run is over, past
         # maxRuntimeHours or silent for heartbeatMinutes (training/cloud/watchdog.py).
-        self.watchdog = RunWatchdog(self, "Watchdog", bucket=self.storage.bucket, run_id=config.run_id,
+        self.watchdog = RunWatchdog(self, "Watchdog", code=self.cloud_code, bucket=self.storage.bucket,
+                                    run_id=config.run_id,
                                     group_name=config.asg_name, max_runtime_hours=config.max_runtime_hours,
                                     heartbeat_minutes=config.heartbeat_minutes, log_retention=retention,
                                     topic=self.topic)

@@ -38,5 +38,9 @@ class ArtifactStore(Construct):
                 s3.LifecycleRule(id="expire-run-checkpoints", prefix=f"{run_prefix}checkpoints/",
                                  expiration=Duration.days(checkpoint_expiry_days),
                                  noncurrent_version_expiration=Duration.days(1)),
+                # The packed Python environment (GBs) only speeds up the run's replacement instances.
+                s3.LifecycleRule(id="expire-run-environment", prefix=f"{run_prefix}env/",
+                                 expiration=Duration.days(checkpoint_expiry_days),
+                                 noncurrent_version_expiration=Duration.days(1)),
             ],
             **common)

@@ -1,35 +1,74 @@
-# spotgrade bootstrap (body). user_data.py prepends the shebang and the quoted settings
-# (SPOTGRADE_REPO_URL, SPOTGRADE_GIT_REF, SPOTGRADE_ASG_NAME, SPOTGRADE_LOG_GROUP, SPOTGRADE_REGION)
-# and the function write_run_env (writes /etc/spotgrade/run.env).
+# spotgrade bootstrap (body). user_data.py prepends the shebang, the quoted settings (SPOTGRADE_*), the
+# runner's exit statuses (EXIT_*, from training/cloud/lifecycle.py) and the function write_run_env.
 #
-# Clones the repository at the ref, builds a venv with the GPU requirements and runs the single
-# entrypoint `python -m training.cloud.run --env-file /etc/spotgrade/run.env`, which owns the run's
-# life cycle (status, checkpoints, interruptions, setting the group's capacity to 0 when done).
-# If anything here fails (or the runner exits non-zero), the EXIT trap sets the Auto Scaling group's
-# desired capacity to 0 and powers off, so a broken run never loops or idles at GPU prices.
+# One boot of one of the run's instances:
+#   1. ship this log to CloudWatch Logs (stream <run-id>/boot-<instance-id>) and fetch the boot kit
+#      (lifecycle.py and boot_report.py, from the stack's code asset) that records a failed boot;
+#   2. find Python 3.10+ and clone repoUrl at gitRef;
+#   3. the environment: restore the run's packed venv from S3 (a replacement instance), or pip install the GPU
+#      requirements and pack the venv to S3 for the replacements (keyed by the requirements and Python);
+#   4. run `python -m training.cloud.run`, which owns the attempt, and act on its exit status.
+# A failed step is recorded by the boot kit (state FAILED, the step, the log's last lines, a notification) and
+# the group's desired capacity goes to 0 before the instance powers off: a broken run never loops or idles at
+# GPU prices. An interrupted runner (EXIT_INTERRUPTED) leaves the instance to the platform: the group replaces
+# it and the next attempt resumes from the checkpoint.
+#
+# Two variables move where things are, never what is done; only the rehearsal (tests/rehearsal) sets them:
+#   SPOTGRADE_ROOT          a folder standing for / (default: empty, i.e. /)
+#   SPOTGRADE_REQUIREMENTS  the requirements file to install (default: training/requirements-gpu.txt)
 set -euo pipefail
 umask 022
 
-readonly BOOT_LOG=/var/log/spotgrade/bootstrap.log
-readonly SRC_DIR=/opt/spotgrade/src
-readonly VENV_DIR=/opt/spotgrade/venv
-readonly ENV_FILE=/etc/spotgrade/run.env
-readonly CW_CONFIG=/opt/aws/amazon-cloudwatch-agent/etc/spotgrade.json
+readonly ROOT="${SPOTGRADE_ROOT:-}"
+readonly REQUIREMENTS="${SPOTGRADE_REQUIREMENTS:-training/requirements-gpu.txt}"
+readonly BOOT_LOG="$ROOT/var/log/spotgrade/bootstrap.log"
+readonly SRC_DIR="$ROOT/opt/spotgrade/src"
+readonly VENV_DIR="$ROOT/opt/spotgrade/venv"
+readonly KIT_DIR="$ROOT/opt/spotgrade/kit"
+readonly ENV_FILE="$ROOT/etc/spotgrade/run.env"
+readonly CW_CTL="$ROOT/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl"
+readonly CW_CONFIG="$ROOT/opt/aws/amazon-cloudwatch-agent/etc/spotgrade.json"
 export AWS_DEFAULT_REGION="$SPOTGRADE_REGION"
+export SPOTGRADE_WORK_DIR="$ROOT/var/lib/spotgrade"
+BOOT_STARTED=$(date +%s)
+STEP="start"
+PYTHON=""
 
 mkdir -p "$(dirname "$BOOT_LOG")"
 exec > >(tee -a "$BOOT_LOG") 2>&1
-echo "spotgrade: bootstrap starting $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+echo "spotgrade: bootstrap of run $SPOTGRADE_RUN_ID starting $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 
+# The boot kit records what the runner could not (see training/cloud/boot_report.py); it also sets the
+# group's capacity to 0 when the run has ended. Without the kit, scale to 0 directly.
+report() {
+  "${PYTHON:-python3}" "$KIT_DIR/boot_report.py" --bucket "$SPOTGRADE_BUCKET" --run-id "$SPOTGRADE_RUN_ID" \
+    --asg-name "$SPOTGRADE_ASG_NAME" --topic-arn "$SPOTGRADE_TOPIC_ARN" --max-attempts "$SPOTGRADE_MAX_ATTEMPTS" \
+    "$@" --log "$BOOT_LOG" --boot-started "$BOOT_STARTED"
+}
+
+release() {
+  aws autoscaling set-desired-capacity --auto-scaling-group-name "$SPOTGRADE_ASG_NAME" --desired-capacity 0 \
+    || echo "spotgrade: could not set the desired capacity of $SPOTGRADE_ASG_NAME to 0; the watchdog will"
+}
+
+power_off() {
+  echo "spotgrade: powering off $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  if [ -x "$CW_CTL" ]; then
+    "$CW_CTL" -a stop >/dev/null 2>&1 || true  # stopping the agent ships the lines it still holds
+  fi
+  shutdown -h now
+}
+
+# shellcheck disable=SC2329  # called by the EXIT trap
 on_exit() {
   local rc=$?
+  trap - EXIT
   if [ "$rc" -ne 0 ]; then
-    echo "spotgrade: failed with exit status $rc; setting desired capacity of $SPOTGRADE_ASG_NAME to 0 and powering off"
-    aws autoscaling set-desired-capacity --auto-scaling-group-name "$SPOTGRADE_ASG_NAME" \
-      --desired-capacity 0 || echo "spotgrade: could not set the desired capacity to 0"
-    sleep 30  # let the CloudWatch agent ship the last lines
-    shutdown -h now
+    echo "spotgrade: boot step '$STEP' failed with exit status $rc"
+    report boot-failed --step "$STEP" --exit-status "$rc" || release
+    power_off
   fi
+  exit "$rc"
 }
 trap on_exit EXIT
 
@@ -45,20 +84,28 @@ install_packages() {
   fi
 }
 
-# Ship this log to CloudWatch Logs (stream <instance-id>/bootstrap). The runner writes its own streams.
+# Ship this log to CloudWatch Logs, where `python -m training logs` reads it. The runner writes its own streams.
 ship_logs() {
-  local ctl=/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl
-  if [ ! -x "$ctl" ]; then
+  if [ ! -x "$CW_CTL" ]; then
     install_packages amazon-cloudwatch-agent || { echo "spotgrade: no CloudWatch agent; log stays local"; return 0; }
   fi
   mkdir -p "$(dirname "$CW_CONFIG")"
   cat > "$CW_CONFIG" <<EOF
-{"logs": {"logs_collected": {"files": {"collect_list": [
+{"agent": {"run_as_user": "root"}, "logs": {"force_flush_interval": 5, "logs_collected": {"files": {"collect_list": [
   {"file_path": "$BOOT_LOG", "log_group_name": "$SPOTGRADE_LOG_GROUP",
-   "log_stream_name": "{instance_id}/bootstrap", "retention_in_days": -1}
+   "log_stream_name": "$SPOTGRADE_RUN_ID/boot-{instance_id}", "retention_in_days": -1}
 ]}}}}
 EOF
-  "$ctl" -a fetch-config -m ec2 -s -c "file:$CW_CONFIG" || echo "spotgrade: CloudWatch agent did not start"
+  "$CW_CTL" -a fetch-config -m ec2 -s -c "file:$CW_CONFIG" || echo "spotgrade: CloudWatch agent did not start"
+}
+
+fetch_boot_kit() {
+  mkdir -p "$KIT_DIR"
+  if aws s3 cp --quiet "$SPOTGRADE_BOOT_KIT_URI" "$KIT_DIR/kit.zip" && (cd "$KIT_DIR" && python3 -m zipfile -e kit.zip .); then
+    echo "spotgrade: boot kit ready"
+  else
+    echo "spotgrade: could not fetch the boot kit; a failed boot will only set the capacity to 0"
+  fi
 }
 
 # The first python3 that is 3.10 or newer and can make a venv with pip (the Deep Learning AMI ships
@@ -75,12 +122,78 @@ pick_python() {
   return 1
 }
 
+# Clone exactly the ref (branch, tag or commit): shallow fetch first, full fetch as the fallback (a commit
+# that is no branch's tip).
+clone() {
+  local commit="" candidate
+  rm -rf "$SRC_DIR"
+  git init -q "$SRC_DIR"
+  git -C "$SRC_DIR" remote add origin "$SPOTGRADE_REPO_URL"
+  if git -C "$SRC_DIR" fetch -q --depth 1 origin "$SPOTGRADE_GIT_REF"; then
+    commit=FETCH_HEAD
+  else
+    git -C "$SRC_DIR" fetch -q --tags origin '+refs/heads/*:refs/remotes/origin/*'
+    for candidate in "$SPOTGRADE_GIT_REF" "origin/$SPOTGRADE_GIT_REF"; do
+      if git -C "$SRC_DIR" rev-parse -q --verify "$candidate^{commit}" >/dev/null; then
+        commit=$candidate
+        break
+      fi
+    done
+  fi
+  if [ -z "$commit" ]; then
+    echo "error: gitRef '$SPOTGRADE_GIT_REF' is no branch, tag or commit of $SPOTGRADE_REPO_URL: push it, or redeploy with -c gitRef=..." >&2
+    return 1
+  fi
+  git -C "$SRC_DIR" checkout -q --detach "$commit"
+  echo "spotgrade: $SPOTGRADE_REPO_URL at $SPOTGRADE_GIT_REF = $(git -C "$SRC_DIR" rev-parse HEAD)"
+}
+
+# The venv: the run's packed environment when an earlier attempt left one, else pip install and pack it.
+# The pack is keyed by the requirement files, the Python version and the machine, and lives in the run's
+# prefix (it expires with the checkpoints). The cache never fails a boot: any trouble falls back to pip.
+setup_environment() {
+  local requirements="$REQUIREMENTS" key pack started=$SECONDS
+  case "$requirements" in /*) ;; *) requirements="$SRC_DIR/$requirements" ;; esac
+  key=$( { cat "$SRC_DIR"/training/requirements*.txt "$requirements"; "$PYTHON" --version; uname -m; } \
+         | sha256sum | cut -c1-16)
+  pack="${SPOTGRADE_ENV_URI}${key}.tar.zst"
+  command -v zstd >/dev/null 2>&1 || install_packages zstd || echo "spotgrade: no zstd: the environment is not packed"
+  if command -v zstd >/dev/null 2>&1 && aws s3 ls "$pack" >/dev/null 2>&1; then
+    mkdir -p "$(dirname "$VENV_DIR")"
+    if aws s3 cp --quiet "$pack" - | zstd -d -q | tar -C "$(dirname "$VENV_DIR")" -xf - &&
+       "$VENV_DIR/bin/python" -c 'import sys' >/dev/null 2>&1; then
+      echo "spotgrade: environment restored from $pack in $((SECONDS - started)) s"
+      return 0
+    fi
+    echo "spotgrade: could not restore $pack; installing instead"
+    rm -rf "$VENV_DIR"
+  fi
+  "$PYTHON" -m venv "$VENV_DIR"
+  "$VENV_DIR/bin/python" -m pip install -q --upgrade pip
+  "$VENV_DIR/bin/python" -m pip install -q -r "$requirements"
+  echo "spotgrade: environment installed from the package index in $((SECONDS - started)) s"
+  if command -v zstd >/dev/null 2>&1; then
+    started=$SECONDS
+    if tar -C "$(dirname "$VENV_DIR")" -cf - "$(basename "$VENV_DIR")" | zstd -q -T0 -3 | aws s3 cp --quiet - "$pack"; then
+      echo "spotgrade: environment packed to $pack in $((SECONDS - started)) s"
+    else
+      echo "spotgrade: could not pack the environment (replacements will install it again)"
+    fi
+  fi
+}
+
+STEP="log shipping"
 ship_logs
+STEP="boot kit"
+fetch_boot_kit
+STEP="repoUrl"
 if [ -z "$SPOTGRADE_REPO_URL" ]; then
   echo "spotgrade: no repoUrl was given at synth; redeploy with -c repoUrl=https://host/owner/repo.git" >&2
   exit 2
 fi
+STEP="settings"
 write_run_env
+STEP="python"
 command -v git >/dev/null 2>&1 || install_packages git
 if ! PYTHON=$(pick_python); then
   if command -v dnf >/dev/null 2>&1; then
@@ -91,24 +204,30 @@ if ! PYTHON=$(pick_python); then
   PYTHON=$(pick_python)
 fi
 echo "spotgrade: using $PYTHON ($("$PYTHON" --version))"
+STEP="clone"
+clone
+STEP="pip install"
+setup_environment
 
-# Clone exactly the ref (branch, tag or commit): shallow fetch first, full fetch as the fallback.
-rm -rf "$SRC_DIR"
-git init -q "$SRC_DIR"
-git -C "$SRC_DIR" remote add origin "$SPOTGRADE_REPO_URL"
-if git -C "$SRC_DIR" fetch -q --depth 1 origin "$SPOTGRADE_GIT_REF"; then
-  git -C "$SRC_DIR" checkout -q --detach FETCH_HEAD
-else
-  git -C "$SRC_DIR" fetch -q --tags origin '+refs/heads/*:refs/remotes/origin/*'
-  git -C "$SRC_DIR" checkout -q --detach "$SPOTGRADE_GIT_REF"
-fi
-echo "spotgrade: $SPOTGRADE_REPO_URL at $SPOTGRADE_GIT_REF = $(git -C "$SRC_DIR" rev-parse HEAD)"
-
-"$PYTHON" -m venv "$VENV_DIR"
-"$VENV_DIR/bin/python" -m pip install -q --upgrade pip
-"$VENV_DIR/bin/python" -m pip install -q -r "$SRC_DIR/training/requirements-gpu.txt"
-
+STEP="runner"
 echo "spotgrade: starting the runner"
 cd "$SRC_DIR"
+set +e
 "$VENV_DIR/bin/python" -m training.cloud.run --env-file "$ENV_FILE"
-echo "spotgrade: runner finished $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+status=$?
+set -e
+trap - EXIT
+echo "spotgrade: runner exited with status $status $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+case "$status" in
+  "$EXIT_INTERRUPTED")
+    echo "spotgrade: interrupted; the checkpoint is in S3 and the group replaces this instance"
+    ;;
+  "$EXIT_SUCCEEDED" | "$EXIT_FAILED" | "$EXIT_STOPPED" | "$EXIT_RETRY")
+    power_off  # recorded by the runner, which also set the capacity to 0 where the run ended
+    ;;
+  *)
+    report runner-exited --exit-status "$status" || release
+    power_off
+    ;;
+esac
+exit 0

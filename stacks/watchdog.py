@@ -2,7 +2,6 @@
 maxRuntimeHours or hung (handler: training/cloud/watchdog.py), with a least-privilege role."""
 from __future__ import annotations
 
-from pathlib import Path
 
 from aws_cdk import Acknowledgment, Aws, Duration, RemovalPolicy, Validations
 from aws_cdk import aws_events as events
@@ -14,12 +13,10 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from stacks.cloud_code import CloudCode
 from stacks.compute import nag_resource
 from training.cloud.layout import RunLayout
 
-CLOUD_DIR = Path(__file__).resolve().parent.parent / "training" / "cloud"
-# The handler and its standard-library siblings; nothing else of training/cloud goes into the asset.
-ASSET_FILES = ("watchdog.py", "layout.py", "costs.py", "notify.py")
 RUNTIME = lambda_.Runtime.PYTHON_3_14  # cdk-nag AwsSolutions-L1: the latest Python runtime
 
 
@@ -31,7 +28,8 @@ def _status_key(run_id: str) -> str:
 class RunWatchdog(Construct):
     """`function`, `role`, `log_group` and `rule` (the schedule) of the run's watchdog."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, bucket: s3.IBucket, run_id: str, group_name: str,
+    def __init__(self, scope: Construct, construct_id: str, *, code: CloudCode, bucket: s3.IBucket, run_id: str,
+                 group_name: str,
                  max_runtime_hours: float, heartbeat_minutes: int = 15, boot_grace_minutes: int = 30,
                  schedule_minutes: int = 5, log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
                  topic: sns.ITopic | None = None) -> None:
@@ -84,7 +82,7 @@ class RunWatchdog(Construct):
             self, "Function",
             runtime=RUNTIME,
             handler="watchdog.handler",
-            code=lambda_.Code.from_asset(str(CLOUD_DIR), exclude=["*", *(f"!{name}" for name in ASSET_FILES)]),
+            code=lambda_.Code.from_bucket(code.asset.bucket, code.asset.s3_object_key),
             role=self.role,
             timeout=Duration.seconds(60),
             memory_size=128,

@@ -2,8 +2,8 @@
 
 What this proves: the template parses, every Ref/GetAtt/Join resolves, resources are created in
 dependency order and the stack reaches CREATE_COMPLETE with the outputs we promise; the group exists
-under its explicit name with one instance; the watchdog function (its code zip published to the
-bootstrap bucket first, as `cdk deploy` does), its schedule and the encrypted topic exist, and the
+under its explicit name with one instance; the watchdog function (its code, the CloudCode zip, published
+to the bootstrap bucket first, as `cdk deploy` does), its schedule and the encrypted topic exist, and the
 function's deployed settings drive the watchdog handler (called in-process) to scale the group to 0.
 What moto does NOT check (the CDK assertions cover these on the template instead): IAM policy
 semantics, the launch template's settings (IMDSv2, encryption, user data: moto ignores them),
@@ -20,19 +20,17 @@ moto, so this synth leaves out the restrict-default-security-group custom resour
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import json
 import warnings
 import zipfile
-from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.rehearsal.deploy import REGION, moto_ready, prepare_account, publish_file_assets
 from tests.stacks.conftest import CONTEXT, Synth, synth
-
-REGION = "us-east-1"
-FAKE_AMI_PARAMETER = "/spotgrade-test/dlami"  # moto refuses to create parameters under /aws/
 
 
 @pytest.fixture(scope="module")
@@ -40,51 +38,20 @@ def moto_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     return synth(tmp_path_factory.mktemp("cdk-moto"), CONTEXT, nag=False, restrict_default_security_group=False)
 
 
-def publish_file_assets(outdir: Path, s3: Any, account: str) -> None:
-    """What `cdk deploy` does before creating the stack: zip each staged file asset into the bootstrap bucket."""
-    manifest = json.loads((outdir / "Spotgrade.assets.json").read_text())["files"]
-    for asset in manifest.values():
-        if asset["source"].get("packaging") != "zip":
-            continue  # the template itself
-        archive = io.BytesIO()
-        with zipfile.ZipFile(archive, "w") as zf:
-            root = outdir / asset["source"]["path"]
-            for path in sorted(root.rglob("*")):
-                if path.is_file():
-                    zf.write(path, path.relative_to(root).as_posix())
-        for destination in asset["destinations"].values():
-            bucket = destination["bucketName"].replace("${AWS::AccountId}", account).replace("${AWS::Region}", REGION)
-            if bucket not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
-                s3.create_bucket(Bucket=bucket)
-            s3.put_object(Bucket=bucket, Key=destination["objectKey"], Body=archive.getvalue())
-
-
 @pytest.mark.slow
 def test_stack_reaches_create_complete_in_moto(moto_synth: Synth) -> None:
     import boto3
     from moto import mock_aws
 
-    template = json.loads(json.dumps(moto_synth.template))
+    template = moto_ready(moto_synth.template)
     assert not any(r["Type"].startswith("Custom::") for r in template["Resources"].values())
-    parameters = template["Parameters"]
-    [ami_key] = [k for k, v in parameters.items() if v["Default"].startswith("/aws/service/deeplearning/")]
-    parameters[ami_key]["Default"] = FAKE_AMI_PARAMETER
-    for resource in template["Resources"].values():
-        if resource["Type"] == "AWS::KMS::Key":
-            # moto 5.2 hands CloudFormation's {Key, Value} tags to KMS's tagger, which wants {TagKey, TagValue}
-            # (KeyError otherwise); the template's own tags are asserted in test_stack.py.
-            props = resource["Properties"]
-            props["Tags"] = [{"TagKey": t["Key"], "TagValue": t["Value"]} for t in props.get("Tags", [])]
 
     with mock_aws(), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # moto: "AWS::S3::BucketPolicy not supported"
         ec2 = boto3.client("ec2", region_name=REGION)
-        image_id = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-        ssm = boto3.client("ssm", region_name=REGION)
-        ssm.put_parameter(Name=FAKE_AMI_PARAMETER, Value=image_id, Type="String")
-        ssm.put_parameter(Name="/cdk-bootstrap/hnb659fds/version", Value="30", Type="String")
-        publish_file_assets(moto_synth.outdir, boto3.client("s3", region_name=REGION),
-                            boto3.client("sts", region_name=REGION).get_caller_identity()["Account"])
+        prepare_account(boto3.Session(region_name=REGION))
+        published = publish_file_assets(moto_synth.outdir, "Spotgrade", boto3.client("s3", region_name=REGION),
+                                        boto3.client("sts", region_name=REGION).get_caller_identity()["Account"])
         cfn = boto3.client("cloudformation", region_name=REGION)
         cfn.create_stack(StackName="Spotgrade", TemplateBody=json.dumps(template),
                          Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"])
@@ -124,11 +91,21 @@ def test_stack_reaches_create_complete_in_moto(moto_synth: Synth) -> None:
         [rule] = boto3.client("events", region_name=REGION).list_rules()["Rules"]
         assert rule["ScheduleExpression"] == "rate(5 minutes)"
 
+        # The function's code is the CloudCode asset: the zip of stacks.cloud_code.FILES the boot kit comes from.
+        from stacks.cloud_code import FILES
+
+        [(kit_key, kit_zip)] = [(key, body) for key, body in published.items()
+                                if sorted(zipfile.ZipFile(io.BytesIO(body)).namelist()) == sorted(FILES)]
+        code = lambda_.get_function(FunctionName=function["FunctionName"])
+        assert code["Code"]["Location"].endswith(f"/{kit_key}")
+        assert function["CodeSha256"] == base64.b64encode(hashlib.sha256(kit_zip).digest()).decode()
+        assert function["CodeSize"] == len(kit_zip)
+
         # The deployed settings drive the handler (in-process: moto runs Lambda code only in Docker).
-        from training.cloud import layout, watchdog
+        from training.cloud import layout, lifecycle, watchdog
 
         run = layout.RunLayout(bucket, env["SPOTGRADE_RUN_ID"])
-        layout.write_status(s3, run, {**layout.new_status(run.run_id), "state": "SUCCEEDED"})
+        lifecycle.StatusStore(s3, run).change(lambda _: {**lifecycle.new_status(run.run_id), "state": "SUCCEEDED"})
         result = watchdog.check(s3, boto3.client("autoscaling", region_name=REGION), ec2, sns,
                                 watchdog.Settings.from_env(env))
         assert result["action"] == "scaled_to_zero" and result["event"] == "SUCCEEDED"

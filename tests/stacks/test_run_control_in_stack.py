@@ -135,13 +135,22 @@ def test_watchdog_is_created_after_the_group(default_synth: Synth) -> None:
     assert group_id in default_synth.template["Resources"][function_id]["DependsOn"]
 
 
-def test_watchdog_code_is_a_staged_asset_of_its_four_files(default_synth: Synth) -> None:
-    from stacks.watchdog import ASSET_FILES
+def test_watchdog_code_is_the_staged_cloud_code_asset(default_synth: Synth) -> None:
+    """The Lambda's code is the CloudCode zip (stacks.cloud_code.FILES), the same object the instance's boot
+    kit is fetched from and the only asset object the instance role may read."""
+    from stacks.cloud_code import FILES
 
     _, props = watchdog_function(default_synth)
     assets = json.loads((default_synth.outdir / "Spotgrade.assets.json").read_text())["files"]
-    [source] = [a["source"] for a in assets.values()
-                if [d["objectKey"] for d in a["destinations"].values()] == [flatten(props["Code"]["S3Key"])]]
+    [asset] = [a for a in assets.values()
+               if [d["objectKey"] for d in a["destinations"].values()] == [flatten(props["Code"]["S3Key"])]]
+    source = asset["source"]
     assert source["packaging"] == "zip"
+    [destination] = asset["destinations"].values()
+    assert props["Code"]["S3Bucket"] == {"Fn::Sub": destination["bucketName"]}
     staged = default_synth.outdir / source["path"]
-    assert sorted(p.name for p in staged.rglob("*") if p.is_file()) == sorted(ASSET_FILES)
+    assert sorted(p.name for p in staged.rglob("*") if p.is_file()) == sorted(FILES)
+    assert {"watchdog.py", "layout.py", "lifecycle.py", "notify.py", "boot_report.py", "imds.py"} <= set(FILES)
+    assert flatten(instance_policy(default_synth)["BootKitRead"]["Resource"]).endswith(
+        f"/{destination['objectKey']}")
+    assert f"/{destination['objectKey']}'\n" in user_data_of(default_synth)  # SPOTGRADE_BOOT_KIT_URI

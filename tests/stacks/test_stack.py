@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shlex
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,8 @@ def flatten(value: Any) -> str:
         return f"<{value['Ref']}>"
     if "Fn::GetAtt" in value:
         return "<{}.{}>".format(*value["Fn::GetAtt"])
+    if "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):  # e.g. the CDK assets bucket's URL
+        return re.sub(r"\$\{([^}!][^}]*)\}", r"<\1>", value["Fn::Sub"])
     raise AssertionError(f"unexpected expression {value}")
 
 
@@ -176,6 +179,8 @@ def test_artifacts_bucket_private_tls_encrypted_versioned_lifecycle_retained(def
     assert rules["expire-noncurrent-versions"]["NoncurrentVersionExpiration"]["NoncurrentDays"] > 0
     assert rules["expire-run-checkpoints"]["Prefix"] == "runs/exp-7/checkpoints/"
     assert rules["expire-run-checkpoints"]["ExpirationInDays"] == 7
+    assert rules["expire-run-environment"]["Prefix"] == "runs/exp-7/env/"  # the packed venvs (GBs)
+    assert rules["expire-run-environment"]["ExpirationInDays"] == 7
     for bucket in buckets.values():
         assert bucket["DeletionPolicy"] == "Retain" and bucket["UpdateReplacePolicy"] == "Retain"
     policies = default_synth.resources("AWS::S3::BucketPolicy").values()
@@ -204,6 +209,26 @@ def test_no_star_action_and_star_resource_only_for_justified_describe_calls(defa
         assert "*" not in as_list(statement["Action"])
         if "*" in as_list(statement.get("Resource", [])):
             assert set(as_list(statement["Action"])) <= JUSTIFIED_STAR_ACTIONS, statement
+
+
+def code_asset(s: Synth) -> dict[str, Any]:
+    """The CloudCode asset (the zip of stacks.cloud_code.FILES) in the synth's asset manifest."""
+    from stacks.cloud_code import FILES
+
+    [manifest] = s.outdir.glob("*.assets.json")  # one stack per synth
+    assets = json.loads(manifest.read_text())["files"]
+    found = [a for a in assets.values() if a["source"].get("packaging") == "zip"
+             and sorted(p.name for p in (s.outdir / a["source"]["path"]).rglob("*") if p.is_file()) == sorted(FILES)]
+    assert len(found) == 1, "one asset holds exactly stacks.cloud_code.FILES"
+    return found[0]
+
+
+def test_instance_role_reads_exactly_the_boot_kit_object(default_synth: Synth) -> None:
+    st = instance_policy(default_synth)["BootKitRead"]
+    assert as_list(st["Action"]) == ["s3:GetObject"] and st["Effect"] == "Allow"
+    [destination] = code_asset(default_synth)["destinations"].values()
+    assert flatten(st["Resource"]) == (f"arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-"
+                                       f"<AWS::Region>/{destination['objectKey']}")
 
 
 def test_instance_role_is_scoped_to_the_run(default_synth: Synth) -> None:
@@ -244,11 +269,23 @@ def test_user_data_carries_quoted_settings_and_the_entrypoint(default_synth: Syn
     assert "SPOTGRADE_TRAIN_ARGS='--epochs 40 --features reference'\n" in script
     assert "SPOTGRADE_ASG_NAME=Spotgrade-exp-7\n" in script
     assert "-m training.cloud.run --env-file \"$ENV_FILE\"" in script
-    assert "readonly ENV_FILE=/etc/spotgrade/run.env" in script
+    assert 'readonly ENV_FILE="$ROOT/etc/spotgrade/run.env"' in script  # ROOT: empty on an instance
     assert "training/requirements-gpu.txt" in script
     bucket_id = next(k for k, v in default_synth.resources("AWS::S3::Bucket").items()
                      if "LoggingConfiguration" in v["Properties"])
     assert f"SPOTGRADE_BUCKET='<{bucket_id}>'" in script
+    # What the boot kit needs before the repository is cloned: the run, its limits and where the kit is.
+    assert "readonly SPOTGRADE_RUN_ID=exp-7\n" in script
+    assert f"readonly SPOTGRADE_BUCKET='<{bucket_id}>'\n" in script
+    assert "readonly SPOTGRADE_MAX_ATTEMPTS=3\n" in script and "\nSPOTGRADE_MAX_ATTEMPTS=3\n" in script
+    assert f"readonly SPOTGRADE_ENV_URI='s3://<{bucket_id}>/runs/exp-7/env/'\n" in script
+    [kit] = code_asset(default_synth)["destinations"].values()
+    assert (f"readonly SPOTGRADE_BOOT_KIT_URI='s3://cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/"
+            f"{kit['objectKey']}'\n") in script
+    from training.cloud.lifecycle import RunnerExit
+
+    [exits] = [line for line in script.splitlines() if line.startswith("readonly EXIT_")]
+    assert exits.split()[1:] == [f"EXIT_{code.name}={int(code)}" for code in RunnerExit]
     assert len(script.encode()) < 16 * 1024  # EC2's user-data limit
 
 
@@ -281,6 +318,7 @@ def test_optional_topic_gets_publish_grant_group_notifications_and_env(tmp_path:
     from aws_cdk import aws_logs as logs
     from aws_cdk import aws_sns as sns
 
+    from stacks.cloud_code import CloudCode
     from stacks.compute import SpotCompute
     from stacks.config import RunConfig
     from stacks.network import Network
@@ -295,7 +333,8 @@ def test_optional_topic_gets_publish_grant_group_notifications_and_env(tmp_path:
                           checkpoint_expiry_days=7, retain=True)
     topic = sns.Topic(stack, "Topic", enforce_ssl=True)
     SpotCompute(stack, "Compute", config=config, vpc=network.vpc, security_group=network.security_group,
-                bucket=store.bucket, log_retention=logs.RetentionDays.ONE_WEEK, topic=topic)
+                bucket=store.bucket, log_retention=logs.RetentionDays.ONE_WEEK, topic=topic,
+                boot_kit=CloudCode(stack, "CloudCode"))
     app.synth()
     s = Synth(json.loads((tmp_path / "TopicTest.template.json").read_text()), tmp_path)
     topic_id = next(iter(s.resources("AWS::SNS::Topic")))

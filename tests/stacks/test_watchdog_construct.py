@@ -17,8 +17,9 @@ from aws_cdk import aws_s3 as s3  # noqa: E402
 from aws_cdk.assertions import Match, Template  # noqa: E402
 from cdk_nag import AwsSolutionsChecks  # noqa: E402
 
+from stacks.cloud_code import FILES, CloudCode  # noqa: E402
 from stacks.notifications import Notifications, validate_email  # noqa: E402
-from stacks.watchdog import ASSET_FILES, RunWatchdog  # noqa: E402
+from stacks.watchdog import RunWatchdog  # noqa: E402
 from training.errors import ConfigError  # noqa: E402
 from tests.stacks.test_stack import flatten  # noqa: E402
 
@@ -34,7 +35,8 @@ def build(outdir: Path, *, email: str | None = "ml-team@example.com", topic: boo
     Validations.of(bucket).acknowledge(Acknowledgment(
         id="AwsSolutions-S1", reason="Test stack only: the real bucket (stacks/storage.py) logs server access."))
     notifications = Notifications(stack, "Notifications", email=email) if topic else None
-    stack.watchdog = RunWatchdog(stack, "Watchdog", bucket=bucket, run_id=RUN_ID, group_name=GROUP,
+    stack.code = CloudCode(stack, "CloudCode")
+    stack.watchdog = RunWatchdog(stack, "Watchdog", code=stack.code, bucket=bucket, run_id=RUN_ID, group_name=GROUP,
                                  max_runtime_hours=6, heartbeat_minutes=12, schedule_minutes=5,
                                  topic=notifications.topic if notifications else None)
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
@@ -124,10 +126,13 @@ def test_asset_holds_only_the_handler_and_its_siblings(synthesized):
     template, outdir = synthesized
     [function] = of_type(template, "AWS::Lambda::Function")
     asset = json.loads((outdir / "Tiny.assets.json").read_text())["files"]
-    paths = [f["source"]["path"] for f in asset.values() if f["source"].get("packaging") == "zip"]
-    assert len(paths) == 1
-    files = sorted(p.name for p in (outdir / paths[0]).rglob("*") if p.is_file())
-    assert files == sorted(ASSET_FILES)
+    zips = [f for f in asset.values() if f["source"].get("packaging") == "zip"]
+    assert len(zips) == 1  # the CloudCode asset, and nothing else
+    files = sorted(p.name for p in (outdir / zips[0]["source"]["path"]).rglob("*") if p.is_file())
+    assert files == sorted(FILES)
+    [destination] = zips[0]["destinations"].values()
+    code = function["Properties"]["Code"]
+    assert (code["S3Bucket"], code["S3Key"]) == ({"Fn::Sub": destination["bucketName"]}, destination["objectKey"])
 
 
 def test_no_topic_and_no_email(tmp_path):
