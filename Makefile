@@ -14,7 +14,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 install: $(STAMP) $(NODE_STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt training/requirements.txt
+$(STAMP): requirements.txt requirements-dev.txt training/requirements.txt training/requirements-cpu.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt

@@ -1,0 +1,244 @@
+"""The instance's whole life, rehearsed: the rendered user data, the real runner and training code, emulated AWS.
+
+Each scenario deploys its own run (a stack created in moto from the synthesized template), boots instances that
+run the user data exactly as CloudFormation rendered it (see conftest.py for what is replaced), and asserts on
+the emulated AWS state (status.json and objects in S3, the group's desired capacity, SNS notifications, log
+streams) and on the shims' calls (shutdown = the instance powered off). Lines starting with MEASURED are the
+figures of the closing note (`pytest -m rehearsal -s`).
+
+The spot scenario comes first: its first boot installs the environment from the package index and packs it;
+the later scenarios start from a copy of that pack (seed_environment), as a replacement instance would.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from tests.rehearsal.conftest import CPU_REQUIREMENTS, REPO, Rehearsal, small_run, wait_for
+from training.cloud import lifecycle, watchdog
+from training.cloud.lifecycle import RunnerExit
+
+pytestmark = [pytest.mark.rehearsal, pytest.mark.slow]
+ARTIFACTS = {"model.keras", "metrics.json", "run.json", "report.md", "confusion_matrix.png", "history.png",
+             "reliability.png", "importance.png"}
+
+
+def shutdowns(rehearsal: Rehearsal, since: float) -> list[dict]:
+    return [c for c in rehearsal.calls(since) if c["cmd"] in ("shutdown", "poweroff")]
+
+
+def env_seconds(log: str) -> str:
+    match = re.search(r"environment (installed from the package index|restored from \S+) in (\d+) s", log)
+    return f"{match.group(2)} s ({'installed' if 'installed' in match.group(1) else 'restored'})" if match else "?"
+
+
+def test_spot_interruption_resumes_on_a_replacement(rehearsal: Rehearsal) -> None:
+    epochs = 12
+    run = rehearsal.deploy("spot", trainArgs=small_run(epochs, sample=3000))
+    since = time.time()
+    first = rehearsal.boot(run, "i-0a000000000000001")
+    first.watch_first_epoch(1)
+    first.until(lambda: (rehearsal.status(run) or {}).get("last_epoch", 0) >= 2, 900, "epoch 2 of the first attempt")
+    first.imds.notice()
+    noticed = time.monotonic()
+    wait_for(lambda: rehearsal.status(run)["state"] == lifecycle.INTERRUPTED, 120, interval=0.05, what="INTERRUPTED")
+    notice_to_interrupted = time.monotonic() - noticed
+    assert first.wait(120) == 0, first.log()[-3000:]
+    status = rehearsal.status(run)
+    [attempt] = status["attempts"]
+    done = attempt["epochs_completed"]
+    assert attempt["end_state"] == lifecycle.INTERRUPTED and "spot interruption" in status["reason"]
+    assert 2 <= len(done) < epochs and done == list(range(len(done)))
+    checkpoint = json.loads(rehearsal.client("s3").get_object(
+        Bucket=run.bucket, Key="runs/spot/checkpoints/training_metadata.json")["Body"].read())
+    assert checkpoint["epoch"] == len(done) == status["last_epoch"]
+    assert rehearsal.desired(run) == 1  # the group replaces the instance
+    assert shutdowns(rehearsal, since) == []  # the platform reclaims it; the script does not power off
+    assert "interrupted; the checkpoint is in S3" in first.log()
+    first_packs = rehearsal.note_packs(run)
+    assert len(first_packs) == 1 and first.index_bytes > 100_000_000  # installed from the index, then packed
+
+    since = time.time()
+    second = rehearsal.boot(run, "i-0a000000000000002", zone="us-east-1b")
+    second.watch_first_epoch(2)
+    assert second.wait(900) == 0, second.log()[-3000:]
+    assert second.index_bytes == 0  # the replacement fetched nothing from the package index
+    assert "environment restored from" in second.log()
+    status = rehearsal.status(run)
+    first_epochs, second_epochs = (a["epochs_completed"] for a in status["attempts"])
+    assert first_epochs + second_epochs == list(range(epochs))  # the epoch cut short was redone, nothing else
+    assert status["state"] == lifecycle.SUCCEEDED and status["attempts"][1]["availability_zone"] == "us-east-1b"
+    assert [a["instance_id"] for a in status["attempts"]] == ["i-0a000000000000001", "i-0a000000000000002"]
+    for entry in status["attempts"]:
+        assert entry["billable_seconds"] >= 60 and entry["estimated_cost"] == pytest.approx(
+            entry["spot_price"] * entry["billable_seconds"] / 3600, rel=1e-3, abs=1e-6)  # moto's prices are tiny
+    assert rehearsal.desired(run) == 0 and len(shutdowns(rehearsal, since)) == 1
+    run_info = json.loads(rehearsal.client("s3").get_object(Bucket=run.bucket,
+                                                            Key="runs/spot/artifacts/run.json")["Body"].read())
+    assert run_info["epochs_trained"] == epochs and len(run_info["cloud"]["attempts"]) == 2
+    print(f"\nMEASURED spot: notice -> checkpoint in S3 and INTERRUPTED recorded: {notice_to_interrupted:.2f} s; "
+          f"epochs lost: {len(first_epochs) + len(second_epochs) - epochs} completed (the epoch in progress, "
+          f"{len(first_epochs) + 1}, was redone)")
+    print(f"MEASURED boot: first attempt: {first.index_bytes:,} bytes from the package index, environment "
+          f"{env_seconds(first.log())}, boot to first epoch {first.first_epoch_s:.1f} s; replacement: "
+          f"{second.index_bytes} bytes from the index, environment {env_seconds(second.log())}, boot to first "
+          f"epoch {second.first_epoch_s:.1f} s")
+
+
+def test_success(rehearsal: Rehearsal) -> None:
+    run = rehearsal.deploy("ok", trainArgs=small_run(3))
+    rehearsal.seed_environment(run)
+    since = time.time()
+    boot = rehearsal.boot(run, "i-0b000000000000001")
+    assert boot.wait(600) == 0, boot.log()[-3000:]
+    status = rehearsal.status(run)
+    assert status["state"] == lifecycle.SUCCEEDED and status["last_epoch"] == 3 and status["error"] is None
+    assert {k.rsplit("/", 1)[1] for k in rehearsal.keys(run, "artifacts/")} == ARTIFACTS
+    run_info = json.loads(rehearsal.client("s3").get_object(Bucket=run.bucket,
+                                                            Key="runs/ok/artifacts/run.json")["Body"].read())
+    assert run_info["cloud"]["attempts"][0]["instance_id"] == "i-0b000000000000001"
+    assert rehearsal.desired(run) == 0  # released
+    assert [c["args"] for c in shutdowns(rehearsal, since)] == [["-h", "now"]]
+    assert boot.index_bytes == 0
+    streams = rehearsal.log_streams(run)
+    assert any("bootstrap of run ok starting" in line for line in streams["ok/boot-i-0b000000000000001"])
+    assert any("epoch 3/3" in line for line in streams["ok/attempt-0001"])
+    [message] = rehearsal.notifications(run)
+    assert "Run ok: SUCCEEDED" in message and "test metrics" in message
+
+
+def _boot_failure(rehearsal: Rehearsal, run_id: str, instance_id: str, *, requirements: str = CPU_REQUIREMENTS,
+                  seed: bool = False, **context: str) -> tuple:
+    run = rehearsal.deploy(run_id, **context)
+    if seed:
+        rehearsal.seed_environment(run)
+    since = time.time()
+    boot = rehearsal.boot(run, instance_id, requirements=requirements)
+    rc = boot.wait(600)
+    status = rehearsal.status(run)
+    assert status["state"] == lifecycle.FAILED, boot.log()[-3000:]
+    assert rehearsal.desired(run) == 0 and len(shutdowns(rehearsal, since)) == 1
+    [message] = rehearsal.notifications(run)
+    assert f"Run {run_id}: FAILED" in message and status["error"] in message
+    assert status["log_tail"] and len(status["log_tail"]) <= lifecycle.LOG_TAIL_LINES
+    [boot_stream] = [s for s in rehearsal.log_streams(run) if s.startswith(f"{run_id}/boot-")]
+    shown = rehearsal.cli(run, "status")
+    assert shown.returncode == 0, shown.stderr
+    logs = rehearsal.cli(run, "logs")
+    assert logs.returncode == 0 and "bootstrap of run" in logs.stdout, logs.stderr
+    follow = rehearsal.cli(run, "logs", "--follow", timeout=60)  # ends: the run is over
+    assert follow.returncode == 0, follow.stderr
+    print(f"\nMEASURED {run_id}: `python -m training status` says:\n{shown.stdout}")
+    return run, boot, rc, status, shown.stdout, boot_stream
+
+
+def test_boot_failure_ref_that_does_not_exist(rehearsal: Rehearsal) -> None:
+    run, boot, rc, status, shown, _ = _boot_failure(rehearsal, "badref", "i-0c000000000000001", gitRef="no-such-branch")
+    assert rc != 0
+    assert status["failed_step"] == "clone" and "no-such-branch" in status["error"]
+    assert "failed at:  clone" in shown and "no-such-branch" in shown
+    assert rehearsal.keys(run, "logs/") == [f"runs/badref/logs/boot-{status['attempts'][0]['instance_id']}.log"]
+
+
+def test_boot_failure_requirement_pip_cannot_install(rehearsal: Rehearsal) -> None:
+    broken = rehearsal.work / "requirements-broken.txt"
+    broken.write_text(f"spotgrade-no-such-package==1.0\n-r {rehearsal.root}/opt/spotgrade/src/{CPU_REQUIREMENTS}\n")
+    _, boot, rc, status, shown, _ = _boot_failure(rehearsal, "badpip", "i-0c000000000000002", requirements=str(broken))
+    assert rc != 0
+    assert status["failed_step"] == "pip install" and "spotgrade-no-such-package" in status["error"]
+    assert "failed at:  pip install" in shown
+
+
+def test_boot_failure_runner_configuration_error(rehearsal: Rehearsal) -> None:
+    _, boot, rc, status, shown, _ = _boot_failure(rehearsal, "badargs", "i-0c000000000000003", seed=True, trainArgs="--epochs abc")
+    assert rc == 0  # the runner recorded the failure itself (RunnerExit.FAILED) and the script powered off
+    assert status["failed_step"] == "runner: training settings"
+    assert "SPOTGRADE_TRAIN_ARGS" in status["error"] and "abc" in status["error"]
+    assert "failed at:  runner: training settings" in shown and "abc" in shown
+
+
+def test_stop_during_training_then_resume(rehearsal: Rehearsal) -> None:
+    epochs = 30
+    run = rehearsal.deploy("stop", trainArgs=small_run(epochs, sample=3000))
+    rehearsal.seed_environment(run)
+    since = time.time()
+    first = rehearsal.boot(run, "i-0d000000000000001")
+    first.until(lambda: (rehearsal.status(run) or {}).get("last_epoch", 0) >= 2, 600, "epoch 2")
+    stopped = rehearsal.cli(run, "stop")
+    assert stopped.returncode == 0 and "STOPPED" in stopped.stdout, stopped.stderr
+    assert first.wait(120) == 0, first.log()[-3000:]
+    assert "runner exited with status %d" % RunnerExit.STOPPED in first.log()
+    status = rehearsal.status(run)
+    done = status["attempts"][0]["epochs_completed"]
+    assert status["state"] == lifecycle.STOPPED and "stopped by the user" in status["reason"]
+    assert 2 <= len(done) < epochs and status["attempts"][0]["end_state"] == lifecycle.STOPPED
+    assert rehearsal.desired(run) == 0 and len(shutdowns(rehearsal, since)) == 1
+    assert "runs/stop/checkpoints/training_metadata.json" in rehearsal.keys(run, "checkpoints/")
+
+    resumed = rehearsal.cli(run, "resume")
+    assert resumed.returncode == 0 and "resuming from epoch" in resumed.stdout, resumed.stderr
+    assert rehearsal.status(run)["state"] == lifecycle.PENDING and rehearsal.desired(run) == 1
+    second = rehearsal.boot(run, "i-0d000000000000002")
+    assert second.wait(900) == 0, second.log()[-3000:]
+    status = rehearsal.status(run)
+    first_epochs, second_epochs = (a["epochs_completed"] for a in status["attempts"])
+    assert first_epochs + second_epochs == list(range(epochs))  # continued from the checkpoint, nothing redone
+    assert status["state"] == lifecycle.SUCCEEDED
+    assert rehearsal.desired(run) == 0
+
+
+def test_stalled_training_is_hung_by_the_watchdog(rehearsal: Rehearsal) -> None:
+    run = rehearsal.deploy("stall", trainArgs=small_run(30))
+    rehearsal.seed_environment(run)
+    boot = rehearsal.boot(run, "i-0e000000000000001", env={"SPOTGRADE_TEST_STALL_AT_EPOCH": "2"})
+    try:
+        boot.until(lambda: (rehearsal.status(run) or {}).get("last_epoch", 0) >= 2, 600, "epoch 2")
+        time.sleep(2)
+        stalled = rehearsal.status(run)
+        time.sleep(5)  # five heartbeat periods: a clock-driven heartbeat would have moved
+        later = rehearsal.status(run)
+        assert later["heartbeat_at"] == stalled["heartbeat_at"] and later["progress"] == stalled["progress"]
+        assert later["state"] == lifecycle.RUNNING and boot.process.poll() is None
+
+        settings = watchdog.Settings.from_env(run.watchdog_env)
+        clients = [rehearsal.client(n) for n in ("s3", "autoscaling", "ec2", "sns")]
+        now = datetime.now(timezone.utc)
+        assert watchdog.check(*clients, settings, now=now)["action"] == "none"  # still inside the grace periods
+        later_on = now + timedelta(minutes=max(settings.heartbeat_minutes, settings.boot_grace_minutes) + 1)
+        result = watchdog.check(*clients, settings, now=later_on)
+        assert result["action"] == "scaled_to_zero" and result["event"] == "HUNG"
+        status = rehearsal.status(run)
+        assert status["state"] == lifecycle.HUNG and "no progress" in status["reason"]
+        assert status["attempts"][0]["end_state"] == lifecycle.HUNG
+        assert rehearsal.desired(run) == 0
+        assert any("HUNG" in m for m in rehearsal.notifications(run))
+    finally:
+        boot.kill()  # the group at 0 terminates the instance
+
+
+def test_crash_loop_fails_after_max_attempts(rehearsal: Rehearsal) -> None:
+    run = rehearsal.deploy("crash", trainArgs=small_run(1000))
+    rehearsal.seed_environment(run)
+    for attempt in (1, 2, 3):
+        since = time.time()
+        boot = rehearsal.boot(run, f"i-0f00000000000000{attempt}")
+        boot.until(lambda: (rehearsal.status(run) or {}).get("attempt") == attempt, 600, f"attempt {attempt}")
+        pid = wait_for(boot.runner_pid, 30, what="the runner pid")
+        os.kill(pid, signal.SIGKILL)  # the kernel's OOM killer, say
+        assert boot.wait(120) == 0, boot.log()[-3000:]
+        status = rehearsal.status(run)
+        assert status["attempts"][-1]["end_state"] == "CRASHED"
+        assert "killed by signal 9" in (status["attempts"][-1].get("reason") or status.get("reason") or
+                                        status.get("error") or "")
+        assert len(shutdowns(rehearsal, since)) == 1
+        if attempt < 3:
+            assert status["state"] == lifecycle.RETRYING and rehearsal.desired(run) == 1
+    assert status["state"] == lifecycle.FAILED and status["failed_in_a_row"] == 3
+    assert "3 attempts in a row failed" in status["error"] and rehearsal.desired(run) == 0
+    assert run.watchdog_env["SPOTGRADE_MAX_RUNTIME_HOURS"] == "8"  # far from the time cap
