@@ -28,7 +28,7 @@ train: install
 	$(PY) -m training train $(ARGS)
 
 test: install
-	$(PY) -m pytest $(ARGS)
+	$(PY) -m pytest -n 2 --dist loadfile $(ARGS)
 
 synth: install
 	npx cdk synth $(ARGS)

@@ -99,6 +99,7 @@ class Boot:
         self.seconds = time.monotonic() - self.started
         self.index_bytes = self.rehearsal.index.bytes_served
         self.final_log = self.log()
+        self.rehearsal.note_packs(self.deployed)
         if self._watcher is not None:
             self._watcher.join(5)
         self.rehearsal.stop_leftovers()
@@ -196,14 +197,16 @@ class Rehearsal:
                 return messages
             messages += [m["Body"] for m in got]
 
-    def seed_environment(self, deployed: Deployed) -> None:
+    def seed_environment(self, deployed: Deployed) -> bool:
         """Copy the packed environment an earlier run made into this run's prefix, as if an earlier attempt
-        of this run had installed it (the scenarios that are not about booting start fast)."""
+        of this run had installed it (the scenarios that are not about booting start fast); False where no
+        run has packed one yet in this session."""
         s3 = self.client("s3")
-        for bucket, key in self.packs:
+        for bucket, key in self.packs[:1]:
             target = RunLayout(deployed.bucket, self.run_id(deployed)).env_prefix + key.rsplit("/", 1)[1]
             s3.copy_object(Bucket=deployed.bucket, Key=target, CopySource={"Bucket": bucket, "Key": key})
-            return
+            return True
+        return False
 
     def note_packs(self, deployed: Deployed) -> list[str]:
         """The run's environment packs; remembered for seeding later runs."""

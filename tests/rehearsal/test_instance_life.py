@@ -7,7 +7,8 @@ streams) and on the shims' calls (shutdown = the instance powered off). Lines st
 figures of the closing note (`pytest -m rehearsal -s`).
 
 The spot scenario comes first: its first boot installs the environment from the package index and packs it;
-the later scenarios start from a copy of that pack (seed_environment), as a replacement instance would.
+the later scenarios start from a copy of that pack (seed_environment), as a replacement instance would. The file
+runs on one worker, in order (`make test` uses pytest-xdist's --dist loadfile).
 """
 from __future__ import annotations
 
@@ -47,7 +48,8 @@ def test_spot_interruption_resumes_on_a_replacement(rehearsal: Rehearsal) -> Non
     first.until(lambda: (rehearsal.status(run) or {}).get("last_epoch", 0) >= 2, 900, "epoch 2 of the first attempt")
     first.imds.notice()
     noticed = time.monotonic()
-    wait_for(lambda: rehearsal.status(run)["state"] == lifecycle.INTERRUPTED, 120, interval=0.05, what="INTERRUPTED")
+    wait_for(lambda: rehearsal.status(run)["state"] == lifecycle.INTERRUPTED, 120, interval=0.05,
+             what="INTERRUPTED")
     notice_to_interrupted = time.monotonic() - noticed
     assert first.wait(120) == 0, first.log()[-3000:]
     status = rehearsal.status(run)
@@ -93,7 +95,7 @@ def test_spot_interruption_resumes_on_a_replacement(rehearsal: Rehearsal) -> Non
 
 def test_success(rehearsal: Rehearsal) -> None:
     run = rehearsal.deploy("ok", trainArgs=small_run(3))
-    rehearsal.seed_environment(run)
+    seeded = rehearsal.seed_environment(run)
     since = time.time()
     boot = rehearsal.boot(run, "i-0b000000000000001")
     assert boot.wait(600) == 0, boot.log()[-3000:]
@@ -105,7 +107,7 @@ def test_success(rehearsal: Rehearsal) -> None:
     assert run_info["cloud"]["attempts"][0]["instance_id"] == "i-0b000000000000001"
     assert rehearsal.desired(run) == 0  # released
     assert [c["args"] for c in shutdowns(rehearsal, since)] == [["-h", "now"]]
-    assert boot.index_bytes == 0
+    assert (boot.index_bytes == 0) == seeded  # (unseeded where this scenario runs alone)
     streams = rehearsal.log_streams(run)
     assert any("bootstrap of run ok starting" in line for line in streams["ok/boot-i-0b000000000000001"])
     assert any("epoch 3/3" in line for line in streams["ok/attempt-0001"])
