@@ -129,7 +129,9 @@ def _boot_failure(rehearsal: Rehearsal, run_id: str, instance_id: str, *, requir
     [message] = rehearsal.notifications(run)
     assert f"Run {run_id}: FAILED" in message and status["error"] in message
     assert status["log_tail"] and len(status["log_tail"]) <= lifecycle.LOG_TAIL_LINES
-    [boot_stream] = [s for s in rehearsal.log_streams(run) if s.startswith(f"{run_id}/boot-")]
+    streams = rehearsal.log_streams(run)
+    [boot_stream] = [s for s in streams if s.startswith(f"{run_id}/boot-")]
+    assert any("powering off" in line for line in streams[boot_stream])  # shipped to its last line
     shown = rehearsal.cli(run, "status")
     assert shown.returncode == 0, shown.stderr
     logs = rehearsal.cli(run, "logs")

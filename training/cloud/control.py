@@ -110,11 +110,12 @@ def status(session: Any, stack: str = DEFAULT_STACK, *, out: Out = print, log_li
     for key in ("error", "reason"):
         if record.get(key) and (key == "error" or record[key] != record.get("error")):
             out(f"{key + ':':<11} {record[key]}")
-    if record.get("log_tail") and record.get("state") in (lifecycle.FAILED, lifecycle.RETRYING):
+    failure_tail = record.get("log_tail") if record.get("state") in (lifecycle.FAILED, lifecycle.RETRYING) else None
+    if failure_tail:
         out("last lines of its log:")
-        for line in record["log_tail"][-10:]:
+        for line in failure_tail[-10:]:
             out(f"  {line}")
-    if tail:
+    elif tail:  # the same lines, from CloudWatch, where the failure recorded none
         out("latest log lines:")
         for line in tail:
             out(f"  {line}")

@@ -93,7 +93,8 @@ class Runner:
         self._local_names: dict[str, str] = {}  # downloaded data file -> its s3:// URI
         self._active: aws.Clients | None = None
         self.step = "start"
-        self.status: dict = {}
+        self.status: dict = {}  # status.json as this runner last wrote it
+        self.store: StatusStore | None = None  # set once the clients exist
 
     # ---- entry point -------------------------------------------------------------------------------------
     def run(self) -> int:
