@@ -2,7 +2,7 @@
 # runner's exit statuses (EXIT_*, from training/cloud/lifecycle.py) and the function write_run_env.
 #
 # One boot of one of the run's instances:
-#   1. ship this log to CloudWatch Logs (stream <run-id>/boot-<instance-id>) and fetch the boot kit
+#   1. ship this log to CloudWatch Logs (stream SPOTGRADE_BOOT_LOG_STREAM) and fetch the boot kit
 #      (lifecycle.py and boot_report.py, from the stack's code asset) that records a failed boot;
 #   2. find Python 3.10+ and clone repoUrl at gitRef;
 #   3. the environment: restore the run's packed venv from S3 (a replacement instance), or pip install the GPU
@@ -93,7 +93,7 @@ ship_logs() {
   cat > "$CW_CONFIG" <<EOF
 {"agent": {"run_as_user": "root"}, "logs": {"force_flush_interval": 5, "logs_collected": {"files": {"collect_list": [
   {"file_path": "$BOOT_LOG", "log_group_name": "$SPOTGRADE_LOG_GROUP",
-   "log_stream_name": "$SPOTGRADE_RUN_ID/boot-{instance_id}", "retention_in_days": -1}
+   "log_stream_name": "$SPOTGRADE_BOOT_LOG_STREAM", "retention_in_days": -1}
 ]}}}}
 EOF
   "$CW_CTL" -a fetch-config -m ec2 -s -c "file:$CW_CONFIG" || echo "spotgrade: CloudWatch agent did not start"
