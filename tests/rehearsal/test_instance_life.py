@@ -227,19 +227,35 @@ def test_stalled_training_is_hung_by_the_watchdog(rehearsal: Rehearsal) -> None:
 
 
 def test_crash_loop_fails_after_max_attempts(rehearsal: Rehearsal) -> None:
+    """Three failed attempts in a row: the runner killed (the user data records it), an unexpected error in the
+    runner (it records it and exits RETRY), killed again: FAILED, whatever the time cap."""
     run = rehearsal.deploy("crash", trainArgs=small_run(1000))
     rehearsal.seed_environment(run)
-    for attempt in (1, 2, 3):
+    s3 = rehearsal.client("s3")
+    # A checkpoint prefix the runner cannot mirror (a key that is both a file and a folder): an OSError, not a
+    # user error, so the runner records the attempt CRASHED itself.
+    broken = ["runs/crash/checkpoints/broken", "runs/crash/checkpoints/broken/part"]
+    for attempt, crash in ((1, "killed"), (2, "error"), (3, "killed")):
         since = time.time()
+        if crash == "error":
+            for key in broken:
+                s3.put_object(Bucket=run.bucket, Key=key, Body=b"x")
         boot = rehearsal.boot(run, f"i-0f00000000000000{attempt}")
-        boot.until(lambda: (rehearsal.status(run) or {}).get("attempt") == attempt, 600, f"attempt {attempt}")
-        pid = wait_for(boot.runner_pid, 30, what="the runner pid")
-        os.kill(pid, signal.SIGKILL)  # the kernel's OOM killer, say
-        assert boot.wait(120) == 0, boot.log()[-3000:]
+        if crash == "killed":
+            boot.until(lambda: (rehearsal.status(run) or {}).get("attempt") == attempt, 600, f"attempt {attempt}")
+            pid = wait_for(boot.runner_pid, 30, what="the runner pid")
+            os.kill(pid, signal.SIGKILL)  # the kernel's OOM killer, say
+        assert boot.wait(300) == 0, boot.log()[-3000:]
         status = rehearsal.status(run)
-        assert status["attempts"][-1]["end_state"] == "CRASHED"
-        assert "killed by signal 9" in (status["attempts"][-1].get("reason") or status.get("reason") or
-                                        status.get("error") or "")
+        last = status["attempts"][-1]
+        assert last["end_state"] == "CRASHED" and len(status["attempts"]) == attempt
+        if crash == "killed":
+            assert "killed by signal 9" in (status.get("reason") or status.get("error") or "")
+        else:
+            assert f"runner exited with status {int(RunnerExit.RETRY)}" in boot.log()
+            assert "step 'checkpoints'" in (status.get("reason") or status.get("error") or "")
+            for key in broken:
+                s3.delete_object(Bucket=run.bucket, Key=key)
         assert len(shutdowns(rehearsal, since)) == 1
         if attempt < 3:
             assert status["state"] == lifecycle.RETRYING and rehearsal.desired(run) == 1
