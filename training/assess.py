@@ -18,7 +18,6 @@ from training.errors import ConfigError, DataError
 if TYPE_CHECKING:
     from training.features import FeatureSet, FillValues
 
-SPLITS = ("random", "time")
 TIME_TEST_FRACTION = 0.2
 
 

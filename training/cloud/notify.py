@@ -1,12 +1,10 @@
-"""Notifications about a run (succeeded, failed, interrupted, stopped, timed out) to an SNS topic.
+"""Notifications about a run (a lifecycle state, or the watchdog's TIMED_OUT/HUNG events) to an SNS topic.
 
-Standard library only (plus a boto3 SNS client passed in): the watchdog Lambda and the runner both use it.
+Standard library only (plus a boto3 SNS client passed in): the watchdog Lambda, the runner and the boot kit use it.
 """
 from __future__ import annotations
 
 from typing import Any
-
-EVENTS = ("SUCCEEDED", "FAILED", "INTERRUPTED", "STOPPED", "TIMED_OUT", "HUNG")
 
 
 def _headline(status: dict) -> list[str]:
