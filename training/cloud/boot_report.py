@@ -79,13 +79,6 @@ class CliS3:
             return json.loads(aws(*args) or "{}")
 
 
-def log_tail(path: Path, lines: int = lifecycle.LOG_TAIL_LINES) -> List[str]:
-    try:
-        return [line[:500] for line in path.read_text(errors="replace").splitlines()[-lines:]]
-    except OSError:
-        return []
-
-
 def cause(tail: List[str]) -> str:
     """The last line that is not spotgrade's own narration: usually git's or pip's error."""
     for line in reversed(tail):
@@ -112,7 +105,7 @@ def instance_info() -> dict:
 def report(args: argparse.Namespace) -> str:
     run = layout.RunLayout(args.bucket, args.run_id)
     instance = instance_info()
-    tail = log_tail(args.log)
+    tail = lifecycle.log_tail(args.log)
     now = lifecycle.utc_now()
     started = datetime.fromtimestamp(args.boot_started, timezone.utc) if args.boot_started else None
     common = dict(run_id=args.run_id, instance=instance, log_tail=tail, boot_started=started,

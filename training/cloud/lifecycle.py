@@ -225,6 +225,37 @@ def _count_failure(status: dict, reason: str) -> bool:
     return False
 
 
+def _open_attempt(status: dict, instance: dict, *, started: datetime, spot_price: Optional[float]) -> dict:
+    """Append attempt N+1 on `instance` (instance_id, instance_type, availability_zone, lifecycle) and return it."""
+    attempt = {
+        "attempt": int(status.get("attempt") or 0) + 1,
+        "instance_id": instance.get("instance_id"),
+        "instance_type": instance.get("instance_type"),
+        "availability_zone": instance.get("availability_zone"),
+        "lifecycle": instance.get("lifecycle"),
+        "started_at": iso(started),
+        "last_seen_at": iso(started),
+        "ended_at": None,
+        "end_state": None,
+        "spot_price": spot_price,
+        "billable_seconds": None,
+        "estimated_cost": None,
+        "epochs_completed": [],
+    }
+    status.setdefault("attempts", []).append(attempt)
+    status["attempt"] = attempt["attempt"]
+    return attempt
+
+
+def log_tail(path: Any, lines: int = LOG_TAIL_LINES) -> list:
+    """The last `lines` lines of a log file (each cut at 500 characters) for status.json; [] where unreadable."""
+    try:
+        with open(path, errors="replace") as handle:
+            return [line[:500] for line in handle.read().splitlines()[-lines:]]
+    except OSError:
+        return []
+
+
 def start_attempt(status: Optional[dict], *, run_id: str, instance: dict, spot_price: Optional[float],
                   max_attempts: int, now: datetime) -> dict:
     """Attempt N+1 on this instance: an attempt still open died without a word (LOST, a failed attempt).
@@ -243,23 +274,8 @@ def start_attempt(status: Optional[dict], *, run_id: str, instance: dict, spot_p
             _move(status, RETRYING)  # a failed attempt (RUNNING -> STARTING is not a transition)
     if status.get("state") in TERMINAL_STATES or not _move(status, STARTING):
         return status
-    number = int(status.get("attempt") or 0) + 1
-    status.setdefault("attempts", []).append({
-        "attempt": number,
-        "instance_id": instance.get("instance_id"),
-        "instance_type": instance.get("instance_type"),
-        "availability_zone": instance.get("availability_zone"),
-        "lifecycle": instance.get("lifecycle"),
-        "started_at": iso(now),
-        "last_seen_at": iso(now),
-        "ended_at": None,
-        "end_state": None,
-        "spot_price": spot_price,
-        "billable_seconds": None,
-        "estimated_cost": None,
-        "epochs_completed": [],
-    })
-    status.update(attempt=number, error=None, reason=None, failed_step=None, log_tail=None)
+    _open_attempt(status, instance, started=now, spot_price=spot_price)
+    status.update(error=None, reason=None, failed_step=None, log_tail=None)
     return status
 
 
@@ -324,16 +340,8 @@ def boot_failed(status: Optional[dict], *, run_id: str, instance: dict, step: st
     status = status if status is not None else new_status(run_id, max_attempts)
     if status.get("state") in TERMINAL_STATES:
         return status
-    number = int(status.get("attempt") or 0) + 1
-    attempt = {
-        "attempt": number, "instance_id": instance.get("instance_id"),
-        "instance_type": instance.get("instance_type"), "availability_zone": instance.get("availability_zone"),
-        "lifecycle": instance.get("lifecycle"), "started_at": iso(boot_started or now), "spot_price": None,
-        "epochs_completed": [],
-    }
+    attempt = _open_attempt(status, instance, started=boot_started or now, spot_price=None)
     _close(attempt, FAILED, now, last_seen_at=iso(now), failed_step=step)
-    status.setdefault("attempts", []).append(attempt)
-    status["attempt"] = number
     _move(status, FAILED)
     status.update(error=f"boot step '{step}' failed: {detail}", failed_step=step, log_tail=log_tail,
                   reason=f"the instance could not start the runner (step '{step}')")
@@ -350,13 +358,7 @@ def attempt_crashed(status: Optional[dict], *, run_id: str, instance: dict, deta
     if open_attempt(status) is None:
         if status.get("state") in TERMINAL_STATES:
             return status
-        number = int(status.get("attempt") or 0) + 1
-        status.setdefault("attempts", []).append({
-            "attempt": number, "instance_id": instance.get("instance_id"),
-            "instance_type": instance.get("instance_type"), "availability_zone": instance.get("availability_zone"),
-            "lifecycle": instance.get("lifecycle"), "started_at": iso(boot_started or now), "ended_at": None,
-            "spot_price": None, "epochs_completed": []})
-        status["attempt"] = number
+        _open_attempt(status, instance, started=boot_started or now, spot_price=None)
         if status.get("state") in (None, PENDING, INTERRUPTED, RETRYING):
             _move(status, STARTING)
     return end_attempt(status, "CRASHED", now=now, error=detail, log_tail=log_tail)

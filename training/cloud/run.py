@@ -328,7 +328,7 @@ class Runner:
                 handlers: list[logging.Handler | None]) -> RunnerExit:
         metrics = fields.pop("metrics", None)
         if end_state in (lifecycle.FAILED, "CRASHED"):
-            fields["log_tail"] = _tail(attempt_log)
+            fields["log_tail"] = lifecycle.log_tail(attempt_log)
         try:
             status = self._change(lambda s: lifecycle.end_attempt(s, end_state, now=lifecycle.utc_now(), **fields))
         except Exception:
@@ -391,13 +391,6 @@ class Runner:
         attempts = status.get("attempts") or []
         start = lifecycle.parse_time(attempts[0]["started_at"]).timestamp() if attempts else time.time()
         return start + self.settings.max_runtime_hours * 3600
-
-
-def _tail(path: Path, lines: int = lifecycle.LOG_TAIL_LINES) -> list[str]:
-    try:
-        return [line[:500] for line in path.read_text(errors="replace").splitlines()[-lines:]]
-    except OSError:
-        return []
 
 
 def make_progress_callback(progress: Progress, stall_at_epoch: int | None = None):
