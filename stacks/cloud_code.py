@@ -9,7 +9,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
-CLOUD_DIR = Path(__file__).resolve().parent.parent / "training" / "cloud"
+CLOUD_DIR = Path(__file__).resolve().parent.parent / "training" / "cloud" / "core"
 # Standard library only (plus boto3 in Lambda): nothing else of training/cloud goes into the asset.
 FILES = ("watchdog.py", "layout.py", "lifecycle.py", "notify.py", "imds.py", "boot_report.py")
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stacks.config import RunConfig
-from training.cloud.layout import RunLayout
-from training.cloud.lifecycle import RunnerExit
+from training.cloud.core.layout import RunLayout
+from training.cloud.core.lifecycle import RunnerExit
 
 BODY = Path(__file__).with_name("user_data.sh")
 _HEREDOC_END = "SPOTGRADE_RUN_ENV"

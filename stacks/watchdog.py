@@ -15,7 +15,7 @@ from constructs import Construct
 
 from stacks.cloud_code import CloudCode
 from stacks.compute import nag_resource
-from training.cloud.layout import RunLayout
+from training.cloud.core.layout import RunLayout
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14  # cdk-nag AwsSolutions-L1: the latest Python runtime
 

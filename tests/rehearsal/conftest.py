@@ -35,8 +35,8 @@ from tests.rehearsal.package_index import PackageIndex, build_wheelhouse, pip_en
 from tests.rehearsal.shims import cloudwatch_agent_ctl, install_shims, read_calls
 from tests.training.cloud.conftest import moto_endpoint, wait_for  # noqa: F401 (the shared moto server fixture)
 from tests.training.cloud.fake_imds import FakeImds
-from training.cloud import lifecycle
-from training.cloud.layout import RunLayout
+from training.cloud.core import lifecycle
+from training.cloud.core.layout import RunLayout
 
 REPO = Path(__file__).resolve().parents[2]
 BRANCH = "rehearsal"

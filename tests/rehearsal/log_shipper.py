@@ -90,7 +90,7 @@ def ship(client: Any, tail: Tail) -> None:
 
 def _metadata(path: str) -> str | None:
     """latest/meta-data/<path> from IMDSv2 at $SPOTGRADE_METADATA_URL."""
-    from training.cloud.imds import Imds
+    from training.cloud.core.imds import Imds
 
     return Imds(os.environ.get("SPOTGRADE_METADATA_URL", DEFAULT_METADATA_URL)).get(path)
 

@@ -22,8 +22,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from tests.rehearsal.conftest import CPU_REQUIREMENTS, REPO, Rehearsal, small_run, wait_for
-from training.cloud import lifecycle, watchdog
-from training.cloud.lifecycle import RunnerExit
+from training.cloud.core import lifecycle, watchdog
+from training.cloud.core.lifecycle import RunnerExit
 
 pytestmark = [pytest.mark.rehearsal, pytest.mark.slow]
 ARTIFACTS = {"model.keras", "metrics.json", "run.json", "report.md", "confusion_matrix.png", "history.png",

@@ -102,7 +102,7 @@ def test_stack_reaches_create_complete_in_moto(moto_synth: Synth) -> None:
         assert function["CodeSize"] == len(kit_zip)
 
         # The deployed settings drive the handler (in-process: moto runs Lambda code only in Docker).
-        from training.cloud import layout, lifecycle, watchdog
+        from training.cloud.core import layout, lifecycle, watchdog
 
         run = layout.RunLayout(bucket, env["SPOTGRADE_RUN_ID"])
         lifecycle.StatusStore(s3, run).change(lambda _: {**lifecycle.new_status(run.run_id), "state": "SUCCEEDED"})

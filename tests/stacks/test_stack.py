@@ -282,7 +282,7 @@ def test_user_data_carries_quoted_settings_and_the_entrypoint(default_synth: Syn
     [kit] = code_asset(default_synth)["destinations"].values()
     assert (f"readonly SPOTGRADE_BOOT_KIT_URI='s3://cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/"
             f"{kit['objectKey']}'\n") in script
-    from training.cloud.lifecycle import RunnerExit
+    from training.cloud.core.lifecycle import RunnerExit
 
     [exits] = [line for line in script.splitlines() if line.startswith("readonly EXIT_")]
     assert exits.split()[1:] == [f"EXIT_{code.name}={int(code)}" for code in RunnerExit]

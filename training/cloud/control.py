@@ -15,7 +15,8 @@ from typing import Any, Callable
 
 from boto3.s3.transfer import TransferConfig
 
-from training.cloud import costs, layout, lifecycle, notify
+from training.cloud import costs
+from training.cloud.core import layout, lifecycle, notify
 from training.cloud.stack_outputs import DEFAULT_STACK, RunStack, aws_errors, find_run_stack
 from training.errors import CloudError, DataError
 

@@ -25,10 +25,11 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
-from training.cloud import aws, lifecycle
+from training.cloud import aws
+from training.cloud.core import lifecycle
 from training.cloud.cwlogs import CloudWatchLogsHandler
-from training.cloud.imds import Imds, InstanceInfo, MetadataError
-from training.cloud.lifecycle import RunnerExit, StatusStore
+from training.cloud.core.imds import Imds, InstanceInfo, MetadataError
+from training.cloud.core.lifecycle import RunnerExit, StatusStore
 from training.cloud.settings import RunSettings, load_settings
 from training.errors import ConfigError, SpotgradeError
 
@@ -356,7 +357,7 @@ class Runner:
         return EXIT_FOR_STATE.get(final, RunnerExit.RETRY)
 
     def _notify(self, clients: aws.Clients, state: str, detail: str | None, metrics: dict | None) -> None:
-        from training.cloud import notify
+        from training.cloud.core import notify
 
         if metrics:
             detail = "test metrics: " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(metrics.items()))

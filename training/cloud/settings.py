@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from training.cloud.layout import RunLayout, validate_run_id
-from training.cloud.lifecycle import DEFAULT_MAX_ATTEMPTS
+from training.cloud.core.layout import RunLayout, validate_run_id
+from training.cloud.core.lifecycle import DEFAULT_MAX_ATTEMPTS
 from training.errors import ConfigError
 
 PREFIX = "SPOTGRADE_"

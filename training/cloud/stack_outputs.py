@@ -18,7 +18,7 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 
-from training.cloud.layout import RunLayout
+from training.cloud.core.layout import RunLayout
 from training.errors import CloudError
 
 DEFAULT_STACK = "Spotgrade"

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from training.cloud import layout, lifecycle
+from training.cloud.core import layout, lifecycle
 from training.cloud.stack_outputs import aws_errors, find_run_stack
 from training.errors import CloudError
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import boto3
 
-from training.cloud import layout, lifecycle
+from training.cloud.core import layout, lifecycle
 
 REGION = "us-east-1"
 STACK = "Spotgrade"

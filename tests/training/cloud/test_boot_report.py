@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from stacks.cloud_code import CLOUD_DIR, FILES
-from training.cloud import lifecycle
-from training.cloud.layout import RunLayout
-from training.cloud.lifecycle import RunnerExit, StatusStore
+from training.cloud.core import lifecycle
+from training.cloud.core.layout import RunLayout
+from training.cloud.core.lifecycle import RunnerExit, StatusStore
 
 from .fake_imds import FakeImds
 from .test_lifecycle import PYTHON39
@@ -206,7 +206,7 @@ def test_cli_s3_reads_and_writes_conditionally(cloud, kit, monkeypatch):
     monkeypatch.setenv("PATH", f"{Path(AWS_CLI).parent}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
-    from training.cloud.boot_report import CliError, CliS3
+    from training.cloud.core.boot_report import CliError, CliS3
 
     cli, layout = CliS3(), RunLayout(cloud.bucket, "cli")
     with pytest.raises(CliError) as error:

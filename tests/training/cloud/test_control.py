@@ -10,7 +10,8 @@ import pytest
 from boto3.s3.transfer import TransferConfig
 
 from tests.training.cloud.moto_run import attempt, iso, make_run, running_status
-from training.cloud import control, lifecycle
+from training.cloud import control
+from training.cloud.core import lifecycle
 from training.errors import CloudError, DataError
 
 
@@ -288,7 +289,7 @@ def test_upload_data_missing_file(run, tmp_path):
 
 def test_runs_newest_first_with_cost_and_f1(run):
     s3 = run.client("s3")
-    from training.cloud import layout
+    from training.cloud.core import layout
 
     for run_id, days_ago, f1 in (("old", 3, 0.41), ("new", 1, 0.55), ("mid", 2, None)):
         here = layout.RunLayout(run.bucket, run_id)

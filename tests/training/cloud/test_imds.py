@@ -1,7 +1,7 @@
 """IMDSv2 client against the fake metadata server."""
 import pytest
 
-from training.cloud.imds import Imds, MetadataError
+from training.cloud.core.imds import Imds, MetadataError
 
 from .fake_imds import FakeImds
 

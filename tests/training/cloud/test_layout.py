@@ -7,7 +7,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from training.cloud import layout as L
+from training.cloud.core import layout as L
 from training.errors import ConfigError
 
 BUCKET = "spotgrade-test"
@@ -99,7 +99,7 @@ def test_layout_imports_only_stdlib_and_boto3(tmp_path):
 
 
 def test_package_import_is_light():
-    code = "import sys, training.cloud, training.cloud.layout\nprint(sorted({'pandas','tensorflow','keras'} & set(sys.modules)))"
+    code = "import sys, training.cloud, training.cloud.core.layout\nprint(sorted({'pandas','tensorflow','keras'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parents[3])
     assert out.returncode == 0, out.stderr

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from training.cloud import lifecycle as lc
-from training.cloud.layout import RunLayout
-from training.cloud.lifecycle import (FAILED, HUNG, INTERRUPTED, NEW, PENDING, RETRYING, RUNNING, STARTING, STOPPED,
+from training.cloud.core import lifecycle as lc
+from training.cloud.core.layout import RunLayout
+from training.cloud.core.lifecycle import (FAILED, HUNG, INTERRUPTED, NEW, PENDING, RETRYING, RUNNING, STARTING, STOPPED,
                                       SUCCEEDED, TERMINAL_STATES, TRANSITIONS, IllegalTransition, RunnerExit,
                                       StatusStore)
 

@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from training.cloud import lifecycle
+from training.cloud.core import lifecycle
 from training.cloud import run as runner_module
-from training.cloud.layout import RunLayout
-from training.cloud.lifecycle import RunnerExit, StatusStore
+from training.cloud.core.layout import RunLayout
+from training.cloud.core.lifecycle import RunnerExit, StatusStore
 from training.cloud.run import EXIT_UNRECORDED, Runner
 from training.cloud.settings import load_settings
 

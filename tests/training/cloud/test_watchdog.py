@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from tests.training.cloud.moto_run import attempt, iso, make_run, running_status
-from training.cloud import watchdog
+from training.cloud.core import watchdog
 
 
 @pytest.fixture()

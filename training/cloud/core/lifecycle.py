@@ -39,7 +39,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Dict, Optional
 
 try:
-    from training.cloud import layout as _layout
+    from training.cloud.core import layout as _layout
 except ImportError:  # the Lambda asset and the boot kit: sibling modules at the top level
     import layout as _layout  # type: ignore[no-redef]
 

@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import List, Optional
 
 try:  # inside the project
-    from training.cloud import layout, lifecycle, notify
-    from training.cloud.imds import Imds, MetadataError
+    from training.cloud.core import layout, lifecycle, notify
+    from training.cloud.core.imds import Imds, MetadataError
 except ImportError:  # the boot kit: this folder's files at the top level
     import layout  # type: ignore[no-redef]
     import lifecycle  # type: ignore[no-redef]

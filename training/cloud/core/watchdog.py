@@ -23,7 +23,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 try:  # inside the project
-    from training.cloud import layout, lifecycle, notify
+    from training.cloud.core import layout, lifecycle, notify
 except ImportError:  # the Lambda asset: this folder's files at the top level
     import layout  # type: ignore[no-redef]
     import lifecycle  # type: ignore[no-redef]
