@@ -1,7 +1,8 @@
 """Named feature sets, derived columns and the fill rules for missing values.
 
-Derived columns (:func:`add_derived_features`, vectorised, never ``inf``: a zero, negative or missing
-denominator gives NaN, which the fill rules then handle):
+Derived columns (:data:`DERIVATIONS`: each formula written once, run on numpy arrays by
+:func:`add_derived_features` and on tensors inside the saved model by ``training.layers.DerivedColumn``;
+never ``inf``: a zero, negative or missing denominator gives NaN, which the fill rules then handle):
 
 ===================== ===================================================================================
 ``loan_to_income``    ``loan_amnt / annual_inc``
@@ -30,7 +31,7 @@ Categorical NaN becomes the string ``"missing"``; categorical columns are return
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -94,13 +95,6 @@ APPLICATION = FeatureSet(
 FEATURE_SETS: dict[str, FeatureSet] = {s.name: s for s in (APPLICATION, REFERENCE)}
 DEFAULT_FEATURE_SET = "application"
 
-#: Derived column -> the raw columns it is computed from.
-DERIVED_INPUTS: dict[str, tuple[str, ...]] = {
-    "loan_to_income": ("loan_amnt", "annual_inc"),
-    "installment_pct_inc": ("installment", "annual_inc"),
-    "il_util_ex_mort": ("total_bal_ex_mort", "revol_bal", "total_il_high_credit_limit"),
-    "age_earliest_cr": ("issue_d", "earliest_cr_line"),
-}
 FALLBACK_VALUE = 0.0
 FALLBACK_RULE = "fallback:empty in training split"
 MISSING_CATEGORY = "missing"
@@ -139,33 +133,71 @@ def fill_rule(column: str) -> str:
     return "mean"
 
 
-def _ratio(numerator: pd.Series, denominator: pd.Series, scale: float = 1.0) -> np.ndarray:
-    num = numerator.to_numpy(dtype="float64", na_value=np.nan)
-    den = denominator.to_numpy(dtype="float64", na_value=np.nan)
-    ok = np.isfinite(num) & np.isfinite(den) & (den > 0)
-    out = np.full(num.shape, np.nan)
-    np.divide(num, den, out=out, where=ok)
-    out[ok] *= scale
-    return out
+NAN = float("nan")
+NS_PER_DAY = 86_400 * 10 ** 9
+
+
+def _ratio(xp, numerator, denominator, scale: float = 1.0):
+    """``numerator / denominator * scale``; NaN where either is missing or not finite or the denominator is
+    not positive."""
+    ok = xp.isfinite(numerator) & xp.isfinite(denominator) & (denominator > 0)
+    return xp.where(ok, numerator / xp.where(ok, denominator, 1.0) * scale, NAN)
+
+
+def _non_mortgage_utilisation(xp, total_bal_ex_mort, revol_bal, total_il_high_credit_limit):
+    balance = total_bal_ex_mort - revol_bal
+    return _ratio(xp, xp.where(balance < 0, 0.0, balance), total_il_high_credit_limit, 100.0)
+
+
+def _fill_from(xp, joint, single):
+    return xp.where(xp.isnan(joint), single, joint)
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """A derived column: its raw inputs (float64 arrays; dates as days since 1970-01-01) and its formula
+    ``formula(xp, *inputs)``, written once for numpy (``xp=numpy``: :func:`add_derived_features`) and for
+    ``keras.ops`` (``xp=keras.ops``: the model's ``training.layers.DerivedColumn``)."""
+
+    inputs: tuple[str, ...]
+    formula: Callable
+    dates: bool = False
+
+
+#: Derived column -> how it is computed, in the order :func:`add_derived_features` adds them.
+DERIVATIONS: dict[str, Derivation] = {
+    "loan_to_income": Derivation(("loan_amnt", "annual_inc"), lambda xp, loan, income: _ratio(xp, loan, income)),
+    "installment_pct_inc": Derivation(("installment", "annual_inc"),
+                                      lambda xp, payment, income: _ratio(xp, payment, income / 12.0, 100.0)),
+    "il_util_ex_mort": Derivation(("total_bal_ex_mort", "revol_bal", "total_il_high_credit_limit"),
+                                  _non_mortgage_utilisation),
+    "age_earliest_cr": Derivation(("issue_d", "earliest_cr_line"), lambda xp, issued, earliest: issued - earliest,
+                                  dates=True),
+    "annual_inc_joint": Derivation(("annual_inc_joint", "annual_inc"), _fill_from),
+    "dti_joint": Derivation(("dti_joint", "dti"), _fill_from),
+}
+#: Derived column -> the raw columns it is computed from.
+DERIVED_INPUTS: dict[str, tuple[str, ...]] = {column: d.inputs for column, d in DERIVATIONS.items()}
+
+
+def days_since_epoch(values: pd.Series) -> np.ndarray:
+    """Dates (or date text pandas reads) as float64 days since 1970-01-01, NaN where missing: the form the
+    model takes dates in."""
+    dates = pd.to_datetime(values).astype("datetime64[ns]")
+    days = dates.to_numpy().view("int64") / NS_PER_DAY
+    days[dates.isna().to_numpy()] = np.nan
+    return days
 
 
 def add_derived_features(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy with the derived columns added (those whose inputs are present); never ``inf``."""
-    out = frame.copy(deep=False)   # copy-on-write: new columns never reach ``frame`` (no deep copy: bench/data.py)
-    cols = out.columns
-    if {"loan_amnt", "annual_inc"} <= set(cols):
-        out["loan_to_income"] = _ratio(out["loan_amnt"], out["annual_inc"])
-    if {"installment", "annual_inc"} <= set(cols):
-        out["installment_pct_inc"] = _ratio(out["installment"], out["annual_inc"] / 12.0, 100.0)
-    if {"total_bal_ex_mort", "revol_bal", "total_il_high_credit_limit"} <= set(cols):
-        balance = (out["total_bal_ex_mort"] - out["revol_bal"]).clip(lower=0)
-        out["il_util_ex_mort"] = _ratio(balance, out["total_il_high_credit_limit"], 100.0)
-    if {"issue_d", "earliest_cr_line"} <= set(cols):
-        age = pd.to_datetime(out["issue_d"]) - pd.to_datetime(out["earliest_cr_line"])
-        out["age_earliest_cr"] = age.dt.total_seconds().to_numpy(dtype="float64", na_value=np.nan) / 86400.0
-    for joint, single in (("annual_inc_joint", "annual_inc"), ("dti_joint", "dti")):
-        if joint in cols and single in cols:
-            out[joint] = out[joint].fillna(out[single])
+    out = frame.copy(deep=False)   # copy-on-write: new columns never reach ``frame``
+    present = set(frame.columns)
+    for column, derivation in DERIVATIONS.items():
+        if set(derivation.inputs) <= present:
+            inputs = [days_since_epoch(frame[c]) if derivation.dates
+                      else frame[c].to_numpy(dtype="float64", na_value=np.nan) for c in derivation.inputs]
+            out[column] = derivation.formula(np, *inputs)
     return out
 
 
@@ -193,7 +225,7 @@ def _require(frame: pd.DataFrame, feature_set: FeatureSet, what: str) -> None:
 
 def as_float(series: pd.Series) -> pd.Series:
     """The column as float64, NaN where not a number; the column itself when it is float64 already
-    (``pd.to_numeric`` copies every column it is given: ~10 ms per 1M rows, bench/data.py)."""
+    (``pd.to_numeric`` copies every column it is given)."""
     if series.dtype == "float64":
         return series
     return pd.to_numeric(series, errors="coerce").astype("float64")
@@ -222,17 +254,22 @@ def fit_fill_values(train: pd.DataFrame, feature_set: FeatureSet) -> FillValues:
     return FillValues(values=values, rules=rules, warnings=notes)
 
 
-def category_strings(series: pd.Series) -> pd.Series:
-    """Categorical values as Python strings (36.0 -> "36"), NaN -> "missing".
+def category_strings(series: pd.Series, missing: str = MISSING_CATEGORY) -> pd.Series:
+    """Categorical values as Python strings (36.0 -> "36"), NaN -> ``missing``.
 
-    Performance (bench/data.py): each distinct value is formatted once (a column has a few dozen), then
-    spread to the rows by its factorize code.
+    Each distinct value is formatted once (a column has a few dozen), then spread to the rows by its
+    factorize code.
     """
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+    numeric = is_number_column(series)
     text = [_number_text(v) if numeric else str(v) for v in uniques]
-    labels = np.array([*text, MISSING_CATEGORY], dtype=object)     # code -1 (missing) picks the last
+    labels = np.array([*text, missing], dtype=object)     # code -1 (missing) picks the last
     return pd.Series(labels[codes], index=series.index, dtype=object)
+
+
+def is_number_column(series: pd.Series) -> bool:
+    """Numbers (not booleans): a categorical column of numbers is formatted as text (36.0 -> "36")."""
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 
 def _number_text(value: float) -> str:
@@ -260,7 +297,7 @@ def apply_fill(frame: pd.DataFrame, fill: FillValues,
         filled[column] = category_strings(frame[column])
         if n:
             counts[column] = n
-    # performance (bench/): one shallow copy with the filled columns swapped in, not a deep copy of the
+    # one shallow copy with the filled columns swapped in, not a deep copy of the
     # frame and a block copy per column; copy-on-write keeps `frame` itself unchanged
     out = frame.copy(deep=False)
     for column, values in filled.items():
