@@ -1,4 +1,4 @@
-"""Model-quality levers for ``training.model.build_model`` (each off by default in ``ModelConfig``):
+"""Optional encoders of ``training.model.build_model`` (each off by default in ``ModelConfig``):
 
 - ``log_columns``: ``sign(x) * log1p(|x|)`` of skewed money columns before normalisation;
 - ``quantile_bins``: each numeric column also one-hot encoded into up to N training-split quantile bins,
@@ -9,8 +9,8 @@
 - ``embedding_min_vocab``: categorical columns with more values than this get a small learned embedding
   instead of a one-hot (``addr_state``, ``purpose``).
 
-All layers here are Keras built-ins or registered, so the saved ``.keras`` model loads without this code
-being special-cased.
+The layers they add are Keras built-ins or registered in ``training.layers``, so the saved model loads
+without this module.
 """
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from typing import Sequence
 
 import keras
 import numpy as np
-from keras import ops
+
+from training.layers import PiecewiseLinear
 
 #: Skewed money amounts (and their ratios) in LendingClub files; ``log_columns="money"`` picks these.
 MONEY_COLUMNS: tuple[str, ...] = (
@@ -26,26 +27,6 @@ MONEY_COLUMNS: tuple[str, ...] = (
     "tot_cur_bal", "avg_cur_bal", "bc_open_to_buy", "tot_hi_cred_lim", "total_bal_ex_mort", "total_bc_limit",
     "total_il_high_credit_limit", "total_rev_hi_lim", "total_bal_il", "max_bal_bc",
 )
-
-
-@keras.saving.register_keras_serializable(package="spotgrade")
-class SignedLog1p(keras.layers.Layer):
-    """``sign(x) * log1p(|x|)`` on the columns where ``mask`` is true; other columns pass through."""
-
-    def __init__(self, mask: Sequence[bool], **kwargs):
-        kwargs.setdefault("dtype", "float32")
-        super().__init__(**kwargs)
-        self.mask = [bool(m) for m in mask]
-
-    def call(self, x):
-        mask = ops.convert_to_tensor(self.mask)
-        return ops.where(mask, ops.sign(x) * ops.log1p(ops.abs(x)), x)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {**super().get_config(), "mask": self.mask}
 
 
 def signed_log1p(matrix: np.ndarray, mask: Sequence[bool]) -> np.ndarray:
@@ -66,17 +47,17 @@ def quantile_boundaries(values: np.ndarray, bins: int) -> list[float]:
     return [float(b) for b in np.unique(inner)]
 
 
-def quantile_one_hots(filled: dict[str, keras.KerasTensor], train_matrix: np.ndarray,
-                      columns: Sequence[str], bins: int) -> list[keras.KerasTensor]:
-    """One-hot quantile-bin tensors of each filled numeric input with at least two distinct boundaries."""
-    parts = []
+def quantile_bins(train_matrix: np.ndarray, columns: Sequence[str], bins: int) -> dict[str, keras.layers.Layer]:
+    """Column -> the one-hot quantile-bin layer of its filled values, for each column with at least two
+    distinct boundaries."""
+    layers = {}
     for i, column in enumerate(columns):
         boundaries = quantile_boundaries(train_matrix[:, i], bins)
         if len(boundaries) < 2:
             continue  # (near-)constant column: the normalised value says all there is
-        parts.append(keras.layers.Discretization(bin_boundaries=boundaries, output_mode="one_hot",
-                                                 name=f"bins_{column}")(filled[column]))
-    return parts
+        layers[column] = keras.layers.Discretization(bin_boundaries=boundaries, output_mode="one_hot",
+                                                     name=f"bins_{column}")
+    return layers
 
 
 def piecewise_linear_edges(train_matrix: np.ndarray, bins: int) -> tuple[list[int], list[float], list[float]]:
@@ -93,40 +74,15 @@ def piecewise_linear_edges(train_matrix: np.ndarray, bins: int) -> tuple[list[in
     return columns, lower, width
 
 
-@keras.saving.register_keras_serializable(package="spotgrade")
-class PiecewiseLinear(keras.layers.Layer):
-    """Piecewise-linear encoding of a filled (batch, n) float matrix: output unit j is
-    ``clip((x[:, columns[j]] - lower[j]) / width[j], 0, 1)``."""
-
-    def __init__(self, columns: Sequence[int], lower: Sequence[float], width: Sequence[float], **kwargs):
-        kwargs.setdefault("dtype", "float32")
-        super().__init__(**kwargs)
-        self.columns = [int(c) for c in columns]
-        self.lower = [float(v) for v in lower]
-        self.width = [float(v) for v in width]
-
-    def call(self, x):
-        picked = ops.take(x, ops.convert_to_tensor(self.columns, dtype="int32"), axis=1)
-        lower = ops.convert_to_tensor(self.lower, dtype=x.dtype)
-        width = ops.convert_to_tensor(self.width, dtype=x.dtype)
-        return ops.clip((picked - lower) / width, 0.0, 1.0)
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], len(self.columns))
-
-    def get_config(self):
-        return {**super().get_config(), "columns": self.columns, "lower": self.lower, "width": self.width}
-
-
-def piecewise_linear(filled: keras.KerasTensor, train_matrix: np.ndarray, bins: int) -> list[keras.KerasTensor]:
-    """The PLE tensor of the filled numeric matrix (empty list when no column has two bins)."""
+def piecewise_linear(train_matrix: np.ndarray, bins: int) -> PiecewiseLinear | None:
+    """The PLE layer of the filled numeric matrix (None when no column has two bins)."""
     columns, lower, width = piecewise_linear_edges(train_matrix, bins)
-    return [PiecewiseLinear(columns, lower, width, name="piecewise_linear")(filled)] if columns else []
+    return PiecewiseLinear(columns, lower, width, name="piecewise_linear") if columns else None
 
 
-def embedding(lookup_indices: keras.KerasTensor, vocabulary_size: int, column: str) -> keras.KerasTensor:
-    """A flattened embedding of StringLookup indices; ``vocabulary_size`` counts the OOV index too.
-    Width ~ vocabulary ** 0.5, between 2 and 16."""
+def embedding(vocabulary_size: int, column: str) -> list[keras.layers.Layer]:
+    """The layers of a flattened embedding of StringLookup indices; ``vocabulary_size`` counts the OOV index
+    too. Width ~ vocabulary ** 0.5, between 2 and 16."""
     width = int(min(16, max(2, round(vocabulary_size ** 0.5))))
-    vectors = keras.layers.Embedding(vocabulary_size, width, name=f"embed_{column}")(lookup_indices)
-    return keras.layers.Flatten(name=f"flat_{column}")(vectors)
+    return [keras.layers.Embedding(vocabulary_size, width, name=f"embed_{column}"),
+            keras.layers.Flatten(name=f"flat_{column}")]

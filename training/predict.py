@@ -1,12 +1,12 @@
 """A saved model on raw loan records: grade and the seven grade probabilities per row.
 
 Records come from a CSV (any form `training.data.load_loans` reads) or a JSON-lines file; both go
-through the same parsing as training, then `training.features.add_derived_features`. The model's
-input names say which columns are needed; categories never seen in training fall in the OOV bucket.
+through the same parsing as training and are given to the model as they are parsed: the model computes
+the derived columns and formats the categories itself (training.layers). Its input names say which
+columns are needed; categories never seen in training fall in the OOV bucket.
 """
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -27,7 +27,7 @@ def load_model(path: str | Path):
         raise DataError(f"{path}: model file not found (give the model.keras of a training run)")
     import keras
 
-    import training.model  # noqa: F401  (registers the custom layers)
+    import training.layers  # noqa: F401  (registers the custom layers)
 
     try:
         return keras.saving.load_model(path)
@@ -36,36 +36,25 @@ def load_model(path: str | Path):
         raise DataError(f"{path}: not a readable .keras model ({first_line[:200]})") from None
 
 
-def model_columns(model) -> list[str]:
-    """The model's input (feature) column names."""
-    from training.model import input_kinds
-
-    numeric, categorical = input_kinds(model)
-    return numeric + categorical
-
-
 def required_raw_columns(model) -> list[str]:
-    """Raw data columns needed to compute the model's inputs."""
-    from training.features import raw_columns_for
+    """The parsed record columns the model takes (its input names)."""
+    from training.datasets import input_kinds
 
-    return list(raw_columns_for(model_columns(model)))
+    numeric, text = input_kinds(model)
+    return numeric + text
 
 
 def predict_frame(model, frame: pd.DataFrame, *, batch_size: int = 1024) -> pd.DataFrame:
-    """Grade and probabilities for each row of a parsed frame (derived features are added here)."""
-    from training.features import add_derived_features
-    from training.model import frame_to_inputs, input_kinds
+    """Grade and probabilities for each row of a parsed frame."""
+    from training.fitting import predict_proba
 
-    numeric, categorical = input_kinds(model)
-    derived = add_derived_features(frame)
-    missing = [c for c in numeric + categorical if c not in derived.columns]
+    missing = [c for c in required_raw_columns(model) if c not in frame.columns]
     if missing:
         raise DataError(f"records lack the model's input columns: {', '.join(missing)}")
-    if len(derived) == 0:
+    if len(frame) == 0:
         probabilities = pd.DataFrame(columns=list(PROBABILITY_COLUMNS), dtype=float)
     else:
-        inputs = frame_to_inputs(derived, numeric + categorical, categorical)
-        probabilities = pd.DataFrame(_call_model(model, inputs, len(derived), batch_size),
+        probabilities = pd.DataFrame(predict_proba(model, frame, batch_size=batch_size),
                                      columns=list(PROBABILITY_COLUMNS))
     result = pd.DataFrame({c: frame[c].to_numpy() for c in _PASS_THROUGH if c in frame.columns})
     result["grade"] = [GRADES[i] for i in probabilities.to_numpy().argmax(axis=1)] if len(probabilities) else []
@@ -75,9 +64,8 @@ def predict_frame(model, frame: pd.DataFrame, *, batch_size: int = 1024) -> pd.D
 def predict_records(model, records: Sequence[dict], *, source: str = "records") -> pd.DataFrame:
     """``predict_frame(model, parse_frame(pd.DataFrame(records)))`` for raw records (dicts of text/numbers).
 
-    Performance (bench/predict.py, single record: ~7 ms instead of ~40 ms): the records are parsed by
-    `training.data.parse_records` (plain Python for a few records, the same rules as parse_frame); the
-    same values and probabilities (tests/training/test_predict.py).
+    The records are parsed by `training.data.parse_records` (plain Python for a few records, the same
+    rules as parse_frame): the same values and probabilities, with less set-up per record.
     """
     from training.data import parse_records
 
@@ -85,51 +73,6 @@ def predict_records(model, records: Sequence[dict], *, source: str = "records") 
                                                                      if any(c in r for r in records)],
                              source=source)
     return predict_frame(model, frame)
-
-
-def _call_model(model, inputs: dict, rows: int, batch_size: int):
-    """Probabilities from the cached model function, `batch_size` rows at a time.
-
-    Performance (bench/predict.py): neither a tf.data pipeline and Keras' predict loop (7x slower on 30k
-    records) nor predict_on_batch's per-call set-up (several ms per record); the same probabilities.
-    """
-    import numpy as np
-
-    function, numeric, categorical = _model_function(model)
-    numbers = np.hstack([inputs[c] for c in numeric] or [np.empty((rows, 0), np.float32)])
-    texts = np.hstack([inputs[c] for c in categorical] or [np.empty((rows, 0), str)])
-    return np.concatenate([function(numbers[i:i + batch_size], texts[i:i + batch_size]).numpy()
-                           for i in range(0, rows, batch_size)])
-
-
-_FUNCTIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _model_function(model):
-    """(function, numeric, categorical): ``model(inputs, training=False)`` as a `tf.function`, cached per model.
-
-    Two inputs (a float32 matrix of the numeric columns, a string matrix of the categorical ones) with a
-    fixed signature: no retracing, and no per-call binding of 40+ named inputs; the graph slices the
-    columns back into the model's inputs.
-    """
-    cached = _FUNCTIONS.get(model)
-    if cached is None:
-        import tensorflow as tf
-
-        from training.model import input_kinds
-
-        numeric, categorical = input_kinds(model)
-        model_ref = weakref.ref(model)   # the cache must not keep the model alive
-
-        @tf.function(input_signature=[tf.TensorSpec((None, len(numeric)), tf.float32),
-                                      tf.TensorSpec((None, len(categorical)), tf.string)])
-        def call(numbers, texts):
-            inputs = {c: numbers[:, i:i + 1] for i, c in enumerate(numeric)}
-            inputs.update({c: texts[:, i:i + 1] for i, c in enumerate(categorical)})
-            return model_ref()(inputs, training=False)
-
-        cached = _FUNCTIONS[model] = (call, numeric, categorical)
-    return cached
 
 
 def _is_json_lines(path: str) -> bool:

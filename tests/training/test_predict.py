@@ -107,11 +107,46 @@ def test_predicting_with_a_freshly_built_model_matches_after_reload(raw, tmp_pat
     feature_set = get_feature_set("application")
     frame = add_derived_features(_parsed(raw))
     keras.utils.set_random_seed(3)
-    built = build_model(feature_set, frame, fit_fill_values(frame, feature_set), None)
+    built = build_model(feature_set, frame, fit_fill_values(frame, feature_set), None).inference
     built.optimizer.build(built.trainable_variables)  # saved and reloaded optimizer state match
     before = predict_frame(built, _parsed(raw))
     built.save(tmp_path / "fresh.keras")
     pd.testing.assert_frame_equal(before, predict_frame(load_model(tmp_path / "fresh.keras"), _parsed(raw)))
+
+
+_LOAD_WITH_LAYERS_ONLY = """
+import sys
+import keras
+import numpy as np
+import training.layers
+model = keras.saving.load_model(sys.argv[1])
+inputs = dict(np.load(sys.argv[2]))
+np.save(sys.argv[3], np.asarray(model({k: v for k, v in inputs.items()}, training=False)))
+print(sorted(m for m in sys.modules if m.startswith("training")))
+"""
+
+
+def test_the_saved_model_loads_with_only_the_registered_layers(trained_run, raw, tmp_path):
+    """model.keras takes parsed record columns (dates as days, missing text as "") and needs no project
+    code beyond training.layers (and the formulas it imports) to load and run."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from training.datasets import frame_to_inputs
+
+    result, _ = trained_run
+    model = load_model(result.run_dir / "model.keras")
+    parsed = _parsed(raw)
+    np.savez(tmp_path / "inputs.npz", **frame_to_inputs(parsed, model))
+    done = subprocess.run([sys.executable, "-c", _LOAD_WITH_LAYERS_ONLY, str(result.run_dir / "model.keras"),
+                           str(tmp_path / "inputs.npz"), str(tmp_path / "out.npy")],
+                          cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "['training', 'training.errors', 'training.features', " \
+                                                   "'training.layers']"
+    expected = predict_frame(model, parsed)[list(PROBABILITY_COLUMNS)].to_numpy()
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, rtol=0, atol=1e-6)
 
 
 def _spelling_records(model, raw):

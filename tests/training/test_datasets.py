@@ -1,0 +1,88 @@
+"""A frame as a model's inputs: arrays in the documented forms, batched datasets, per-epoch permutations."""
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.training.model_inputs import DERIVED, TINY, TINY_FILL, record_frame, tiny_frame
+from training.datasets import frame_to_inputs, gathered_dataset, input_kinds, make_dataset
+from training.features import add_derived_features, fit_fill_values
+from training.model import build_model
+
+
+@pytest.fixture(scope="module")
+def frame():
+    return tiny_frame()
+
+
+@pytest.fixture(scope="module")
+def model(frame):
+    keras.utils.set_random_seed(0)
+    return build_model(TINY, frame, TINY_FILL).feature_model
+
+
+def test_input_kinds_follow_the_inputs_dtypes(model):
+    numeric, text = input_kinds(model)
+    assert sorted(numeric) == ["dti", "fico", "term"]   # term: numbers, written as text inside the model
+    assert text == ["home"]
+
+
+def test_inputs_are_float64_numbers_dates_as_days_and_text_with_empty_missing():
+    records = record_frame(20)
+    derived = add_derived_features(records)
+    inference = build_model(DERIVED, derived, fit_fill_values(derived, DERIVED)).inference
+    inputs = frame_to_inputs(records, inference)
+    assert set(inputs) == {"loan_amnt", "annual_inc", "issue_d", "earliest_cr_line", "total_bal_ex_mort",
+                           "revol_bal", "total_il_high_credit_limit", "home"}
+    assert all(v.shape == (20, 1) for v in inputs.values())
+    assert inputs["issue_d"].dtype == np.float64
+    days = (records["issue_d"] - pd.Timestamp("1970-01-01")).dt.days.to_numpy()
+    np.testing.assert_array_equal(inputs["issue_d"][:, 0], days)
+    assert np.isnan(inputs["earliest_cr_line"][0, 0]) and np.isnan(inputs["annual_inc"][0, 0])   # NaT, NaN
+    assert inputs["home"][0, 0] == "" and inputs["home"][1, 0] in ("RENT", "OWN")
+
+
+def test_make_dataset_batches_a_dict_of_tensors_with_labels(frame, model):
+    labels = np.arange(len(frame)) % 7
+    dataset = make_dataset(frame, model, labels, batch_size=128)
+    batches = list(dataset)
+    assert [len(y) for _, y in batches] == [128, 128, 128, 16]
+    inputs, y = batches[0]
+    assert set(inputs) == set(TINY.columns)
+    assert inputs["fico"].dtype.name == "float64" and inputs["fico"].shape == (128, 1)
+    assert inputs["home"].dtype.name == "string"
+    assert inputs["home"].numpy()[0, 0] == b""  # row 0 is NaN: "missing" inside the model
+    assert inputs["term"].numpy()[0, 0] in (36.0, 60.0)
+    np.testing.assert_array_equal(y.numpy(), labels[:128])
+
+
+def test_shuffled_dataset_is_reproducible_with_a_seed(frame, model):
+    labels = np.arange(len(frame)) % 7
+
+    def first_labels():
+        ds = make_dataset(frame, model, labels, batch_size=50, shuffle=True, seed=3)
+        return next(iter(ds))[1].numpy()
+
+    first = first_labels()
+    np.testing.assert_array_equal(first, first_labels())
+    assert not np.array_equal(first, labels[:50])
+
+
+def test_every_epoch_is_a_new_permutation_of_every_row():
+    rows = 103
+    dataset = gathered_dataset(np.arange(rows * 2, dtype="float32").reshape(rows, 2), np.arange(rows), rows,
+                               batch_size=25, shuffle=True, seed=5)
+    assert dataset.cardinality().numpy() == 5
+    epochs = []
+    for _ in range(3):
+        batches = list(dataset)
+        assert [len(y) for _, y in batches] == [25, 25, 25, 25, 3]
+        x = np.concatenate([b.numpy() for b, _ in batches])
+        y = np.concatenate([y.numpy() for _, y in batches])
+        np.testing.assert_array_equal(x[:, 0], 2 * y)       # inputs and labels stay paired
+        assert sorted(y) == list(range(rows))
+        epochs.append(y)
+    assert not np.array_equal(epochs[0], epochs[1]) and not np.array_equal(epochs[1], epochs[2])
+    again = gathered_dataset(np.zeros((rows, 2), "float32"), np.arange(rows), rows, batch_size=25, shuffle=True,
+                             seed=5)
+    np.testing.assert_array_equal(np.concatenate([y.numpy() for _, y in again]), epochs[0])

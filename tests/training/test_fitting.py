@@ -1,0 +1,77 @@
+"""Fitting a built model (the head, the ensemble's members, or the feature model) and its probabilities."""
+import keras
+import numpy as np
+import pytest
+
+from tests.training.model_inputs import MONEY, MONEY_FILL, TINY, TINY_FILL, money_frame, tiny_frame
+from training.datasets import make_dataset
+from training.fitting import fit, predict_proba
+from training.model import ModelConfig, build_model
+
+
+@pytest.fixture(scope="module")
+def frame():
+    return tiny_frame()
+
+
+def _fit(built, frame, labels, *, epochs=1, batch_size=32, class_weight=None, log=None):
+    history = keras.callbacks.History()
+    fit(built, train_frame=frame, y_train=labels, val_frame=frame.iloc[:100], y_val=labels[:100],
+        batch_size=batch_size, epochs=epochs, seed=1, strategy=None, class_weight=class_weight,
+        callbacks=[history], log=log or (lambda line: None))
+    return history.history
+
+
+def test_a_model_learns_a_signal_through_its_head(frame):
+    keras.utils.set_random_seed(0)
+    labels = np.where(frame["dti"] > 20, 1, 0) + np.where(frame["home"] == "OWN", 2, 0)
+    built = build_model(TINY, frame, TINY_FILL, ModelConfig(learning_rate=0.01), batch_size=32)
+    lines: list[str] = []
+    history = _fit(built, frame, labels, epochs=15, log=lines.append)
+    assert lines == [next(line for line in lines if line.startswith("features computed once: "))]
+    assert "columns for 400 + 100 rows" in lines[0] and len(history["val_loss"]) == 15
+    accuracy = (predict_proba(built.inference, frame, batch_size=64).argmax(axis=1) == labels).mean()
+    assert accuracy > 0.9
+
+
+def test_the_head_is_fitted_with_the_batch_size_it_was_built_for(frame):
+    built = build_model(TINY, frame, TINY_FILL, batch_size=64)
+    with pytest.raises(ValueError, match="built for batches of 64 rows, not 32"):
+        _fit(built, frame, np.zeros(len(frame), int))
+
+
+def test_trainable_preprocessing_fits_the_feature_model(frame):
+    keras.utils.set_random_seed(0)
+    built = build_model(TINY, frame, TINY_FILL, ModelConfig(hidden_units=(8,), embedding_min_vocab=2))
+    embedding = built.inference.get_layer("embed_home")
+    before = embedding.get_weights()[0].copy()
+    _fit(built, frame, (frame["fico"].fillna(700).to_numpy() > 700).astype(int), epochs=2)
+    assert not np.allclose(before, embedding.get_weights()[0])   # learned through the whole model
+
+
+def test_ensemble_members_learn_on_their_own_and_the_saved_model_averages_them(tmp_path):
+    frame = money_frame()
+    keras.utils.set_random_seed(0)
+    config = ModelConfig(hidden_units=(8,), ensemble=3, weight_decay=1e-4)
+    built = build_model(MONEY, frame, MONEY_FILL, config)
+    model, view = built.inference, built.members
+    assert len(view.outputs) == 3 and isinstance(model.optimizer, keras.optimizers.AdamW)
+    labels = (frame["fico"].to_numpy() > 750).astype(int)
+    before = [w.copy() for w in model.get_layer("m1_dense_0").get_weights()]
+    history = _fit(built, frame, labels, class_weight={g: 1.0 + g for g in range(7)})
+    assert not np.allclose(before[0], model.get_layer("m1_dense_0").get_weights()[0])  # shared layers trained
+    assert {"m0_grade_loss", "m2_grade_loss", "val_loss"} <= set(history)               # one loss per member
+    members = np.mean(view.predict(make_dataset(frame, view, batch_size=128), verbose=0), axis=0)
+    probs = predict_proba(model, frame, batch_size=128)
+    np.testing.assert_allclose(probs, members, rtol=1e-5, atol=1e-6)
+    model.save(tmp_path / "m.keras")
+    np.testing.assert_allclose(predict_proba(keras.models.load_model(tmp_path / "m.keras"), frame, batch_size=128),
+                               probs, rtol=1e-5, atol=1e-6)
+
+
+def test_probabilities_do_not_depend_on_the_batch_size(frame):
+    built = build_model(TINY, frame, TINY_FILL)
+    whole = predict_proba(built.inference, frame, batch_size=1000)
+    assert whole.shape == (len(frame), 7) and np.allclose(whole.sum(axis=1), 1, atol=1e-5)
+    np.testing.assert_allclose(predict_proba(built.inference, frame, batch_size=7), whole, atol=1e-6)
+    assert predict_proba(built.inference, frame.iloc[:0], batch_size=7).shape == (0, 7)

@@ -1,0 +1,101 @@
+"""A parsed frame as a model's inputs: numpy arrays (frame_to_inputs) and tf.data pipelines (make_dataset,
+gathered_dataset).
+
+A model's inputs say what they take (``training.layers``): float inputs get float64 numbers with NaN where
+missing or not finite, dates as days since 1970-01-01; string inputs get text with "" where missing.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from training.features import category_strings, days_since_epoch
+
+
+def input_kinds(model: keras.Model) -> tuple[list[str], list[str]]:
+    """(numeric, text) input names of a built or loaded model, from the inputs' dtypes."""
+    numeric, text = [], []
+    for tensor in model.inputs:
+        name = tensor.name.split(":")[0]
+        (text if "string" in str(tensor.dtype) else numeric).append(name)
+    return numeric, text
+
+
+def numeric_matrix(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
+    """(rows, len(columns)) float64 matrix (column-major), NaN where missing or non-finite; dates as days
+    since 1970-01-01."""
+    matrix = np.empty((len(frame), len(columns)), dtype=np.float64, order="F")
+    for i, col in enumerate(columns):
+        series = frame[col]
+        if pd.api.types.is_datetime64_any_dtype(series):
+            matrix[:, i] = days_since_epoch(series)
+            continue
+        if not pd.api.types.is_numeric_dtype(series):
+            series = pd.to_numeric(series, errors="coerce")
+        matrix[:, i] = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    matrix[~np.isfinite(matrix)] = np.nan
+    return matrix
+
+
+def text_values(series: pd.Series) -> np.ndarray:
+    """A text input's (rows, 1) str array: "" where missing, numbers as text (36.0 -> "36")."""
+    return category_strings(series, missing="").to_numpy(dtype=str).reshape(-1, 1)
+
+
+def frame_to_inputs(frame: pd.DataFrame, model: keras.Model) -> dict[str, np.ndarray]:
+    """The model's inputs from the frame's columns of the same names: a dict of (rows, 1) arrays."""
+    numeric, text = input_kinds(model)
+    numbers = numeric_matrix(frame, numeric)
+    return {**{col: numbers[:, i:i + 1] for i, col in enumerate(numeric)},
+            **{col: text_values(frame[col]) for col in text}}
+
+
+def make_dataset(frame: pd.DataFrame, model: keras.Model, labels=None, *, batch_size: int,
+                 shuffle: bool = False, seed: int = 0) -> tf.data.Dataset:
+    """A batched, prefetched tf.data pipeline of (the model's inputs dict[, integer grade labels]).
+
+    The inputs become tensors once and each epoch is gathered from them (gathered_dataset): slicing 40+
+    inputs row by row, holding every row in a shuffle buffer and re-batching cost more than the model's
+    own step, and many times the data's memory. With ``shuffle``, each epoch is a new permutation of every
+    row, reproducible from ``seed``.
+    """
+    return gathered_dataset(frame_to_inputs(frame, model), labels, len(frame), batch_size=batch_size,
+                            shuffle=shuffle, seed=seed)
+
+
+#: Batches gathered ahead of the training step. A fixed small number: tf.data's autotuning threads take
+#: time from the step on a machine with few cores.
+PREFETCH_BATCHES = 2
+
+
+def gathered_dataset(inputs, labels, rows: int, *, batch_size: int, shuffle: bool = False,
+                     seed: int = 0) -> tf.data.Dataset:
+    """Batches of ``inputs`` (an array or a dict of arrays, ``rows`` rows each) [and labels]; with ``shuffle``
+    the rows are reshuffled every epoch from ``seed`` (see make_dataset).
+
+    Each epoch's permutation is drawn in one op, not row by row through a shuffle buffer, and each batch is
+    gathered by its slice of it (no copy of the whole epoch).
+    """
+    with tf.device("/CPU:0"):  # host memory: tf.data runs on the CPU, and a GPU keeps only the batches
+        tensors = tf.nest.map_structure(tf.constant, inputs)
+        if labels is not None:
+            tensors = (tensors, tf.constant(np.asarray(labels, dtype=np.int32)))
+
+    def batches(order) -> tf.data.Dataset:
+        starts = tf.data.Dataset.range(0, rows, batch_size)
+        return starts.map(lambda start: tf.nest.map_structure(
+            lambda values: tf.gather(values, order[start:start + batch_size]), tensors))
+
+    if not shuffle:
+        return batches(tf.range(rows, dtype=tf.int64)).prefetch(PREFETCH_BATCHES)
+    # one element per epoch: a permutation drawn in one op, from a new seed on every pass over the dataset
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
+    orders = seeds.map(lambda s: tf.random.experimental.stateless_shuffle(tf.range(rows, dtype=tf.int64),
+                                                                         seed=tf.stack([s, 0])))
+    batch_count = -(-rows // batch_size)   # flat_map hides it; Keras uses it for its progress and checks
+    dataset = orders.flat_map(batches).apply(tf.data.experimental.assert_cardinality(batch_count))
+    return dataset.prefetch(PREFETCH_BATCHES)

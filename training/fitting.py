@@ -1,0 +1,124 @@
+"""Fitting a built model (training.model.BuiltModel) on parsed frames, and its probabilities on a frame.
+
+Frames here hold the feature set's columns, derived ones included (``add_derived_features``), as training
+has them; what is fitted is ``built.trained``, which shares its layers with the saved inference model:
+
+- the head, on the feature matrix computed once (the preprocessing has no weights: the same values every
+  epoch), several batches per tf.data element (training.fast_head);
+- the ensemble's members, each with its own loss, on datasets whose label (and class weight, as a sample
+  weight) is repeated once per member;
+- else the feature model itself.
+"""
+from __future__ import annotations
+
+import time
+import weakref
+from typing import Callable
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from training.datasets import gathered_dataset, input_kinds, make_dataset, numeric_matrix, text_values
+from training.fast_head import HEAD_BATCHES_PER_ELEMENT
+from training.model import N_GRADES, BuiltModel
+
+FEATURE_BATCH_ROWS = 8192  # rows per batch when the preprocessing runs once over a split
+
+
+def fit(built: BuiltModel, *, train_frame: pd.DataFrame, y_train: np.ndarray, val_frame: pd.DataFrame,
+        y_val: np.ndarray, batch_size: int, epochs: int, seed: int, strategy: str | None,
+        class_weight: dict | None, callbacks: list, log: Callable[[str], None]) -> None:
+    """Fit ``built.trained`` with early-stopping-ready validation data (``callbacks`` decide when to stop)."""
+    model = built.feature_model
+    val_ds = make_dataset(val_frame, model, y_val, batch_size=batch_size)
+    if built.head is not None:
+        train_ds, val_ds = _head_datasets(built, train_frame, y_train, val_ds, y_val, batch_size=batch_size,
+                                          seed=seed, strategy=strategy, log=log)
+    else:
+        train_ds = make_dataset(train_frame, model, y_train, batch_size=batch_size, shuffle=True, seed=seed)
+        if built.members is not None:
+            train_ds, val_ds = _member_datasets(len(built.members.outputs), train_ds, val_ds, class_weight)
+            class_weight = None   # a sample weight per member instead
+    built.trained.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=0, callbacks=callbacks,
+                      shuffle=False, class_weight=class_weight)
+
+
+def predict_proba(model: keras.Model, frame: pd.DataFrame, *, batch_size: int) -> np.ndarray:
+    """(rows, 7) probabilities of ``model`` on the frame's columns named like its inputs, ``batch_size``
+    rows per call of one graph cached per model: neither tf.data and Keras' predict loop nor a per-call
+    binding of 40+ named inputs, which cost more than the model for the many small calls of prediction
+    and permutation importance."""
+    function, numeric, text = _model_function(model)
+    rows = len(frame)
+    numbers = numeric_matrix(frame, numeric)
+    texts = np.hstack([text_values(frame[c]) for c in text] or [np.empty((rows, 0), str)])
+    parts = [function(numbers[i:i + batch_size], texts[i:i + batch_size]).numpy()
+             for i in range(0, rows, batch_size)]
+    return np.concatenate(parts) if parts else np.zeros((0, N_GRADES), dtype=np.float32)
+
+
+_FUNCTIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _model_function(model: keras.Model):
+    """(function, numeric, text): ``model(inputs, training=False)`` as a `tf.function` of two matrices (the
+    numeric inputs, the text inputs) with a fixed signature, cached per model; the graph slices the columns
+    back into the model's inputs."""
+    cached = _FUNCTIONS.get(model)
+    if cached is None:
+        numeric, text = input_kinds(model)
+        model_ref = weakref.ref(model)   # the cache must not keep the model alive
+
+        @tf.function(input_signature=[tf.TensorSpec((None, len(numeric)), tf.float64),
+                                      tf.TensorSpec((None, len(text)), tf.string)])
+        def call(numbers, texts):
+            inputs = {c: numbers[:, i:i + 1] for i, c in enumerate(numeric)}
+            inputs.update({c: texts[:, i:i + 1] for i, c in enumerate(text)})
+            return model_ref()(inputs, training=False)
+
+        cached = _FUNCTIONS[model] = (call, numeric, text)
+    return cached
+
+
+def _member_datasets(members: int, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset,
+                     class_weight: dict | None) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+    """The datasets with the label (and the class weight, as a sample weight) once per member."""
+    weights = tf.constant([class_weight[i] for i in range(N_GRADES)] if class_weight else [1.0] * N_GRADES)
+
+    def per_member(x, y):
+        return x, (y,) * members, (tf.gather(weights, y),) * members
+
+    return train_ds.map(per_member), val_ds.map(lambda x, y: (x, (y,) * members))
+
+
+def _head_datasets(built: BuiltModel, train_frame: pd.DataFrame, y_train: np.ndarray, val_ds: tf.data.Dataset,
+                   y_val: np.ndarray, *, batch_size: int, seed: int, strategy: str | None,
+                   log: Callable[[str], None]) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+    """The feature matrices of both splits, computed once by ``built.preprocess``, batched and shuffled as
+    make_dataset would (``val_ds``, the validation inputs already built, is read rather than built twice)."""
+    preprocess, width = built.preprocess, built.head.input_shape[1]
+    started = time.monotonic()
+
+    def features(batches, rows: int) -> np.ndarray:
+        """The matrix filled batch by batch (no list of parts and a second, concatenated copy)."""
+        matrix = np.empty((rows, width), dtype=np.float32)
+        start = 0
+        for batch in batches:
+            part = keras.ops.convert_to_numpy(preprocess(batch, training=False))
+            matrix[start:start + len(part)] = part
+            start += len(part)
+        return matrix
+
+    x_train = features(make_dataset(train_frame, preprocess, batch_size=FEATURE_BATCH_ROWS), len(train_frame))
+    x_val = features((x for x, _ in val_ds), len(y_val))
+    log(f"features computed once: {x_train.shape[1]} columns for {len(x_train)} + {len(x_val)} rows "
+        f"in {time.monotonic() - started:.1f}s")
+    # several batches per element (ChunkedHead); under a tf.distribute strategy, where each replica
+    # would loop over its own share, one batch per element
+    rows = batch_size * (HEAD_BATCHES_PER_ELEMENT if strategy is None else 1)
+    if built.head.batch_rows not in (None, batch_size):
+        raise ValueError(f"the head was built for batches of {built.head.batch_rows} rows, not {batch_size}")
+    return (gathered_dataset(x_train, y_train, len(x_train), batch_size=rows, shuffle=True, seed=seed),
+            gathered_dataset(x_val, y_val, len(x_val), batch_size=rows))
