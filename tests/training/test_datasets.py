@@ -1,24 +1,21 @@
 """A frame as a model's inputs: arrays in the documented forms, batched datasets, per-epoch permutations."""
-import keras
 import numpy as np
 import pandas as pd
 import pytest
 
-from tests.training.model_inputs import DERIVED, TINY, TINY_FILL, record_frame, tiny_frame
+from tests.training.model_inputs import DERIVED, TINY, build_tiny, record_frame, tiny_frame
 from training.datasets import frame_to_inputs, gathered_dataset, input_kinds, make_dataset
 from training.features import add_derived_features, fit_fill_values
 from training.model import build_model
 
 
-@pytest.fixture(scope="module")
-def frame():
-    return tiny_frame()
+tiny = pytest.fixture(tiny_frame, scope="module", name="tiny")
+tiny_built = pytest.fixture(build_tiny, scope="module", name="tiny_built")
 
 
 @pytest.fixture(scope="module")
-def model(frame):
-    keras.utils.set_random_seed(0)
-    return build_model(TINY, frame, TINY_FILL).feature_model
+def model(tiny_built):
+    return tiny_built.feature_model
 
 
 def test_input_kinds_follow_the_inputs_dtypes(model):
@@ -42,9 +39,9 @@ def test_inputs_are_float64_numbers_dates_as_days_and_text_with_empty_missing():
     assert inputs["home"][0, 0] == "" and inputs["home"][1, 0] in ("RENT", "OWN")
 
 
-def test_make_dataset_batches_a_dict_of_tensors_with_labels(frame, model):
-    labels = np.arange(len(frame)) % 7
-    dataset = make_dataset(frame, model, labels, batch_size=128)
+def test_make_dataset_batches_a_dict_of_tensors_with_labels(tiny, model):
+    labels = np.arange(len(tiny)) % 7
+    dataset = make_dataset(tiny, model, labels, batch_size=128)
     batches = list(dataset)
     assert [len(y) for _, y in batches] == [128, 128, 128, 16]
     inputs, y = batches[0]
@@ -56,11 +53,11 @@ def test_make_dataset_batches_a_dict_of_tensors_with_labels(frame, model):
     np.testing.assert_array_equal(y.numpy(), labels[:128])
 
 
-def test_shuffled_dataset_is_reproducible_with_a_seed(frame, model):
-    labels = np.arange(len(frame)) % 7
+def test_shuffled_dataset_is_reproducible_with_a_seed(tiny, model):
+    labels = np.arange(len(tiny)) % 7
 
     def first_labels():
-        ds = make_dataset(frame, model, labels, batch_size=50, shuffle=True, seed=3)
+        ds = make_dataset(tiny, model, labels, batch_size=50, shuffle=True, seed=3)
         return next(iter(ds))[1].numpy()
 
     first = first_labels()

@@ -9,9 +9,7 @@ from training.fitting import fit, predict_proba
 from training.model import ModelConfig, build_model
 
 
-@pytest.fixture(scope="module")
-def frame():
-    return tiny_frame()
+tiny = pytest.fixture(tiny_frame, scope="module", name="tiny")
 
 
 def _fit(built, frame, labels, *, epochs=1, batch_size=32, class_weight=None, log=None):
@@ -22,30 +20,30 @@ def _fit(built, frame, labels, *, epochs=1, batch_size=32, class_weight=None, lo
     return history.history
 
 
-def test_a_model_learns_a_signal_through_its_head(frame):
+def test_a_model_learns_a_signal_through_its_head(tiny):
     keras.utils.set_random_seed(0)
-    labels = np.where(frame["dti"] > 20, 1, 0) + np.where(frame["home"] == "OWN", 2, 0)
-    built = build_model(TINY, frame, TINY_FILL, ModelConfig(learning_rate=0.01), batch_size=32)
+    labels = np.where(tiny["dti"] > 20, 1, 0) + np.where(tiny["home"] == "OWN", 2, 0)
+    built = build_model(TINY, tiny, TINY_FILL, ModelConfig(learning_rate=0.01), batch_size=32)
     lines: list[str] = []
-    history = _fit(built, frame, labels, epochs=15, log=lines.append)
+    history = _fit(built, tiny, labels, epochs=15, log=lines.append)
     assert lines == [next(line for line in lines if line.startswith("features computed once: "))]
     assert "columns for 400 + 100 rows" in lines[0] and len(history["val_loss"]) == 15
-    accuracy = (predict_proba(built.inference, frame, batch_size=64).argmax(axis=1) == labels).mean()
+    accuracy = (predict_proba(built.inference, tiny, batch_size=64).argmax(axis=1) == labels).mean()
     assert accuracy > 0.9
 
 
-def test_the_head_is_fitted_with_the_batch_size_it_was_built_for(frame):
-    built = build_model(TINY, frame, TINY_FILL, batch_size=64)
+def test_the_head_is_fitted_with_the_batch_size_it_was_built_for(tiny):
+    built = build_model(TINY, tiny, TINY_FILL, batch_size=64)
     with pytest.raises(ValueError, match="built for batches of 64 rows, not 32"):
-        _fit(built, frame, np.zeros(len(frame), int))
+        _fit(built, tiny, np.zeros(len(tiny), int))
 
 
-def test_trainable_preprocessing_fits_the_feature_model(frame):
+def test_trainable_preprocessing_fits_the_feature_model(tiny):
     keras.utils.set_random_seed(0)
-    built = build_model(TINY, frame, TINY_FILL, ModelConfig(hidden_units=(8,), embedding_min_vocab=2))
+    built = build_model(TINY, tiny, TINY_FILL, ModelConfig(hidden_units=(8,), embedding_min_vocab=2))
     embedding = built.inference.get_layer("embed_home")
     before = embedding.get_weights()[0].copy()
-    _fit(built, frame, (frame["fico"].fillna(700).to_numpy() > 700).astype(int), epochs=2)
+    _fit(built, tiny, (tiny["fico"].fillna(700).to_numpy() > 700).astype(int), epochs=2)
     assert not np.allclose(before, embedding.get_weights()[0])   # learned through the whole model
 
 
@@ -69,9 +67,9 @@ def test_ensemble_members_learn_on_their_own_and_the_saved_model_averages_them(t
                                probs, rtol=1e-5, atol=1e-6)
 
 
-def test_probabilities_do_not_depend_on_the_batch_size(frame):
-    built = build_model(TINY, frame, TINY_FILL)
-    whole = predict_proba(built.inference, frame, batch_size=1000)
-    assert whole.shape == (len(frame), 7) and np.allclose(whole.sum(axis=1), 1, atol=1e-5)
-    np.testing.assert_allclose(predict_proba(built.inference, frame, batch_size=7), whole, atol=1e-6)
-    assert predict_proba(built.inference, frame.iloc[:0], batch_size=7).shape == (0, 7)
+def test_probabilities_do_not_depend_on_the_batch_size(tiny):
+    built = build_model(TINY, tiny, TINY_FILL)
+    whole = predict_proba(built.inference, tiny, batch_size=1000)
+    assert whole.shape == (len(tiny), 7) and np.allclose(whole.sum(axis=1), 1, atol=1e-5)
+    np.testing.assert_allclose(predict_proba(built.inference, tiny, batch_size=7), whole, atol=1e-6)
+    assert predict_proba(built.inference, tiny.iloc[:0], batch_size=7).shape == (0, 7)

@@ -3,34 +3,27 @@ import keras
 import numpy as np
 import pytest
 
-from tests.training.model_inputs import DERIVED, TINY, TINY_FILL as FILL, record_frame, tiny_frame
+from tests.training.model_inputs import DERIVED, TINY, TINY_FILL as FILL, build_tiny, record_frame, tiny_frame
 from training.datasets import frame_to_inputs, input_kinds
 from training.features import add_derived_features, fit_fill_values, raw_columns_for
 from training.fitting import predict_proba
 from training.model import ModelConfig, build_model
 
 
-@pytest.fixture(scope="module")
-def frame():
-    return tiny_frame()
+tiny = pytest.fixture(tiny_frame, scope="module", name="tiny")
+tiny_built = pytest.fixture(build_tiny, scope="module", name="tiny_built")
 
 
-@pytest.fixture(scope="module")
-def built(frame):
-    keras.utils.set_random_seed(0)
-    return build_model(TINY, frame, FILL, ModelConfig(), batch_size=32)
-
-
-def test_one_named_input_per_feature_column_with_its_dtype(built):
-    for model in (built.inference, built.feature_model):   # TINY has no derived column: the same inputs
+def test_one_named_input_per_feature_column_with_its_dtype(tiny_built):
+    for model in (tiny_built.inference, tiny_built.feature_model):   # TINY has no derived column: the same inputs
         numeric, text = input_kinds(model)
         assert sorted(numeric) == ["dti", "fico", "term"] and text == ["home"]
         assert [t.shape for t in model.inputs] == [(None, 1)] * 4
         assert model.output_shape == (None, 7)
 
 
-def test_default_architecture_is_the_reference_network(built):
-    model = built.inference
+def test_default_architecture_is_the_reference_network(tiny_built):
+    model = tiny_built.inference
     dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
     assert [d.units for d in dense] == [100, 60, 7]
     assert [d.activation.__name__ for d in dense] == ["relu", "relu", "softmax"]
@@ -41,31 +34,31 @@ def test_default_architecture_is_the_reference_network(built):
     assert model.optimizer.learning_rate.numpy() == pytest.approx(1e-3)
 
 
-def test_width_depth_dropout_and_learning_rate_are_configurable(frame):
+def test_width_depth_dropout_and_learning_rate_are_configurable(tiny):
     config = ModelConfig(hidden_units=(32, 16, 8), dropout=0.0, learning_rate=0.01)
-    model = build_model(TINY, frame, FILL, config).inference
+    model = build_model(TINY, tiny, FILL, config).inference
     assert [d.units for d in model.layers if isinstance(d, keras.layers.Dense)] == [32, 16, 8, 7]
     assert not [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
     assert model.optimizer.learning_rate.numpy() == pytest.approx(0.01)
 
 
-def test_the_models_share_one_set_of_layers(built, frame):
+def test_the_models_share_one_set_of_layers(tiny_built, tiny):
+    built = tiny_built
     tower = built.head.layers[1:]                                 # after its Input
     assert all(any(layer is mine for mine in built.inference.layers) for layer in tower)
     assert all(any(layer is mine for mine in built.feature_model.layers) for layer in tower)
     assert built.trained is built.head and built.members is None
     assert built.head.batch_rows == 32 and built.head.optimizer is built.inference.optimizer
     assert not built.preprocess.trainable_weights
-    matrix = keras.ops.convert_to_numpy(built.preprocess(
-        {k: keras.ops.convert_to_tensor(v) for k, v in frame_to_inputs(frame, built.preprocess).items()}))
-    np.testing.assert_allclose(built.head.predict(matrix, verbose=0), predict_proba(built.inference, frame,
-                                                                                     batch_size=64), atol=1e-6)
-    before = predict_proba(built.inference, frame, batch_size=64)
+    inputs = {k: keras.ops.convert_to_tensor(v) for k, v in frame_to_inputs(tiny, built.preprocess).items()}
+    matrix = keras.ops.convert_to_numpy(built.preprocess(inputs))
+    before = predict_proba(built.inference, tiny, batch_size=64)
+    np.testing.assert_allclose(built.head.predict(matrix, verbose=0), before, atol=1e-6)
     dense = built.head.get_layer("dense_0")
     dense.kernel.assign(dense.kernel * 0.5)                       # a change through the head ...
-    after = predict_proba(built.inference, frame, batch_size=64)
+    after = predict_proba(built.inference, tiny, batch_size=64)
     assert not np.allclose(before, after)                         # ... is a change of the saved model
-    np.testing.assert_array_equal(after, predict_proba(built.feature_model, frame, batch_size=64))
+    np.testing.assert_array_equal(after, predict_proba(built.feature_model, tiny, batch_size=64))
 
 
 def test_the_inference_model_takes_the_raw_columns_and_derives_the_others():
@@ -80,9 +73,9 @@ def test_the_inference_model_takes_the_raw_columns_and_derives_the_others():
                                   predict_proba(built.feature_model, derived, batch_size=50))
 
 
-def test_what_is_trained_depends_on_the_network(frame):
-    ensemble = build_model(TINY, frame, FILL, ModelConfig(hidden_units=(8,), ensemble=3))
+def test_what_is_trained_depends_on_the_network(tiny):
+    ensemble = build_model(TINY, tiny, FILL, ModelConfig(hidden_units=(8,), ensemble=3))
     assert ensemble.head is None and ensemble.trained is ensemble.members and len(ensemble.members.outputs) == 3
-    embedded = build_model(TINY, frame, FILL, ModelConfig(hidden_units=(8,), embedding_min_vocab=2))
+    embedded = build_model(TINY, tiny, FILL, ModelConfig(hidden_units=(8,), embedding_min_vocab=2))
     assert embedded.preprocess.trainable_weights                  # the embedding learns with the network
     assert embedded.head is None and embedded.members is None and embedded.trained is embedded.feature_model
