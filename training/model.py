@@ -74,7 +74,9 @@ class BuiltModel:
     @property
     def trained(self) -> keras.Model:
         """What fitting trains: the head, else the ensemble's members, else the feature model."""
-        return self.head or self.members or self.feature_model
+        if self.head is not None:
+            return self.head
+        return self.members if self.members is not None else self.feature_model
 
 
 def build_model(feature_set: FeatureSet, train_frame: pd.DataFrame, fill: FillValues,

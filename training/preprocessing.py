@@ -57,10 +57,10 @@ class NumericPart:
             self.bin_fills = {c: FillMissing([fill_values[columns.index(c)]], name=f"fill_{c}") for c in self.bins}
 
     def __call__(self, tensors: dict[str, keras.KerasTensor]) -> list[keras.KerasTensor]:
-        joined = self.join([tensors[c] for c in self.columns]) if self.join else tensors[self.columns[0]]
+        joined = self.join([tensors[c] for c in self.columns]) if self.join is not None else tensors[self.columns[0]]
         raw = self.fill(joined)
-        parts = [self.normalize(self.log(raw) if self.log else raw)]
-        if self.piecewise_linear:
+        parts = [self.normalize(self.log(raw) if self.log is not None else raw)]
+        if self.piecewise_linear is not None:
             parts.append(self.piecewise_linear(raw))
         parts += [self.bins[c](self.bin_fills[c](tensors[c])) for c in self.bins]
         return parts
@@ -121,6 +121,6 @@ class Preprocessing:
                 for c in columns}
 
     def __call__(self, tensors: dict[str, keras.KerasTensor]) -> keras.KerasTensor:
-        parts = self.numeric(tensors) if self.numeric else []
+        parts = self.numeric(tensors) if self.numeric is not None else []
         parts += [part(tensors[c]) for c, part in self.categories.items()]
         return self.join(parts) if len(parts) > 1 else parts[0]
