@@ -30,7 +30,8 @@ FEATURE_BATCH_ROWS = 8192  # rows per batch when the preprocessing runs once ove
 def fit(built: BuiltModel, *, train_frame: pd.DataFrame, y_train: np.ndarray, val_frame: pd.DataFrame,
         y_val: np.ndarray, batch_size: int, epochs: int, seed: int, strategy: str | None,
         class_weight: dict | None, callbacks: list, log: Callable[[str], None]) -> None:
-    """Fit ``built.trained`` with early-stopping-ready validation data (``callbacks`` decide when to stop)."""
+    """Fit ``built.trained`` for up to ``epochs`` epochs, the validation rows as validation data (``callbacks``,
+    such as early stopping, decide when to stop)."""
     model = built.feature_model
     val_ds = make_dataset(val_frame, model, y_val, batch_size=batch_size)
     if built.head is not None:

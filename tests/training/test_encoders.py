@@ -40,7 +40,7 @@ def test_quantile_boundaries_collapse_on_repeated_values():
     assert quantile_boundaries(np.zeros(100), 16) == [0.0]
 
 
-def test_tuned_model_has_the_levers_and_round_trips(frame, tmp_path):
+def test_tuned_model_has_the_encoders_and_round_trips(frame, tmp_path):
     keras.utils.set_random_seed(0)
     config = replace(MODEL_PRESETS["tuned"], bin_encoding="one_hot")
     model = build_model(FS, frame, FILL, config).inference
