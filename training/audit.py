@@ -66,9 +66,12 @@ DOMINANCE_MARGIN = 0.25      # one-feature accuracy this far above the median fe
 
 
 class _FeatureSetLike(Protocol):
-    name: str
-    numeric: tuple[str, ...]
-    categorical: tuple[str, ...]
+    @property
+    def name(self) -> str: ...
+    @property
+    def numeric(self) -> tuple[str, ...]: ...
+    @property
+    def categorical(self) -> tuple[str, ...]: ...
 
 
 def post_issuance_reason(column: str) -> str | None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from training.data import GRADES
 from training.metrics import compute_metrics, extra_metrics
@@ -71,8 +72,8 @@ def _probabilities(model, x: pd.DataFrame) -> np.ndarray:
     return probs
 
 
-def fit_baselines(train_frame: pd.DataFrame, y_train: Sequence[int], test_frame: pd.DataFrame,
-                  y_test: Sequence[int], feature_set: FeatureSet, fill: FillValues, seed: int = 42,
+def fit_baselines(train_frame: pd.DataFrame, y_train: ArrayLike, test_frame: pd.DataFrame,
+                  y_test: ArrayLike, feature_set: FeatureSet, fill: FillValues, seed: int = 42,
                   *, include: Sequence[str] = BASELINES) -> dict[str, dict[str, Any]]:
     """Fit each baseline on the training rows; metrics on the test rows (grade indices 0..6).
 

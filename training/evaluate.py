@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from training.data import load_loans
 from training.metrics import compute_metrics, grade_labels
@@ -33,7 +33,7 @@ def evaluate(model_path: str | Path, data: str | Path | Sequence[str | Path], ou
         log(f"dropped {count} rows: {reason}")
     predictions = predict_frame(model, loaded.frame, batch_size=batch_size)
     y_true, y_pred = grade_labels(loaded.frame), grade_labels(predictions)
-    metrics = {"test": compute_metrics(y_true, y_pred),
+    metrics: dict[str, Any] = {"test": compute_metrics(y_true, y_pred),
                "rows": {"train": 0, "validation": 0, "test": int(len(y_true))},
                "model": str(model_path),
                "data": [{"uri": f.uri, "sha256": f.sha256, "rows": f.rows} for f in loaded.files],

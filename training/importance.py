@@ -9,10 +9,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 
 def permutation_importance(predict_proba: Callable[[pd.DataFrame], np.ndarray], frame: pd.DataFrame,
-                           y_true: Sequence[int], columns: Sequence[str], *, n_repeats: int = 2,
+                           y_true: ArrayLike, columns: Sequence[str], *, n_repeats: int = 2,
                            max_rows: int = 5000, seed: int = 0) -> list[dict[str, Any]]:
     """Accuracy drop per shuffled column, largest first: [{"feature", "importance", "std"}]."""
     rng = np.random.default_rng(seed)

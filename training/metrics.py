@@ -6,10 +6,11 @@ calibrated model the accuracy within each bin equals its mean confidence.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from training.data import GRADES
 
@@ -19,7 +20,7 @@ def grade_labels(frame: pd.DataFrame) -> np.ndarray:
     return frame["grade"].map({g: i for i, g in enumerate(GRADES)}).to_numpy(dtype=np.int64)
 
 
-def compute_metrics(y_true: Sequence[int], y_pred: Sequence[int]) -> dict:
+def compute_metrics(y_true: ArrayLike, y_pred: ArrayLike) -> dict:
     """Accuracy, weighted/macro F1, per-grade precision/recall/f1/support and the 7x7 confusion matrix.
 
     Labels are grade indices 0..6; macro F1 averages over the grades present in y_true or y_pred.
@@ -45,25 +46,25 @@ def compute_metrics(y_true: Sequence[int], y_pred: Sequence[int]) -> dict:
     }
 
 
-def majority_baseline(y_train: Sequence[int], y_test: Sequence[int]) -> dict:
+def majority_baseline(y_train: ArrayLike, y_test: ArrayLike) -> dict:
     """Metrics of always predicting the training split's most frequent grade."""
     majority = int(np.bincount(np.asarray(y_train, dtype=int), minlength=len(GRADES)).argmax())
-    return compute_metrics(y_test, np.full(len(y_test), majority))
+    return compute_metrics(y_test, np.full(len(np.asarray(y_test)), majority))
 
 
-def mean_abs_grade_error(y_true: Sequence[int], y_pred: Sequence[int]) -> float:
+def mean_abs_grade_error(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """Mean |true - predicted| in grade steps (0 = perfect, 1 = one grade off on average)."""
     y_true, y_pred = np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)
     return float(np.mean(np.abs(y_true - y_pred)))
 
 
-def within_one_grade_accuracy(y_true: Sequence[int], y_pred: Sequence[int]) -> float:
+def within_one_grade_accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """Share of rows predicted at most one grade away from the true grade."""
     y_true, y_pred = np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)
     return float(np.mean(np.abs(y_true - y_pred) <= 1))
 
 
-def reliability_bins(probs: np.ndarray, y_true: Sequence[int], n_bins: int = 15) -> list[dict[str, Any]]:
+def reliability_bins(probs: np.ndarray, y_true: ArrayLike, n_bins: int = 15) -> list[dict[str, Any]]:
     """Per equal-width confidence bin: rows, mean confidence, accuracy (empty bins are left out)."""
     probs = np.asarray(probs, dtype=float)
     y_true = np.asarray(y_true, dtype=int)
@@ -84,7 +85,7 @@ def reliability_bins(probs: np.ndarray, y_true: Sequence[int], n_bins: int = 15)
     return bins
 
 
-def expected_calibration_error(probs: np.ndarray, y_true: Sequence[int], n_bins: int = 15) -> float:
+def expected_calibration_error(probs: np.ndarray, y_true: ArrayLike, n_bins: int = 15) -> float:
     """Row-weighted mean |accuracy - confidence| over the bins (0 = perfectly calibrated)."""
     bins = reliability_bins(probs, y_true, n_bins)
     total = sum(b["rows"] for b in bins)
@@ -93,7 +94,7 @@ def expected_calibration_error(probs: np.ndarray, y_true: Sequence[int], n_bins:
     return float(sum(b["rows"] * abs(b["accuracy"] - b["confidence"]) for b in bins) / total)
 
 
-def extra_metrics(y_true: Sequence[int], probs: np.ndarray) -> dict[str, float]:
+def extra_metrics(y_true: ArrayLike, probs: np.ndarray) -> dict[str, float]:
     """Ordinal and calibration metrics of (rows, 7) probabilities; prediction = most probable grade."""
     probs = np.asarray(probs, dtype=float)
     y_pred = probs.argmax(axis=1)

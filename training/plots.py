@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from training.data import GRADES
 from training.metrics import expected_calibration_error, reliability_bins
@@ -31,7 +32,7 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def plot_confusion_matrix(matrix: Sequence[Sequence[int]], path: Path, *, title: str = "Confusion matrix") -> Path:
+def plot_confusion_matrix(matrix: ArrayLike, path: Path, *, title: str = "Confusion matrix") -> Path:
     """Row-normalised percentages; correct cells in blue, incorrect cells in orange/red."""
     plt = _pyplot()
     counts = np.asarray(matrix, dtype=float)
@@ -74,7 +75,7 @@ def plot_history(history: Mapping[str, Sequence[float]], path: Path, *, best_epo
     return _save(fig, path)
 
 
-def plot_reliability(probs: np.ndarray, y_true: Sequence[int], path: Path, *, n_bins: int = 15,
+def plot_reliability(probs: np.ndarray, y_true: ArrayLike, path: Path, *, n_bins: int = 15,
                      title: str = "Reliability (test rows)") -> Path:
     """Accuracy per confidence bin against the diagonal, with the ECE in the title; rows per bin below."""
     plt = _pyplot()
@@ -114,7 +115,7 @@ def plot_importance(importances: Sequence[dict[str, Any]], path: Path, *, top: i
 
 
 def write_run_plots(run_dir: Path, *, metrics: dict[str, Any], history: Mapping[str, Sequence[float]],
-                    best_epoch: int | None, test_probs: np.ndarray, y_test: Sequence[int]) -> list[Path]:
+                    best_epoch: int | None, test_probs: np.ndarray, y_test: ArrayLike) -> list[Path]:
     """A training run's plots in ``run_dir``: confusion matrix and reliability of the test rows, history,
     permutation importance (metrics.json's ``permutation_importance``)."""
     return [plot_confusion_matrix(metrics["test"]["confusion_matrix"], run_dir / "confusion_matrix.png",
