@@ -67,7 +67,7 @@ class SpotgradeStack(Stack):
         # Notifications: the topic always exists (an unsubscribed topic costs nothing, and the runner, the
         # watchdog and the group's scaling events always have somewhere to publish); the email
         # subscription exists only where notifyEmail is set. SpotCompute grants the instance role
-        # sns:Publish on it, passes it to the runner (SPOTGRADE_TOPIC_ARN) and sends group events to it.
+        # sns:Publish on it, passes it to the runner (env.TOPIC_ARN) and sends group events to it.
         self.notifications = Notifications(self, "Notifications", email=config.notify_email)
         self.topic: sns.ITopic = self.notifications.topic
 

@@ -34,7 +34,8 @@ def test_records_of_other_types_and_zones_are_ignored():
 
     class Ec2:
         def describe_spot_price_history(self, **_):
-            rows = [("g5.xlarge", "us-east-1a", "0.40", stamp), ("g5.xlarge", "us-east-1a", "0.30", stamp.replace(hour=1)),
+            rows = [("g5.xlarge", "us-east-1a", "0.40", stamp),
+                    ("g5.xlarge", "us-east-1a", "0.30", stamp.replace(hour=1)),
                     ("g5.xlarge", "us-east-1b", "0.10", stamp), ("g6.xlarge", "us-east-1a", "0.05", stamp)]
             return {"SpotPriceHistory": [{"InstanceType": t, "AvailabilityZone": z, "SpotPrice": p, "Timestamp": s}
                                          for t, z, p, s in rows]}
