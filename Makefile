@@ -38,7 +38,7 @@ synth: install
 	npx cdk synth $(ARGS)
 
 deploy: install
-	$(PY) -m stacks.config --check-deploy $(ARGS)
+	$(PY) -m training preflight $(ARGS)
 	npx cdk deploy $(ARGS)
 
 destroy: install
