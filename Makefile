@@ -10,7 +10,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install train test synth deploy destroy bench clean
+.PHONY: install train lint test synth deploy destroy bench clean
 
 install: $(STAMP) $(NODE_STAMP)
 
@@ -27,14 +27,18 @@ $(NODE_STAMP): package.json $(wildcard package-lock.json)
 train: install
 	$(PY) -m training train $(ARGS)
 
-test: install
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
+test: lint
 	$(PY) -m pytest -n 2 --dist loadfile $(ARGS)
 
 synth: install
 	npx cdk synth $(ARGS)
 
 deploy: install
-	$(PY) -m stacks.config --check-deploy $(ARGS)
+	$(PY) -m training preflight $(ARGS)
 	npx cdk deploy $(ARGS)
 
 destroy: install

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """CDK app: one stack per training run. Settings come from CDK context (cdk.json, -c key=value);
-see stacks/config.py. A bad setting stops synth with one line and exit status 2."""
+see training/cloud/core/settings.py. A bad setting stops synth with one line and exit status 2."""
 
 import os
 import sys

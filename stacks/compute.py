@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Annotations, Aws, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, Annotations, Aws, Duration, RemovalPolicy, Validations
 from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
@@ -13,7 +13,9 @@ from constructs import Construct
 
 from stacks import user_data
 from stacks.cloud_code import CloudCode
-from stacks.config import RunConfig
+from stacks.policy import acknowledge_wildcards, group_arn
+from training.cloud.core.layout import RUNS_PREFIX, STATUS_FILE
+from training.cloud.core.settings import RunConfig
 
 
 def root_device_name(ami_parameter: str) -> str:
@@ -22,7 +24,7 @@ def root_device_name(ami_parameter: str) -> str:
 
 
 class SpotCompute(Construct):
-    """`role`, `launch_template`, `group` (the ASG) and `log_group` of one run."""
+    """`log_group`, `role`, `launch_template` and `group` (the ASG) of one run."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: RunConfig, vpc: ec2.IVpc,
                  security_group: ec2.ISecurityGroup, bucket: s3.IBucket, log_retention: logs.RetentionDays,
@@ -30,31 +32,20 @@ class SpotCompute(Construct):
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(self, "RunLogs", log_group_name=config.log_group_name,
                                        retention=log_retention, removal_policy=RemovalPolicy.DESTROY)
-        self.role = self._role(config, bucket, topic)
+        self.role = self._role(config)
+        self._grant_run(config, bucket)
+        self._grant_data(config)
+        if topic is not None:
+            self._grant_topic(topic)
         boot_kit.grant_read(self.role)
-
-        script = user_data.render(config, user_data.Deployed(
-            bucket=bucket.bucket_name, region=Aws.REGION, topic_arn=topic.topic_arn if topic else "",
-            boot_kit_uri=boot_kit.object_url))
-        self.launch_template = ec2.LaunchTemplate(
-            self, "LaunchTemplate",
-            machine_image=ec2.MachineImage.from_ssm_parameter(config.ami_parameter),
-            role=self.role,
-            security_group=security_group,
-            user_data=ec2.UserData.custom(script),
-            require_imdsv2=True,
-            http_put_response_hop_limit=1,
-            detailed_monitoring=True,
-            instance_initiated_shutdown_behavior=ec2.InstanceInitiatedShutdownBehavior.TERMINATE,
-            associate_public_ip_address=True,  # no NAT gateway: egress (git, pip, S3) via the internet gateway
-            block_devices=[ec2.BlockDevice(
-                device_name=root_device_name(config.ami_parameter),
-                volume=ec2.BlockDeviceVolume.ebs(config.root_volume_gib, volume_type=ec2.EbsDeviceVolumeType.GP3,
-                                                 encrypted=True, delete_on_termination=True))],
-        )
+        self.launch_template = self._launch_template(config, security_group, user_data.render(
+            config, user_data.Deployed(bucket=bucket.bucket_name, region=Aws.REGION,
+                                       topic_arn=topic.topic_arn if topic else "", boot_kit_uri=boot_kit.object_url)))
         self.group = self._group(config, vpc, topic)
 
-    def _role(self, config: RunConfig, bucket: s3.IBucket, topic: sns.ITopic | None) -> iam.Role:
+    # ---------------------------------------------------------------- the instance role
+
+    def _role(self, config: RunConfig) -> iam.Role:
         role = iam.Role(
             self, "InstanceRole", assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
             description=f"spotgrade run {config.run_id}: data read, run prefix read/write, own logs and ASG",
@@ -62,10 +53,13 @@ class SpotCompute(Construct):
         Validations.of(role).acknowledge(Acknowledgment(
             id="AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]",
             reason="SSM core is the only way in (Session Manager; no SSH, no inbound rules); AWS keeps it current."))
+        return role
+
+    def _grant_run(self, config: RunConfig, bucket: s3.IBucket) -> None:
+        """The run's prefix, its own log group and Auto Scaling group, and the read-only Describe calls."""
         run_objects = bucket.arn_for_objects(f"{config.run_prefix}*")
-        own_group = (f"arn:{Aws.PARTITION}:autoscaling:{Aws.REGION}:{Aws.ACCOUNT_ID}:autoScalingGroup:*"
-                     f":autoScalingGroupName/{config.asg_name}")
-        statements = [
+        own_group = group_arn(config.asg_name)
+        for statement in [
             iam.PolicyStatement(
                 sid="RunPrefixReadWrite",
                 actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload",
@@ -85,41 +79,60 @@ class SpotCompute(Construct):
             iam.PolicyStatement(
                 sid="DescribeOnly", actions=["ec2:DescribeSpotPriceHistory", "autoscaling:DescribeAutoScalingGroups"],
                 resources=["*"]),
-        ]
+        ]:
+            self.role.add_to_policy(statement)
         # Every wildcard, with the reason it is as narrow as AWS allows (cdk-nag AwsSolutions-IAM5).
-        acknowledged = {
+        acknowledge_wildcards(self.role, resources={
             "*": "Describe calls (spot price history for the cost record, the own group's capacity) "
                  "have no resource-level permissions; they are read-only.",
-            run_objects: "Only this run's prefix runs/<runId>/ of the artifacts bucket.",
+            run_objects: f"Only this run's prefix {RUNS_PREFIX}<runId>/ of the artifacts bucket.",
             own_group:
                 "The group's UUID is only known after creation; the explicit name pins it to this run's group.",
-        }
+        })
+
+    def _grant_data(self, config: RunConfig) -> None:
+        """Read-only access to dataUri's object or prefix, where one is given."""
         location = config.data_location
-        if location is not None:
-            data_bucket, data_prefix = location
-            data_objects = f"arn:{Aws.PARTITION}:s3:::{data_bucket}/{data_prefix}*"
-            statements += [
-                iam.PolicyStatement(
-                    sid="DataRead", actions=["s3:GetObject"],
-                    resources=[data_objects]),
-                iam.PolicyStatement(
-                    sid="DataList", actions=["s3:ListBucket"], resources=[f"arn:{Aws.PARTITION}:s3:::{data_bucket}"],
-                    conditions={"StringLike": {"s3:prefix": [f"{data_prefix}*"]}}),
-            ]
-            acknowledged[data_objects] = "Read-only: the data object or prefix given as dataUri."
-        for statement in statements:
-            role.add_to_policy(statement)
-        if topic is not None:
-            topic.grant_publish(role)
-            if topic.master_key is not None:  # an SSE topic: grant_publish adds its key's data-key actions
-                Validations.of(role).acknowledge(Acknowledgment(
-                    id="AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
-                    reason="Publishing to the encrypted notifications topic needs data keys; the statement's "
-                           "resource is that topic's own KMS key only."))
-        for resource, reason in acknowledged.items():
-            Validations.of(role).acknowledge(Acknowledgment(
-                id=f"AwsSolutions-IAM5[Resource::{nag_resource(self, resource)}]", reason=reason))
-        return role
+        if location is None:
+            return
+        data_bucket, data_prefix = location
+        data_objects = f"arn:{Aws.PARTITION}:s3:::{data_bucket}/{data_prefix}*"
+        self.role.add_to_policy(iam.PolicyStatement(sid="DataRead", actions=["s3:GetObject"],
+                                                    resources=[data_objects]))
+        self.role.add_to_policy(iam.PolicyStatement(
+            sid="DataList", actions=["s3:ListBucket"], resources=[f"arn:{Aws.PARTITION}:s3:::{data_bucket}"],
+            conditions={"StringLike": {"s3:prefix": [f"{data_prefix}*"]}}))
+        acknowledge_wildcards(self.role, resources={
+            data_objects: "Read-only: the data object or prefix given as dataUri."})
+
+    def _grant_topic(self, topic: sns.ITopic) -> None:
+        topic.grant_publish(self.role)
+        if topic.master_key is not None:  # an SSE topic: grant_publish adds its key's data-key actions
+            Validations.of(self.role).acknowledge(Acknowledgment(
+                id="AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
+                reason="Publishing to the encrypted notifications topic needs data keys; the statement's "
+                       "resource is that topic's own KMS key only."))
+
+    # ---------------------------------------------------------------- launch template and group
+
+    def _launch_template(self, config: RunConfig, security_group: ec2.ISecurityGroup,
+                         script: str) -> ec2.LaunchTemplate:
+        return ec2.LaunchTemplate(
+            self, "LaunchTemplate",
+            machine_image=ec2.MachineImage.from_ssm_parameter(config.ami_parameter),
+            role=self.role,
+            security_group=security_group,
+            user_data=ec2.UserData.custom(script),
+            require_imdsv2=True,
+            http_put_response_hop_limit=1,
+            detailed_monitoring=True,
+            instance_initiated_shutdown_behavior=ec2.InstanceInitiatedShutdownBehavior.TERMINATE,
+            associate_public_ip_address=True,  # no NAT gateway: egress (git, pip, S3) via the internet gateway
+            block_devices=[ec2.BlockDevice(
+                device_name=root_device_name(config.ami_parameter),
+                volume=ec2.BlockDeviceVolume.ebs(config.root_volume_gib, volume_type=ec2.EbsDeviceVolumeType.GP3,
+                                                 encrypted=True, delete_on_termination=True))],
+        )
 
     def _group(self, config: RunConfig, vpc: ec2.IVpc, topic: sns.ITopic | None) -> autoscaling.AutoScalingGroup:
         spot = config.capacity == "spot"
@@ -145,6 +158,11 @@ class SpotCompute(Construct):
             health_checks=autoscaling.HealthChecks.ec2(grace_period=Duration.minutes(10)),
             notifications=[autoscaling.NotificationConfiguration(topic=topic)] if topic is not None else None,
         )
+        self._acknowledge_group(group, topic)
+        return group
+
+    @staticmethod
+    def _acknowledge_group(group: autoscaling.AutoScalingGroup, topic: sns.ITopic | None) -> None:
         # One instance by design: desired=1 starts the run; the runner (or the user data on failure) sets 0.
         Annotations.of(group).acknowledge_warning(
             "@aws-cdk/aws-autoscaling:desiredCapacitySet",
@@ -157,23 +175,4 @@ class SpotCompute(Construct):
             Validations.of(group).acknowledge(Acknowledgment(
                 id="AwsSolutions-AS3",
                 reason="No notification topic is configured; the runner records every launch and "
-                       "interruption in the run's status.json. With a topic, all scaling events go to it."))
-        return group
-
-
-def nag_resource(scope: Construct, resource: str) -> str:
-    """An IAM resource as cdk-nag names it in a finding id: Fn::GetAtt -> <Id.Attr>, Ref -> <Id>."""
-
-    def text(value: object) -> str:
-        if isinstance(value, str):
-            return value
-        if isinstance(value, dict) and "Fn::Join" in value:
-            separator, parts = value["Fn::Join"]
-            return separator.join(text(part) for part in parts)
-        if isinstance(value, dict) and "Fn::GetAtt" in value:
-            return "<{}.{}>".format(*value["Fn::GetAtt"])
-        if isinstance(value, dict) and "Ref" in value:
-            return f"<{value['Ref']}>"
-        raise ValueError(f"cannot name IAM resource {value!r}")
-
-    return text(Stack.of(scope).resolve(resource))
+                       f"interruption in the run's {STATUS_FILE}. With a topic, all scaling events go to it."))

@@ -12,9 +12,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from stacks.config import validate_email  # the notifyEmail check lives with the other context keys
-
-__all__ = ["Notifications", "validate_email"]
+from training.cloud.core.settings import validate_email  # the notifyEmail check lives with the other context keys
 
 
 class Notifications(Construct):

@@ -1,4 +1,5 @@
-"""The artifacts bucket (runs/<run-id>/...) and its server-access-log bucket, or an existing bucket."""
+"""The artifacts bucket (its keys: training/cloud/core/layout.py) and its server-access-log bucket, or an existing
+bucket."""
 
 from __future__ import annotations
 
@@ -6,16 +7,19 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from training.cloud.core.layout import RunKeys
+
 
 class ArtifactStore(Construct):
-    """`bucket`: private, TLS-only, encrypted, versioned, access-logged, retained by default."""
+    """`bucket`: private, TLS-only, encrypted, versioned, access-logged, retained by default; `log_bucket` its
+    access logs (None with an existing bucket, whose policies and lifecycle are its owner's business)."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, existing_bucket: str | None, run_prefix: str,
+    def __init__(self, scope: Construct, construct_id: str, *, existing_bucket: str | None, run_id: str,
                  checkpoint_expiry_days: int, retain: bool) -> None:
         super().__init__(scope, construct_id)
         self.created = existing_bucket is None
+        self.log_bucket: s3.Bucket | None = None
         if existing_bucket is not None:
-            # Its policies and lifecycle are the owner's business; we only get run-prefix grants.
             self.bucket: s3.IBucket = s3.Bucket.from_bucket_name(self, "Artifacts", existing_bucket)
             return
         removal = RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY
@@ -29,18 +33,23 @@ class ArtifactStore(Construct):
         self.bucket = s3.Bucket(
             self, "Artifacts", versioned=True,
             server_access_logs_bucket=self.log_bucket, server_access_logs_prefix="artifacts/",
-            lifecycle_rules=[
-                s3.LifecycleRule(id="abort-incomplete-multipart-uploads",
-                                 abort_incomplete_multipart_upload_after=Duration.days(1)),
-                s3.LifecycleRule(id="expire-noncurrent-versions",
-                                 noncurrent_version_expiration=Duration.days(30)),
-                # Checkpoints only matter while the run can still resume; the run is over long before.
-                s3.LifecycleRule(id="expire-run-checkpoints", prefix=f"{run_prefix}checkpoints/",
-                                 expiration=Duration.days(checkpoint_expiry_days),
-                                 noncurrent_version_expiration=Duration.days(1)),
-                # The packed Python environment (GBs) only speeds up the run's replacement instances.
-                s3.LifecycleRule(id="expire-run-environment", prefix=f"{run_prefix}env/",
-                                 expiration=Duration.days(checkpoint_expiry_days),
-                                 noncurrent_version_expiration=Duration.days(1)),
-            ],
+            lifecycle_rules=lifecycle_rules(RunKeys(run_id), checkpoint_expiry_days),
             **common)
+
+
+def lifecycle_rules(keys: RunKeys, checkpoint_expiry_days: int) -> list[s3.LifecycleRule]:
+    """The artifacts bucket's rules: what expires under the run's keys, and the bucket's own housekeeping."""
+    return [
+        s3.LifecycleRule(id="abort-incomplete-multipart-uploads",
+                         abort_incomplete_multipart_upload_after=Duration.days(1)),
+        s3.LifecycleRule(id="expire-noncurrent-versions",
+                         noncurrent_version_expiration=Duration.days(30)),
+        # Checkpoints only matter while the run can still resume; the run is over long before.
+        s3.LifecycleRule(id="expire-run-checkpoints", prefix=keys.checkpoints_prefix,
+                         expiration=Duration.days(checkpoint_expiry_days),
+                         noncurrent_version_expiration=Duration.days(1)),
+        # The packed Python environment (GBs) only speeds up the run's replacement instances.
+        s3.LifecycleRule(id="expire-run-environment", prefix=keys.env_prefix,
+                         expiration=Duration.days(checkpoint_expiry_days),
+                         noncurrent_version_expiration=Duration.days(1)),
+    ]

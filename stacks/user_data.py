@@ -1,9 +1,10 @@
 """Render the instance's user data: quoted settings + the runner's exit statuses + the run.env file + the body
 in user_data.sh.
 
-Every value is shell-quoted with `shlex.quote` (they are also validated by config.py). Values may be
-CDK tokens (bucket name, region): a token renders as `${Token[...]}`, which quoting keeps intact, and
-CloudFormation substitutes names that contain no quote characters. Nothing secret goes in here.
+Every value is shell-quoted with `shlex.quote` (they are also validated by training/cloud/core/settings.py).
+Values may be CDK tokens (bucket name, region): a token renders as `${Token[...]}`, which quoting keeps intact,
+and CloudFormation substitutes names that contain no quote characters. Nothing secret goes in here. The keys'
+names are training/cloud/core/env.py's.
 """
 
 from __future__ import annotations
@@ -13,16 +14,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from stacks.config import RunConfig
-from training.cloud.core.layout import RunLayout
+from training.cloud.core import env
+from training.cloud.core.layout import RunKeys
 from training.cloud.core.lifecycle import RunnerExit
+from training.cloud.core.settings import RunConfig
 
 BODY = Path(__file__).with_name("user_data.sh")
-_HEREDOC_END = "SPOTGRADE_RUN_ENV"
+_HEREDOC_END = env.RUN_ENV
 # The env-file keys of docs/architecture.md ("Run settings"), in that order.
-ENV_KEYS = ("SPOTGRADE_RUN_ID", "SPOTGRADE_BUCKET", "SPOTGRADE_DATA_URI", "SPOTGRADE_TRAIN_ARGS",
-            "SPOTGRADE_MAX_RUNTIME_HOURS", "SPOTGRADE_MAX_ATTEMPTS", "SPOTGRADE_ASG_NAME", "SPOTGRADE_LOG_GROUP",
-            "SPOTGRADE_CAPACITY", "SPOTGRADE_TOPIC_ARN")
+ENV_KEYS = (env.RUN_ID, env.BUCKET, env.DATA_URI, env.TRAIN_ARGS, env.MAX_RUNTIME_HOURS, env.MAX_ATTEMPTS,
+            env.ASG_NAME, env.LOG_GROUP, env.CAPACITY, env.TOPIC_ARN)
 
 
 @dataclass(frozen=True)
@@ -32,59 +33,64 @@ class Deployed:
     bucket: str
     region: str
     topic_arn: str = ""
-    boot_kit_uri: str = ""  # s3:// URL of the code asset holding lifecycle.py and boot_report.py
+    boot_kit_uri: str = ""  # s3:// URL of the code asset (training/cloud/core: the boot kit)
 
 
 def run_env(config: RunConfig, deployed: Deployed) -> dict[str, str]:
     """The run settings the runner reads from /etc/spotgrade/run.env (unquoted values)."""
     return {
-        "SPOTGRADE_RUN_ID": config.run_id,
-        "SPOTGRADE_BUCKET": deployed.bucket,
-        "SPOTGRADE_DATA_URI": config.data_uri,
-        "SPOTGRADE_TRAIN_ARGS": config.train_args,
-        "SPOTGRADE_MAX_RUNTIME_HOURS": f"{config.max_runtime_hours:g}",
-        "SPOTGRADE_MAX_ATTEMPTS": str(config.max_attempts),
-        "SPOTGRADE_ASG_NAME": config.asg_name,
-        "SPOTGRADE_LOG_GROUP": config.log_group_name,
-        "SPOTGRADE_CAPACITY": config.capacity,
-        "SPOTGRADE_TOPIC_ARN": deployed.topic_arn,
+        env.RUN_ID: config.run_id,
+        env.BUCKET: deployed.bucket,
+        env.DATA_URI: config.data_uri,
+        env.TRAIN_ARGS: config.train_args,
+        env.MAX_RUNTIME_HOURS: f"{config.max_runtime_hours:g}",
+        env.MAX_ATTEMPTS: str(config.max_attempts),
+        env.ASG_NAME: config.asg_name,
+        env.LOG_GROUP: config.log_group_name,
+        env.CAPACITY: config.capacity,
+        env.TOPIC_ARN: deployed.topic_arn,
     }
 
 
-def env_file_text(env: Mapping[str, str]) -> str:
+def env_file_text(values: Mapping[str, str]) -> str:
     """`KEY=quoted value` lines; refuses anything that could break out of a line or the heredoc."""
     lines = []
     for key in ENV_KEYS:
-        value = env[key]
+        value = values[key]
         if "\n" in value or "\r" in value or "\0" in value:
             raise ValueError(f"run setting {key} contains a line break")
         lines.append(f"{key}={shlex.quote(value)}")
     return "\n".join(lines) + "\n"
 
 
+def header_settings(config: RunConfig, deployed: Deployed) -> dict[str, str]:
+    """The settings the user data itself reads (unquoted values), declared `readonly` in its header."""
+    keys = RunKeys(config.run_id)
+    return {
+        # No repoUrl: synth for review only (make deploy refuses); the instance says why and stops.
+        env.REPO_URL: config.repo_url or "",
+        env.GIT_REF: config.git_ref,
+        env.ASG_NAME: config.asg_name,
+        env.LOG_GROUP: config.log_group_name,
+        env.REGION: deployed.region,
+        env.RUN_ID: config.run_id,
+        env.BUCKET: deployed.bucket,
+        env.TOPIC_ARN: deployed.topic_arn,
+        env.MAX_ATTEMPTS: str(config.max_attempts),
+        env.BOOT_KIT_URI: deployed.boot_kit_uri,
+        env.ENV_URI: f"s3://{deployed.bucket}/{keys.env_prefix}",
+        # the CloudWatch agent fills in {instance_id}
+        env.BOOT_LOG_STREAM: keys.boot_log_stream("{instance_id}"),
+    }
+
+
 def render(config: RunConfig, deployed: Deployed) -> str:
     """The whole user-data script (bash)."""
-    layout = RunLayout("placeholder-bucket", config.run_id)  # keys only: the bucket is a deploy-time token
-    settings = {
-        # No repoUrl: synth for review only (make deploy refuses); the instance says why and stops.
-        "SPOTGRADE_REPO_URL": config.repo_url or "",
-        "SPOTGRADE_GIT_REF": config.git_ref,
-        "SPOTGRADE_ASG_NAME": config.asg_name,
-        "SPOTGRADE_LOG_GROUP": config.log_group_name,
-        "SPOTGRADE_REGION": deployed.region,
-        "SPOTGRADE_RUN_ID": config.run_id,
-        "SPOTGRADE_BUCKET": deployed.bucket,
-        "SPOTGRADE_TOPIC_ARN": deployed.topic_arn,
-        "SPOTGRADE_MAX_ATTEMPTS": str(config.max_attempts),
-        "SPOTGRADE_BOOT_KIT_URI": deployed.boot_kit_uri,
-        "SPOTGRADE_ENV_URI": f"s3://{deployed.bucket}/{layout.env_prefix}",
-        # the CloudWatch agent fills in {instance_id}
-        "SPOTGRADE_BOOT_LOG_STREAM": layout.boot_log_stream("{instance_id}"),
-    }
     header = ["#!/bin/bash", "# spotgrade run bootstrap (generated by stacks/user_data.py)",
               "set -euo pipefail"]
-    header += [f"readonly {key}={shlex.quote(value)}" for key, value in settings.items()]
-    header += ["# The runner's exit statuses (training/cloud/lifecycle.py RunnerExit); not each has its own branch.",
+    header += [f"readonly {key}={shlex.quote(value)}" for key, value in header_settings(config, deployed).items()]
+    header += ["# The runner's exit statuses (training/cloud/core/lifecycle.py RunnerExit); not each has its own "
+               "branch.",
                "# shellcheck disable=SC2034",
                "readonly " + " ".join(f"EXIT_{code.name}={int(code)}" for code in RunnerExit)]
     header += [

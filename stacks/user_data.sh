@@ -1,9 +1,10 @@
-# spotgrade bootstrap (body). user_data.py prepends the shebang, the quoted settings (SPOTGRADE_*), the
-# runner's exit statuses (EXIT_*, from training/cloud/lifecycle.py) and the function write_run_env.
+# spotgrade bootstrap (body). user_data.py prepends the shebang, the quoted settings (SPOTGRADE_*, named in
+# training/cloud/core/env.py), the runner's exit statuses (EXIT_*, from training/cloud/core/lifecycle.py) and
+# the function write_run_env.
 #
 # One boot of one of the run's instances:
 #   1. ship this log to CloudWatch Logs (stream SPOTGRADE_BOOT_LOG_STREAM) and fetch the boot kit
-#      (lifecycle.py and boot_report.py, from the stack's code asset) that records a failed boot;
+#      (training/cloud/core, the stack's code asset) that records a failed boot;
 #   2. find Python 3.10+ and clone repoUrl at gitRef;
 #   3. the environment: restore the run's packed venv from S3 (a replacement instance), or pip install the GPU
 #      requirements and pack the venv to S3 for the replacements (keyed by the requirements and Python);
@@ -38,12 +39,14 @@ mkdir -p "$(dirname "$BOOT_LOG")"
 exec > >(tee -a "$BOOT_LOG") 2>&1
 echo "spotgrade: bootstrap of run $SPOTGRADE_RUN_ID starting $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 
-# The boot kit records what the runner could not (see training/cloud/boot_report.py); it also sets the
-# group's capacity to 0 when the run has ended. Without the kit, scale to 0 directly.
+# The boot kit records what the runner could not (see training/cloud/core/boot_report.py); it also sets the
+# group's capacity to 0 when the run has ended. Without the kit, scale to 0 directly. It runs from the kit's
+# folder, so `training` is the kit's package even after `cd "$SRC_DIR"` (the clone has one too).
 report() {
-  "${PYTHON:-python3}" "$KIT_DIR/boot_report.py" --bucket "$SPOTGRADE_BUCKET" --run-id "$SPOTGRADE_RUN_ID" \
-    --asg-name "$SPOTGRADE_ASG_NAME" --topic-arn "$SPOTGRADE_TOPIC_ARN" --max-attempts "$SPOTGRADE_MAX_ATTEMPTS" \
-    "$@" --log "$BOOT_LOG" --boot-started "$BOOT_STARTED"
+  (cd "$KIT_DIR" && PYTHONPATH="$KIT_DIR" "${PYTHON:-python3}" -m training.cloud.core.boot_report \
+    --bucket "$SPOTGRADE_BUCKET" --run-id "$SPOTGRADE_RUN_ID" --asg-name "$SPOTGRADE_ASG_NAME" \
+    --topic-arn "$SPOTGRADE_TOPIC_ARN" --max-attempts "$SPOTGRADE_MAX_ATTEMPTS" \
+    "$@" --log "$BOOT_LOG" --boot-started "$BOOT_STARTED")
 }
 
 release() {

@@ -21,10 +21,10 @@ from typing import Any, Protocol, Sequence
 import numpy as np
 import pandas as pd
 
+from training.data import GRADES
 from training.errors import ConfigError
 from training.features import as_float
-
-GRADES: tuple[str, ...] = ("A", "B", "C", "D", "E", "F", "G")
+from training.splits import stratified_split
 
 # (a) Fields LendingClub fills in after the loan is listed or issued (payments, status, hardship, settlement,
 # bureau pulls after issuance, investor funding).
@@ -66,9 +66,12 @@ DOMINANCE_MARGIN = 0.25      # one-feature accuracy this far above the median fe
 
 
 class _FeatureSetLike(Protocol):
-    name: str
-    numeric: tuple[str, ...]
-    categorical: tuple[str, ...]
+    @property
+    def name(self) -> str: ...
+    @property
+    def numeric(self) -> tuple[str, ...]: ...
+    @property
+    def categorical(self) -> tuple[str, ...]: ...
 
 
 def post_issuance_reason(column: str) -> str | None:
@@ -174,15 +177,12 @@ def single_feature_accuracies(frame: pd.DataFrame, y: np.ndarray, numeric: Seque
                               categorical: Sequence[str], *, sample: int = 20000,
                               seed: int = 0) -> dict[str, float]:
     """Held-out accuracy of a small decision tree on each feature alone (categories: mean-grade encoded)."""
-    from sklearn.model_selection import train_test_split
     from sklearn.tree import DecisionTreeClassifier
 
     idx = np.arange(len(frame))
     if len(idx) > sample:
         idx = np.random.default_rng(seed).choice(idx, size=sample, replace=False)
-    counts = np.bincount(y[idx], minlength=len(GRADES))
-    stratify = y[idx] if counts[counts > 0].min() >= 2 else None
-    fit_idx, test_idx = train_test_split(idx, test_size=0.3, random_state=seed, stratify=stratify)
+    fit_idx, test_idx = stratified_split(idx, y[idx], seed, test_size=0.3)
     out: dict[str, float] = {}
     for column in [*numeric, *categorical]:
         if column in categorical:

@@ -2,7 +2,7 @@
 
 ``fit_baselines`` fits majority class, multinomial logistic regression and scikit-learn's
 HistGradientBoostingClassifier on the training rows and scores each on the test rows with
-``training.evaluate.compute_metrics`` (the Keras model's metric function), plus the ordinal metrics.
+``training.metrics.compute_metrics`` (the Keras model's metric function), plus the ordinal metrics.
 The result goes under ``metrics.json`` key ``baselines``.
 """
 from __future__ import annotations
@@ -12,12 +12,16 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
+
+from training.data import GRADES
+from training.metrics import compute_metrics, extra_metrics
 
 if TYPE_CHECKING:
     from training.features import FeatureSet, FillValues
 
 BASELINES: tuple[str, ...] = ("majority", "logistic_regression", "hist_gradient_boosting")
-N_GRADES = 7
+N_GRADES = len(GRADES)
 
 
 def prepare(frame: pd.DataFrame, feature_set: FeatureSet, fill: FillValues) -> pd.DataFrame:
@@ -68,8 +72,8 @@ def _probabilities(model, x: pd.DataFrame) -> np.ndarray:
     return probs
 
 
-def fit_baselines(train_frame: pd.DataFrame, y_train: Sequence[int], test_frame: pd.DataFrame,
-                  y_test: Sequence[int], feature_set: FeatureSet, fill: FillValues, seed: int = 42,
+def fit_baselines(train_frame: pd.DataFrame, y_train: ArrayLike, test_frame: pd.DataFrame,
+                  y_test: ArrayLike, feature_set: FeatureSet, fill: FillValues, seed: int = 42,
                   *, include: Sequence[str] = BASELINES) -> dict[str, dict[str, Any]]:
     """Fit each baseline on the training rows; metrics on the test rows (grade indices 0..6).
 
@@ -77,9 +81,6 @@ def fit_baselines(train_frame: pd.DataFrame, y_train: Sequence[int], test_frame:
     ``within_one_grade_accuracy``, ``expected_calibration_error`` and ``fit_seconds``.
     """
     from threadpoolctl import threadpool_limits
-
-    from training.evaluate import compute_metrics
-    from training.quality import extra_metrics
 
     unknown = sorted(set(include) - set(BASELINES))
     if unknown:
@@ -97,8 +98,7 @@ def fit_baselines(train_frame: pd.DataFrame, y_train: Sequence[int], test_frame:
         else:
             factory = _logistic_regression if name == "logistic_regression" else _hist_gradient_boosting
             # One BLAS/OpenMP thread: lbfgs's many small BLAS calls and HistGradientBoosting's OpenMP
-            # loops spin against TensorFlow's threads otherwise (21k rows on 2 busy cores: logistic
-            # regression 4.4 s vs 20 s, HistGradientBoosting 5.0 s vs 56 s). Results are the same.
+            # loops spin against TensorFlow's threads otherwise, several times slower. Results are the same.
             with threadpool_limits(limits=1):
                 model = factory(feature_set, seed).fit(x_train, y_train)
                 probs = _probabilities(model, x_test)
@@ -106,15 +106,3 @@ def fit_baselines(train_frame: pd.DataFrame, y_train: Sequence[int], test_frame:
         results[name] = {**compute_metrics(y_test, y_pred), **extra_metrics(y_test, probs),
                          "fit_seconds": round(time.perf_counter() - start, 3)}
     return results
-
-
-def headline(test_metrics: dict[str, Any], baselines: dict[str, dict[str, Any]],
-             key: str = "weighted_f1") -> list[str]:
-    """One line per baseline: did the Keras model beat it on ``key`` (test rows)?"""
-    ours = test_metrics[key]
-    lines = []
-    for name, metrics in baselines.items():
-        theirs = metrics[key]
-        verdict = "beats" if ours > theirs else ("ties" if ours == theirs else "does NOT beat")
-        lines.append(f"Keras model {verdict} {name} on {key.replace('_', ' ')}: {ours:.4f} vs {theirs:.4f}")
-    return lines

@@ -1,19 +1,19 @@
-"""Permutation importance of each input feature, and a top-20 bar chart.
+"""Permutation importance of each input feature (its plot: training.plots.plot_importance).
 
 Importance of a feature = accuracy on the rows minus the accuracy after shuffling that one column
 (mean over repeats). Works for any model through a ``predict_proba(frame) -> (rows, 7)`` function.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 
 def permutation_importance(predict_proba: Callable[[pd.DataFrame], np.ndarray], frame: pd.DataFrame,
-                           y_true: Sequence[int], columns: Sequence[str], *, n_repeats: int = 2,
+                           y_true: ArrayLike, columns: Sequence[str], *, n_repeats: int = 2,
                            max_rows: int = 5000, seed: int = 0) -> list[dict[str, Any]]:
     """Accuracy drop per shuffled column, largest first: [{"feature", "importance", "std"}]."""
     rng = np.random.default_rng(seed)
@@ -34,24 +34,3 @@ def permutation_importance(predict_proba: Callable[[pd.DataFrame], np.ndarray], 
         rows.append({"feature": column, "importance": float(np.mean(drops)), "std": float(np.std(drops))})
     return sorted(rows, key=lambda r: r["importance"], reverse=True)
 
-
-def plot_importance(importances: Sequence[dict[str, Any]], path: Path, *, top: int = 20,
-                    title: str = "Permutation importance (test rows)") -> Path:
-    """Horizontal bars of the ``top`` most important features, most important at the top."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    shown = list(importances)[:top][::-1]
-    fig, ax = plt.subplots(figsize=(7, max(2.5, 0.3 * len(shown) + 1)))
-    ax.barh([r["feature"] for r in shown], [r["importance"] for r in shown],
-            xerr=[r["std"] for r in shown], color="tab:blue")
-    ax.axvline(0, color="grey", linewidth=0.8)
-    ax.set_xlabel("accuracy drop when the feature is shuffled")
-    ax.set_title(title)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path

@@ -4,9 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from training.baselines import headline
+from training.data import GRADES
+from training.metrics import versus_baselines
 
-GRADES = ("A", "B", "C", "D", "E", "F", "G")
 _COLUMNS = (("accuracy", "accuracy"), ("weighted_f1", "weighted F1"), ("macro_f1", "macro F1"),
             ("mean_abs_grade_error", "mean abs grade error"), ("within_one_grade_accuracy", "within one grade"),
             ("expected_calibration_error", "ECE"))
@@ -32,7 +32,7 @@ def render_report(metrics: dict[str, Any], run_info: dict[str, Any], plots: tupl
     lines += [f"Feature set `{name}`, {split} split: {rows.get('train', '?')} train, "
               f"{rows.get('validation', '?')} validation, {rows.get('test', '?')} test rows.", "",
               "## Headline (test rows)", ""]
-    lines += [f"- {line}" for line in headline(test, baselines)] or ["- no baselines computed"]
+    lines += [f"- {line}" for line in versus_baselines(test, baselines)] or ["- no baselines computed"]
     lines += ["", "## Metrics (test rows)", "",
               "| model | " + " | ".join(label for _, label in _COLUMNS) + " |",
               "|---|" + "---:|" * len(_COLUMNS)]

@@ -35,8 +35,8 @@ from tests.rehearsal.package_index import PackageIndex, build_wheelhouse, pip_en
 from tests.rehearsal.shims import cloudwatch_agent_ctl, install_shims, read_calls
 from tests.training.cloud.conftest import moto_endpoint, wait_for  # noqa: F401 (the shared moto server fixture)
 from tests.training.cloud.fake_imds import FakeImds
-from training.cloud.core import lifecycle
 from training.cloud.core.layout import RunLayout
+from training.cloud.core.status_store import read_status
 
 REPO = Path(__file__).resolve().parents[2]
 BRANCH = "rehearsal"
@@ -161,7 +161,7 @@ class Rehearsal:
 
     # ---- deploy ------------------------------------------------------------------------------------------
     def deploy(self, run_id: str, **context: Any) -> Deployed:
-        from tests.stacks.conftest import synth
+        from tests.stacks.helpers import synth
 
         stack_name = f"Rehearsal-{run_id}"
         context = {"repoUrl": self.git.url_for("spotgrade"), "gitRef": BRANCH, "runId": run_id,
@@ -253,7 +253,7 @@ class Rehearsal:
         return deployed.outputs["RunId"]
 
     def status(self, deployed: Deployed) -> dict | None:
-        return lifecycle.read_status(self.client("s3"), RunLayout(deployed.bucket, self.run_id(deployed)))
+        return read_status(self.client("s3"), RunLayout(deployed.bucket, self.run_id(deployed)))
 
     def desired(self, deployed: Deployed) -> int:
         [group] = self.client("autoscaling").describe_auto_scaling_groups(

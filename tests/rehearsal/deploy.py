@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stacks.watchdog import HANDLER
+
 REGION = "us-east-1"
 FAKE_AMI_PARAMETER = "/spotgrade-test/dlami"
 
@@ -116,6 +118,6 @@ def deploy(session: Any, outdir: Path, stack_name: str, template: dict) -> Deplo
         LaunchTemplateId=spec["LaunchTemplateId"], Versions=["$Latest"])["LaunchTemplateVersions"]
     user_data = base64.b64decode(version["LaunchTemplateData"]["UserData"]).decode()
     functions = session.client("lambda").list_functions()["Functions"]
-    [watchdog] = [f for f in functions if f["Handler"] == "watchdog.handler"
+    [watchdog] = [f for f in functions if f["Handler"] == HANDLER
                   and f["Environment"]["Variables"]["SPOTGRADE_ASG_NAME"] == outputs["AutoScalingGroupName"]]
     return Deployed(stack_name, outputs, user_data, watchdog["Environment"]["Variables"])

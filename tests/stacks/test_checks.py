@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.stacks.conftest import CONTEXT, Synth
+from tests.stacks.helpers import CONTEXT, Synth
 
 CFN_LINT = Path(sys.executable).with_name("cfn-lint")
 

@@ -29,8 +29,9 @@ import zipfile
 
 import pytest
 
+from stacks.watchdog import HANDLER
 from tests.rehearsal.deploy import REGION, moto_ready, prepare_account, publish_file_assets
-from tests.stacks.conftest import CONTEXT, Synth, synth
+from tests.stacks.helpers import CONTEXT, Synth, synth
 
 
 @pytest.fixture(scope="module")
@@ -85,17 +86,17 @@ def test_stack_reaches_create_complete_in_moto(moto_synth: Synth) -> None:
         assert topic["KmsMasterKeyId"]
         assert sns.list_subscriptions_by_topic(TopicArn=outputs["TopicArn"])["Subscriptions"] == []
         lambda_ = boto3.client("lambda", region_name=REGION)
-        [function] = [f for f in lambda_.list_functions()["Functions"] if f["Handler"] == "watchdog.handler"]
+        [function] = [f for f in lambda_.list_functions()["Functions"] if f["Handler"] == HANDLER]
         env = function["Environment"]["Variables"]
         assert (env["SPOTGRADE_BUCKET"], env["SPOTGRADE_TOPIC_ARN"]) == (bucket, outputs["TopicArn"])
         [rule] = boto3.client("events", region_name=REGION).list_rules()["Rules"]
         assert rule["ScheduleExpression"] == "rate(5 minutes)"
 
-        # The function's code is the CloudCode asset: the zip of stacks.cloud_code.FILES the boot kit comes from.
-        from stacks.cloud_code import FILES
+        # The function's code is the CloudCode asset: the zip of asset_files() the boot kit comes from.
+        from stacks.cloud_code import asset_files
 
         [(kit_key, kit_zip)] = [(key, body) for key, body in published.items()
-                                if sorted(zipfile.ZipFile(io.BytesIO(body)).namelist()) == sorted(FILES)]
+                                if sorted(zipfile.ZipFile(io.BytesIO(body)).namelist()) == asset_files()]
         code = lambda_.get_function(FunctionName=function["FunctionName"])
         assert code["Code"]["Location"].endswith(f"/{kit_key}")
         assert function["CodeSha256"] == base64.b64encode(hashlib.sha256(kit_zip).digest()).decode()
@@ -103,9 +104,10 @@ def test_stack_reaches_create_complete_in_moto(moto_synth: Synth) -> None:
 
         # The deployed settings drive the handler (in-process: moto runs Lambda code only in Docker).
         from training.cloud.core import layout, lifecycle, watchdog
+        from training.cloud.core.status_store import StatusStore
 
         run = layout.RunLayout(bucket, env["SPOTGRADE_RUN_ID"])
-        lifecycle.StatusStore(s3, run).change(lambda _: {**lifecycle.new_status(run.run_id), "state": "SUCCEEDED"})
+        StatusStore(s3, run).change(lambda _: {**lifecycle.new_status(run.run_id), "state": "SUCCEEDED"})
         result = watchdog.check(s3, boto3.client("autoscaling", region_name=REGION), ec2, sns,
                                 watchdog.Settings.from_env(env))
         assert result["action"] == "scaled_to_zero" and result["event"] == "SUCCEEDED"

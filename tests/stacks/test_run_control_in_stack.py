@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.stacks.conftest import CONTEXT, Synth, synth
-from tests.stacks.test_stack import as_list, flatten, instance_policy, user_data_of
+from stacks.watchdog import HANDLER
+from tests.stacks.helpers import CONTEXT, Synth, as_list, flatten, instance_policy, staged_files, synth, user_data_of
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def only_id(s: Synth, cfn_type: str) -> str:
 
 def watchdog_function(s: Synth) -> tuple[str, dict[str, Any]]:
     [(logical_id, function)] = [(k, v) for k, v in s.resources("AWS::Lambda::Function").items()
-                                if v["Properties"].get("Handler") == "watchdog.handler"]
+                                if v["Properties"].get("Handler") == HANDLER]
     return logical_id, function["Properties"]
 
 
@@ -122,11 +122,11 @@ def test_instance_publishes_to_the_topic_and_the_group_reports_to_it(default_syn
 
 
 def test_outputs_name_the_run_and_the_topic(default_synth: Synth) -> None:
-    from training.cloud.stack_outputs import OUTPUT_RUN_ID, OUTPUT_TOPIC
+    from training.cloud.core import outputs as keys
 
     outputs = default_synth.template["Outputs"]
-    assert outputs[OUTPUT_RUN_ID]["Value"] == "exp-7"
-    assert outputs[OUTPUT_TOPIC]["Value"] == {"Ref": only_id(default_synth, "AWS::SNS::Topic")}
+    assert outputs[keys.RUN_ID]["Value"] == "exp-7"
+    assert outputs[keys.TOPIC_ARN]["Value"] == {"Ref": only_id(default_synth, "AWS::SNS::Topic")}
 
 
 def test_watchdog_is_created_after_the_group(default_synth: Synth) -> None:
@@ -136,9 +136,9 @@ def test_watchdog_is_created_after_the_group(default_synth: Synth) -> None:
 
 
 def test_watchdog_code_is_the_staged_cloud_code_asset(default_synth: Synth) -> None:
-    """The Lambda's code is the CloudCode zip (stacks.cloud_code.FILES), the same object the instance's boot
-    kit is fetched from and the only asset object the instance role may read."""
-    from stacks.cloud_code import FILES
+    """The Lambda's code is the CloudCode zip (stacks.cloud_code.asset_files()), the same object the instance's
+    boot kit is fetched from and the only asset object the instance role may read."""
+    from stacks.cloud_code import asset_files
 
     _, props = watchdog_function(default_synth)
     assets = json.loads((default_synth.outdir / "Spotgrade.assets.json").read_text())["files"]
@@ -149,8 +149,9 @@ def test_watchdog_code_is_the_staged_cloud_code_asset(default_synth: Synth) -> N
     [destination] = asset["destinations"].values()
     assert props["Code"]["S3Bucket"] == {"Fn::Sub": destination["bucketName"]}
     staged = default_synth.outdir / source["path"]
-    assert sorted(p.name for p in staged.rglob("*") if p.is_file()) == sorted(FILES)
-    assert {"watchdog.py", "layout.py", "lifecycle.py", "notify.py", "boot_report.py", "imds.py"} <= set(FILES)
+    assert staged_files(staged) == asset_files()
+    assert {f"training/cloud/core/{name}.py" for name in ("watchdog", "layout", "lifecycle", "status_store",
+                                                            "notify", "boot_report", "imds")} <= set(asset_files())
     assert flatten(instance_policy(default_synth)["BootKitRead"]["Resource"]).endswith(
         f"/{destination['objectKey']}")
     assert f"/{destination['objectKey']}'\n" in user_data_of(default_synth)  # SPOTGRADE_BOOT_KIT_URI

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from stacks.config import RunConfig
-from stacks.user_data import ENV_KEYS, Deployed, env_file_text, render, run_env
+from stacks.user_data import BODY, ENV_KEYS, Deployed, env_file_text, header_settings, render, run_env
+from training.cloud.core import env
+from training.cloud.core.settings import RunConfig
 
 SHELLCHECK = Path(sys.executable).with_name("shellcheck")
 CONTEXT = {"repoUrl": "https://git.example.com/team/spotgrade.git", "gitRef": "release/2026.11",
@@ -21,7 +23,7 @@ DEPLOYED = Deployed(bucket="spotgrade-artifacts-1a2b", region="eu-west-1",
 
 @pytest.fixture(scope="module")
 def config() -> RunConfig:
-    return RunConfig.from_context(CONTEXT.get, repo_dir=None)
+    return RunConfig.from_context(CONTEXT.get)
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +67,7 @@ def test_env_file_refuses_line_breaks(config: RunConfig) -> None:
 
 
 def test_no_repo_url_stops_the_instance(tmp_path: Path) -> None:
-    script = render(RunConfig.from_context({}.get, repo_dir=None), DEPLOYED)
+    script = render(RunConfig.from_context({}.get), DEPLOYED)
     assert "readonly SPOTGRADE_REPO_URL=''" in script
     assert 'if [ -z "$SPOTGRADE_REPO_URL" ]; then' in script
 
@@ -75,3 +77,15 @@ def test_failure_path_sets_capacity_to_zero(script: Path) -> None:
     assert "trap on_exit EXIT" in text
     assert 'aws autoscaling set-desired-capacity --auto-scaling-group-name "$SPOTGRADE_ASG_NAME"' in text
     assert text.index("trap on_exit EXIT") < text.index("write_run_env\n", text.index("ship_logs\n"))
+
+
+def test_every_key_in_the_body_is_named_in_env_py(config: RunConfig) -> None:
+    """user_data.sh cannot import env.py: each SPOTGRADE_* it uses is one of env.py's keys, and each key the
+    header declares for it is used in the body."""
+    body = BODY.read_text()
+    used = set(re.findall(r"SPOTGRADE_[A-Z0-9_]+", body))
+    assert used <= set(env.all_keys().values()), used - set(env.all_keys().values())
+    declared = set(header_settings(config, DEPLOYED))
+    assert declared <= set(env.all_keys().values())
+    assert declared <= used, declared - used
+    assert set(ENV_KEYS) <= set(env.all_keys().values())

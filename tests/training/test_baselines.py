@@ -5,11 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.baselines import BASELINES, fit_baselines, headline, prepare
-from training.evaluate import compute_metrics
-
-
+from training.baselines import BASELINES, fit_baselines, prepare
 from training.features import FeatureSet, FillValues
+from training.metrics import compute_metrics
 
 FEATURES = FeatureSet("toy", ("fico", "dti", "income"), ("state",), "three numbers and a state")
 
@@ -92,9 +90,3 @@ def test_unseen_category_in_test_rows_is_handled(split):
                                                                                "hist_gradient_boosting"))
     assert int(np.sum(out["hist_gradient_boosting"]["confusion_matrix"])) == len(y_test)
 
-
-def test_headline_says_which_baselines_were_beaten(results):
-    lines = headline({"weighted_f1": results["logistic_regression"]["weighted_f1"] + 1e-6}, results)
-    assert lines[0].startswith("Keras model beats majority")
-    assert "beats logistic_regression" in lines[1]
-    assert len(lines) == 3

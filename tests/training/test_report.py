@@ -1,10 +1,10 @@
 """report.md: headline against each baseline, side-by-side metrics, audit findings, plots."""
 from __future__ import annotations
 
-from training.evaluate import compute_metrics
-from training.quality import extra_metrics
-from training.report import write_report
 import numpy as np
+
+from training.metrics import compute_metrics, extra_metrics
+from training.report import write_report
 
 
 def block(y_true, y_pred):

@@ -6,14 +6,12 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import pandas as pd
 import pytest
 
 from tests.training.trained_run import SAMPLE_ROWS
 from training.errors import ConfigError
 from training.model import ModelConfig
-from training.train import (TrainConfig, TrainingInterrupted, class_weight_for, split_rows, stratified_sample,
-                            train, validate_config)
+from training.train import TrainConfig, TrainingInterrupted, class_weight_for, train, validate_config
 
 ARTIFACTS = ("model.keras", "metrics.json", "confusion_matrix.png", "history.png", "run.json")
 METRIC_KEYS = {"accuracy", "weighted_f1", "macro_f1", "per_grade", "confusion_matrix"}
@@ -65,30 +63,6 @@ def test_run_json_records_config_data_fill_and_provenance(trained_run):
     assert len(info["history"]["val_loss"]) == result.epochs_trained
     assert any(line.startswith("epoch 1/") for line in lines)
     assert any(line.startswith("missing values filled:") for line in lines)
-
-
-def test_split_is_stratified_disjoint_and_reproducible():
-    labels = np.repeat(np.arange(7), [180, 290, 280, 150, 70, 24, 6])
-    train_pos, val_pos, test_pos = split_rows(labels, seed=7)
-    again = split_rows(labels, seed=7)
-    for a, b in zip((train_pos, val_pos, test_pos), again):
-        np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(split_rows(labels, seed=8)[2], test_pos)
-    everything = np.concatenate([train_pos, val_pos, test_pos])
-    assert sorted(everything) == list(range(len(labels)))
-    shares = np.bincount(labels) / len(labels)
-    for part in (train_pos, val_pos, test_pos):
-        np.testing.assert_allclose(np.bincount(labels[part], minlength=7) / len(part), shares, atol=0.02)
-
-
-def test_stratified_sample_is_reproducible_and_keeps_grade_shares():
-    labels = np.repeat(np.arange(7), [1800, 2900, 2800, 1500, 700, 240, 60])
-    frame = pd.DataFrame({"row": np.arange(len(labels)), "label": labels})
-    sample = stratified_sample(frame, labels, 1000, seed=1)
-    assert len(sample) == 1000
-    pd.testing.assert_frame_equal(sample, stratified_sample(frame, labels, 1000, seed=1))
-    np.testing.assert_allclose(np.bincount(sample["label"], minlength=7) / 1000,
-                               np.bincount(labels) / len(labels), atol=0.005)
 
 
 def test_class_weights_are_balanced_with_one_for_absent_grades():

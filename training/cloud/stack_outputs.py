@@ -18,19 +18,12 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 
-from training.cloud.core.layout import RunLayout
+from training.cloud.core import outputs as keys
+from training.cloud.core.layout import RunLayout, run_id_from_prefix
+from training.cloud.core.settings import DEFAULTS
 from training.errors import CloudError
 
-DEFAULT_STACK = "Spotgrade"
-
-# Output keys the stack declares (CfnOutput ids in the stack itself). Nested constructs get an
-# 8-hex-digit suffix from CDK, so a key matches when it equals the name or the name plus that suffix.
-OUTPUT_BUCKET = "BucketName"
-OUTPUT_RUN_ID = "RunId"
-OUTPUT_RUN_PREFIX = "RunPrefix"
-OUTPUT_ASG = "AutoScalingGroupName"
-OUTPUT_LOG_GROUP = "LogGroupName"
-OUTPUT_TOPIC = "TopicArn"
+DEFAULT_STACK = str(DEFAULTS["stackName"])
 
 _EXPIRED = {"ExpiredToken", "ExpiredTokenException", "RequestExpired", "InvalidClientTokenId",
             "UnrecognizedClientException", "AuthFailure", "SignatureDoesNotMatch"}
@@ -54,6 +47,7 @@ class RunStack:
 
 
 def _output(outputs: dict[str, str], name: str) -> str | None:
+    """The output `name` (core/outputs.py); a construct's output carries an 8-hex-digit suffix from CDK."""
     if name in outputs:
         return outputs[name] or None
     pattern = re.compile(re.escape(name) + r"[0-9A-F]{8}")
@@ -61,14 +55,6 @@ def _output(outputs: dict[str, str], name: str) -> str | None:
         if pattern.fullmatch(key):
             return value or None
     return None
-
-
-def _run_id_from_prefix(prefix: str | None) -> str | None:
-    """'s3://bucket/runs/<id>/' or 'runs/<id>/' -> '<id>'."""
-    if not prefix:
-        return None
-    match = re.search(r"(?:^|/)runs/([^/]+)/?$", prefix)
-    return match.group(1) if match else None
 
 
 def stack_outputs(cfn: Any, stack_name: str) -> dict[str, str]:
@@ -91,10 +77,10 @@ def stack_outputs(cfn: Any, stack_name: str) -> dict[str, str]:
 def find_run_stack(session: Any, stack_name: str = DEFAULT_STACK) -> RunStack:
     """Read the run's bucket, group, log group and run id from the stack's outputs."""
     outputs = stack_outputs(session.client("cloudformation"), stack_name)
-    bucket = _output(outputs, OUTPUT_BUCKET)
-    run_id = _output(outputs, OUTPUT_RUN_ID) or _run_id_from_prefix(_output(outputs, OUTPUT_RUN_PREFIX))
+    bucket = _output(outputs, keys.BUCKET_NAME)
+    run_id = _output(outputs, keys.RUN_ID) or run_id_from_prefix(_output(outputs, keys.RUN_PREFIX))
     if not bucket or not run_id:
-        missing = OUTPUT_BUCKET if not bucket else f"{OUTPUT_RUN_ID} (or {OUTPUT_RUN_PREFIX})"
+        missing = keys.BUCKET_NAME if not bucket else f"{keys.RUN_ID} (or {keys.RUN_PREFIX})"
         raise CloudError(
             f"stack {stack_name!r} has no {missing} output: is it a spotgrade stack? Redeploy with `make deploy`"
         )
@@ -102,9 +88,9 @@ def find_run_stack(session: Any, stack_name: str = DEFAULT_STACK) -> RunStack:
         stack_name=stack_name,
         bucket=bucket,
         run_id=run_id,
-        asg_name=_output(outputs, OUTPUT_ASG),
-        log_group=_output(outputs, OUTPUT_LOG_GROUP),
-        topic_arn=_output(outputs, OUTPUT_TOPIC),
+        asg_name=_output(outputs, keys.ASG_NAME),
+        log_group=_output(outputs, keys.LOG_GROUP_NAME),
+        topic_arn=_output(outputs, keys.TOPIC_ARN),
         region=getattr(session, "region_name", None),
     )
 

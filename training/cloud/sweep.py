@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from training.cloud.core import layout, lifecycle
+from training.cloud.core import lifecycle
+from training.cloud.core.status_store import read_status
 from training.cloud.stack_outputs import aws_errors, find_run_stack
 from training.errors import CloudError
 
@@ -53,9 +54,10 @@ class _Verdicts:
                 gone = "not found" in str(error)
                 self.cache[stack] = (f"stack {stack} is gone" if gone else None, gone)
             else:
-                status = lifecycle.read_status(self.session.client("s3"), run.layout)
+                status = read_status(self.session.client("s3"), run.layout)
                 state = status.get("state") if status else None
-                self.cache[stack] = (f"run {run.run_id} is {state}" if state in lifecycle.TERMINAL_STATES else None, False)
+                ended = state in lifecycle.TERMINAL_STATES
+                self.cache[stack] = (f"run {run.run_id} is {state}" if ended else None, False)
         return self.cache[stack]
 
 

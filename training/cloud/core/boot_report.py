@@ -1,25 +1,23 @@
 """The user data's boot kit: records in status.json what the runner could not, through lifecycle.py.
 
-    python3 boot_report.py --bucket B --run-id R --asg-name G --topic-arn T --max-attempts N \\
-        boot-failed --step STEP --exit-status N --log BOOT_LOG --boot-started EPOCH
-    python3 boot_report.py ... runner-exited --exit-status N --log BOOT_LOG --boot-started EPOCH
+    python3 -m training.cloud.core.boot_report --bucket B --run-id R --asg-name G --topic-arn T \\
+        --max-attempts N boot-failed --step STEP --exit-status N --log BOOT_LOG --boot-started EPOCH
+    python3 -m training.cloud.core.boot_report ... runner-exited --exit-status N --log BOOT_LOG --boot-started EPOCH
 
 `boot-failed`: a boot step (clone, Python, pip install) failed: the run is FAILED with the step and the log's
 last lines. `runner-exited`: the runner ended with a status that is not a RunnerExit (killed, crashed before
 recording) or could not read its settings: the attempt is CRASHED (RETRYING, or FAILED after maxAttempts in a
-row) or the run FAILED. Either way the full bootstrap log goes to runs/<id>/logs/boot-<instance>.log, a
+row) or the run FAILED. Either way the full bootstrap log goes to the run's boot log key (layout.py), a
 notification is published, and a run that ended gets its group's capacity set to 0. Prints the run's state.
 
-It runs with the instance's system Python (3.9 on Amazon Linux 2023) before, or without, the project's
-environment: standard library only, deployed beside lifecycle.py in the stack's code asset, with the `aws` CLI
-as its AWS client.
+It runs with the instance's system Python (3.9 on Amazon Linux 2023) from the unpacked code asset, before or
+without the project's environment, with the `aws` CLI as its AWS client.
 """
 from __future__ import annotations
 
 import argparse
 import io
 import json
-import os
 import re
 import subprocess
 import sys
@@ -28,14 +26,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import List, Optional
 
-try:  # inside the project
-    from training.cloud.core import layout, lifecycle, notify
-    from training.cloud.core.imds import Imds, MetadataError
-except ImportError:  # the boot kit: this folder's files at the top level
-    import layout  # type: ignore[no-redef]
-    import lifecycle  # type: ignore[no-redef]
-    import notify  # type: ignore[no-redef]
-    from imds import Imds, MetadataError  # type: ignore[no-redef]
+from training.cloud.core import layout, lifecycle, notify
+from training.cloud.core.clock import utc_now
+from training.cloud.core.imds import Imds, MetadataError, metadata_url
+from training.cloud.core.status_store import StatusStore
 
 _ERROR_CODE = re.compile(r"An error occurred \(([A-Za-z0-9]+)\)")
 
@@ -58,7 +52,7 @@ def aws(*args: str) -> str:
 
 
 class CliS3:
-    """The two S3 calls lifecycle.StatusStore makes, through the `aws` CLI (conditional puts included)."""
+    """The two S3 calls StatusStore makes, through the `aws` CLI (conditional puts included)."""
 
     def get_object(self, Bucket: str, Key: str) -> dict:  # noqa: N803 (boto3's names)
         with tempfile.TemporaryDirectory() as folder:
@@ -95,7 +89,7 @@ def exit_meaning(status: int) -> str:
 
 def instance_info() -> dict:
     try:
-        info = Imds(os.environ.get("SPOTGRADE_METADATA_URL") or "http://169.254.169.254").instance_info()
+        info = Imds(metadata_url()).instance_info()
     except MetadataError:
         return {}
     return {"instance_id": info.instance_id, "instance_type": info.instance_type,
@@ -106,7 +100,7 @@ def report(args: argparse.Namespace) -> str:
     run = layout.RunLayout(args.bucket, args.run_id)
     instance = instance_info()
     tail = lifecycle.log_tail(args.log)
-    now = lifecycle.utc_now()
+    now = utc_now()
     started = datetime.fromtimestamp(args.boot_started, timezone.utc) if args.boot_started else None
     common = dict(run_id=args.run_id, instance=instance, log_tail=tail, boot_started=started,
                   max_attempts=args.max_attempts, now=now)
@@ -123,7 +117,7 @@ def report(args: argparse.Namespace) -> str:
         aws("s3", "cp", "--quiet", str(args.log), run.uri(run.boot_log_key(instance.get("instance_id") or "unknown")))
     except CliError as error:
         print(f"spotgrade: could not upload the bootstrap log: {error}", file=sys.stderr)
-    before, after = lifecycle.StatusStore(CliS3(), run).change(change)
+    before, after = StatusStore(CliS3(), run).change(change)
     state = (after or {}).get("state") or "unknown"
     if after != before and args.topic_arn:
         subject, body = notify.format_message(args.run_id, state, after, after.get("error") or after.get("reason"))
@@ -138,7 +132,8 @@ def report(args: argparse.Namespace) -> str:
 
 
 def parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="boot_report.py", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python3 -m training.cloud.core.boot_report",
+                                     description=__doc__.split("\n\n")[0])
     for flag in ("--bucket", "--run-id"):
         parser.add_argument(flag, required=True)
     parser.add_argument("--asg-name", default="")

@@ -1,17 +1,28 @@
 """A small IMDSv2 client: session token, instance identity, spot interruption notices.
 
-The endpoint is a setting (SPOTGRADE_METADATA_URL), so tests point it at a fake server on 127.0.0.1.
+The endpoint is a setting (env.METADATA_URL, default DEFAULT_URL), so tests point it at a fake server on
+127.0.0.1.
 """
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from typing import Mapping, Optional
 
+from training.cloud.core import env
+
+DEFAULT_URL = "http://169.254.169.254"
 TOKEN_TTL_SECONDS = 21600
+
+
+def metadata_url(environ: Optional[Mapping[str, str]] = None) -> str:
+    """The metadata endpoint: env.METADATA_URL where set, else the instance's own."""
+    return (os.environ if environ is None else environ).get(env.METADATA_URL) or DEFAULT_URL
 
 
 class MetadataError(Exception):

@@ -1,58 +1,54 @@
-"""The S3 layout of one training run and its status record.
+"""The S3 layout of the artifacts bucket: the one module that builds its keys.
 
-    s3://<bucket>/runs/<run-id>/status.json      the run's state (see docs/architecture.md)
+    s3://<bucket>/runs/<run-id>/status.json      the run's state (what it holds: lifecycle.py)
     s3://<bucket>/runs/<run-id>/checkpoints/     Keras BackupAndRestore directory, mirrored
     s3://<bucket>/runs/<run-id>/artifacts/       model.keras, metrics.json, PNGs, run.json
     s3://<bucket>/runs/<run-id>/logs/            attempt-0001.log, ..., boot-<instance-id>.log
     s3://<bucket>/runs/<run-id>/env/             <key>.tar.zst: the instance's packed Python environment
+    s3://<bucket>/data/<file name>               data uploaded with `upload-data`
 
-Nothing else builds these keys; what status.json holds is training/cloud/lifecycle.py's. Standard library and boto3 only: the watchdog Lambda is deployed
-from this folder, where the `training` package is not importable.
+`RunKeys` names a run's keys from its id alone (the stack, where the bucket is a deploy-time token);
+`RunLayout` adds the bucket. Run ids and bucket names are validated here (their patterns: RUN_ID_PATTERN,
+BUCKET_PATTERN).
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Optional
 
-try:
-    from training.errors import ConfigError as _LayoutError
-except ImportError:  # deployed alone (watchdog Lambda): no training package
-    _LayoutError = ValueError  # type: ignore[misc,assignment]
+from training.errors import ConfigError
 
 RUNS_PREFIX = "runs/"
+DATA_PREFIX = "data/"
+STATUS_FILE = "status.json"
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
-_BUCKET_PATTERN = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+BUCKET_PATTERN = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+RUN_ID_RULE = "1-63 letters, digits, '.', '_' or '-', starting with a letter or digit"
 
 
 def validate_run_id(run_id: str) -> str:
-    """Return run_id, or raise ConfigError (ValueError outside the package) naming the rule."""
+    """Return run_id, or raise ConfigError naming the rule."""
     if not isinstance(run_id, str) or not RUN_ID_PATTERN.fullmatch(run_id):
-        raise _LayoutError(
-            f"run id {run_id!r} is invalid: use 1-63 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
-        )
+        raise ConfigError(f"run id {run_id!r} is invalid: use {RUN_ID_RULE}")
     return run_id
 
 
-def parse_time(value: str) -> datetime:
-    """Parse an ISO-8601 time such as 2024-05-01T12:00:00Z into an aware datetime."""
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+def data_key(name: str) -> str:
+    """Key of an uploaded data file: data/<name>."""
+    return DATA_PREFIX + _relative(name)
 
 
-@dataclass(frozen=True)
-class RunLayout:
-    """Keys of one run in the artifacts bucket."""
+def run_id_from_prefix(prefix: Optional[str]) -> Optional[str]:
+    """'s3://bucket/runs/<id>/' or 'runs/<id>/' -> '<id>'; None for anything else."""
+    match = re.search(rf"(?:^|/){re.escape(RUNS_PREFIX)}([^/]+)/?$", prefix or "")
+    return match.group(1) if match else None
 
-    bucket: str
+
+class _Keys:
+    """The keys under runs/<run_id>/ (mixed into RunKeys and RunLayout)."""
+
     run_id: str
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.bucket, str) or not _BUCKET_PATTERN.fullmatch(self.bucket):
-            raise _LayoutError(f"bucket name {self.bucket!r} is invalid: use 3-63 lowercase letters, digits, '.' or '-'")
-        validate_run_id(self.run_id)
 
     @property
     def prefix(self) -> str:
@@ -60,7 +56,7 @@ class RunLayout:
 
     @property
     def status_key(self) -> str:
-        return f"{self.prefix}status.json"
+        return self.prefix + STATUS_FILE
 
     @property
     def checkpoints_prefix(self) -> str:
@@ -90,7 +86,7 @@ class RunLayout:
     def log_key(self, attempt: int) -> str:
         """Key of one attempt's log: runs/<run_id>/logs/attempt-0001.log."""
         if not isinstance(attempt, int) or attempt < 1:
-            raise _LayoutError(f"attempt must be a positive integer, got {attempt!r}")
+            raise ConfigError(f"attempt must be a positive integer, got {attempt!r}")
         return f"{self.logs_prefix}attempt-{attempt:04d}.log"
 
     def boot_log_key(self, instance_id: str) -> str:
@@ -105,6 +101,29 @@ class RunLayout:
         """CloudWatch Logs stream name of one attempt: <run_id>/attempt-0001."""
         return f"{self.run_id}/{self.log_key(attempt).rsplit('/', 1)[1][: -len('.log')]}"
 
+
+@dataclass(frozen=True)
+class RunKeys(_Keys):
+    """Keys of one run, without its bucket."""
+
+    run_id: str
+
+    def __post_init__(self) -> None:
+        validate_run_id(self.run_id)
+
+
+@dataclass(frozen=True)
+class RunLayout(_Keys):
+    """Keys of one run in the artifacts bucket."""
+
+    bucket: str
+    run_id: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.bucket, str) or not BUCKET_PATTERN.fullmatch(self.bucket):
+            raise ConfigError(f"bucket name {self.bucket!r} is invalid: use 3-63 lowercase letters, digits, '.' or '-'")
+        validate_run_id(self.run_id)
+
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
 
@@ -113,14 +132,14 @@ class RunLayout:
         """The layout a key belongs to, e.g. from_key(b, "runs/r1/status.json")."""
         parts = key.split("/")
         if len(parts) < 3 or parts[0] + "/" != RUNS_PREFIX:
-            raise _LayoutError(f"key {key!r} is not under {RUNS_PREFIX}<run-id>/")
+            raise ConfigError(f"key {key!r} is not under {RUNS_PREFIX}<run-id>/")
         return cls(bucket, parts[1])
 
 
 def _relative(name: str) -> str:
     name = name.replace("\\", "/").lstrip("/")
     if not name or any(part in ("", ".", "..") for part in name.split("/")):
-        raise _LayoutError(f"file name {name!r} is invalid: give a relative path without '.' or '..' parts")
+        raise ConfigError(f"file name {name!r} is invalid: give a relative path without '.' or '..' parts")
     return name
 
 

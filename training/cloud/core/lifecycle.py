@@ -1,4 +1,4 @@
-"""The run's life cycle: the one owner of status.json (states, transitions, attempts, billing, writes).
+"""The run's life cycle: the one owner of what status.json holds (states, transitions, attempts).
 
 States of a run, and who moves them (see docs/aws.md, "Life cycle"):
 
@@ -18,32 +18,23 @@ States of a run, and who moves them (see docs/aws.md, "Life cycle"):
     STOPPED | HUNG | FAILED ---------------> PENDING       `resume` (the one way out of a terminal state)
 
 SUCCEEDED, FAILED, STOPPED and HUNG are terminal: nothing but `resume` moves a run out of them, and a writer
-that finds one keeps it (it may still close its own attempt). Every write is a conditional put (If-Match on the
-ETag it read, If-None-Match for a new record) retried on conflict, so the runner, the user data, the watchdog
-and `stop`/`resume` never lose each other's updates.
+that finds one keeps it (it may still close its own attempt). The functions here change a record in memory;
+status_store.py writes it (conditional puts, so the runner, the user data, the watchdog and `stop`/`resume`
+never lose each other's updates).
 
-Each attempt records its instance, times, end state, billable seconds and estimated cost; `billable_seconds`
-is the one billing rule (EC2 bills Linux per second with a one-minute minimum).
+Each attempt records its instance, times, end state, billable seconds and estimated cost (billing.py's rule).
 
 The runner's exit statuses (`RunnerExit`) are defined here too: the user data acts on them.
-
-Standard library only (an S3 client is passed in): the watchdog Lambda and the user data's boot reporter use
-this module without the training package. Python 3.9 compatible (the instance's system python).
 """
 from __future__ import annotations
 
-import copy
 import enum
-import json
-from datetime import datetime, timezone
-from typing import Any, Callable, Dict, Optional
+from datetime import datetime
+from typing import Any, Dict, Optional
 
-try:
-    from training.cloud.core import layout as _layout
-except ImportError:  # the Lambda asset and the boot kit: sibling modules at the top level
-    import layout as _layout  # type: ignore[no-redef]
-
-RunLayout = _layout.RunLayout
+from training.cloud.core.billing import bill
+from training.cloud.core.clock import iso, parse_time
+from training.cloud.core.layout import validate_run_id
 
 PENDING, STARTING, RUNNING = "PENDING", "STARTING", "RUNNING"
 INTERRUPTED, RETRYING = "INTERRUPTED", "RETRYING"
@@ -69,10 +60,7 @@ TRANSITIONS: Dict[Optional[str], frozenset] = {
 }
 
 DEFAULT_MAX_ATTEMPTS = 3
-MINIMUM_BILLED_SECONDS = 60
 LOG_TAIL_LINES = 20
-_CONFLICT_CODES = ("PreconditionFailed", "ConditionalRequestConflict", "412", "409")
-_MISSING_CODES = ("NoSuchKey", "404", "NotFound")
 
 
 class RunnerExit(enum.IntEnum):
@@ -95,73 +83,12 @@ class IllegalTransition(ValueError):
     """A writer asked for a move the life cycle does not allow (e.g. out of SUCCEEDED)."""
 
 
-# ---------------------------------------------------------------- time and billing
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(value: Any) -> Optional[datetime]:
-    if not value:
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    return _layout.parse_time(str(value))
-
-
-def billable_seconds(attempt: dict, now: datetime) -> Optional[int]:
-    """Seconds from started_at to ended_at (or now, while it runs), at least 60; None without a start."""
-    started = parse_time(attempt.get("started_at"))
-    if started is None:
-        return None
-    ended = parse_time(attempt.get("ended_at")) or now
-    return max(MINIMUM_BILLED_SECONDS, int((ended - started).total_seconds()))
-
-
-def attempt_cost(attempt: dict, now: datetime, price: Optional[float] = None) -> Optional[float]:
-    """Estimated dollars of one attempt (price $/hour at launch); None where its price or start is unknown."""
-    price = attempt.get("spot_price") if price is None else price
-    seconds = billable_seconds(attempt, now)
-    if price is None or seconds is None:
-        return None
-    return float(price) * seconds / 3600.0
-
-
-def run_cost(status: dict, now: datetime, prices: Optional[Dict[int, float]] = None) -> tuple:
-    """(billable seconds, estimated dollars, attempts without a known price) over all attempts.
-
-    `prices` maps attempt number -> $/hour for attempts whose record has no spot_price.
-    """
-    seconds, dollars, unpriced = 0, 0.0, 0
-    for attempt in status.get("attempts") or []:
-        seconds += billable_seconds(attempt, now) or 0
-        price = attempt.get("spot_price")
-        if price is None and prices:
-            price = prices.get(attempt.get("attempt"))
-        cost = attempt_cost(attempt, now, price)
-        if cost is None:
-            unpriced += 1
-        else:
-            dollars += cost
-    return seconds, dollars, unpriced
-
-
-def _bill(attempt: dict, now: datetime) -> None:
-    attempt["billable_seconds"] = billable_seconds(attempt, now)
-    cost = attempt_cost(attempt, now)
-    attempt["estimated_cost"] = None if cost is None else round(cost, 6)
-
-
 # ---------------------------------------------------------------- the record and its transitions
 
 def new_status(run_id: str, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> dict:
     """A record with every field of the contract and no attempt yet (not written: see start_attempt)."""
     return {
-        "run_id": _layout.validate_run_id(run_id),
+        "run_id": validate_run_id(run_id),
         "state": None,
         "attempt": 0,
         "attempts": [],
@@ -181,7 +108,7 @@ def new_status(run_id: str, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> dict:
 
 
 def is_terminal(status: Optional[dict]) -> bool:
-    return bool(status) and status.get("state") in TERMINAL_STATES
+    return status is not None and status.get("state") in TERMINAL_STATES
 
 
 def _move(status: dict, state: str) -> bool:
@@ -208,7 +135,7 @@ def _close(attempt: dict, end_state: str, now: datetime, **fields: Any) -> None:
     attempt.update(fields)
     attempt["ended_at"] = iso(now)
     attempt["end_state"] = end_state
-    _bill(attempt, now)
+    bill(attempt, now)
 
 
 def _count_failure(status: dict, reason: str) -> bool:
@@ -227,7 +154,7 @@ def _count_failure(status: dict, reason: str) -> bool:
 
 def _open_attempt(status: dict, instance: dict, *, started: datetime, spot_price: Optional[float]) -> dict:
     """Append attempt N+1 on `instance` (instance_id, instance_type, availability_zone, lifecycle) and return it."""
-    attempt = {
+    attempt: Dict[str, Any] = {
         "attempt": int(status.get("attempt") or 0) + 1,
         "instance_id": instance.get("instance_id"),
         "instance_type": instance.get("instance_type"),
@@ -389,63 +316,3 @@ def reopen(status: dict, *, reason: str, now: datetime) -> dict:
     status.update(reason=reason, error=None, failed_step=None, log_tail=None, failed_in_a_row=0,
                   resumed_at=iso(now))
     return status
-
-
-# ---------------------------------------------------------------- status.json in S3
-
-def _error_code(error: Exception) -> str:
-    return str(getattr(error, "response", {}).get("Error", {}).get("Code", ""))
-
-
-class StatusStore:
-    """Read and change status.json with conditional writes.
-
-    `change(fn)` reads the record and its ETag, applies `fn` to a copy and puts the result with If-Match (or
-    If-None-Match for a new record); on a conflict it reads again and re-applies `fn`, so concurrent writers
-    never lose each other's updates. `s3` is a boto3 client, or any object with get_object/put_object.
-    """
-
-    def __init__(self, s3: Any, layout: RunLayout, retries: int = 20) -> None:
-        self.s3, self.layout, self.retries = s3, layout, retries
-
-    def read(self) -> Optional[dict]:
-        return self._get()[0]
-
-    def _get(self) -> tuple:
-        try:
-            response = self.s3.get_object(Bucket=self.layout.bucket, Key=self.layout.status_key)
-        except Exception as error:
-            if _error_code(error) in _MISSING_CODES:
-                return None, None
-            raise
-        status = json.loads(response["Body"].read())
-        if not isinstance(status, dict):
-            raise ValueError(f"{self.layout.uri(self.layout.status_key)} does not hold a JSON object")
-        return status, response.get("ETag")
-
-    def change(self, fn: Callable[[Optional[dict]], Optional[dict]]) -> tuple:
-        """Apply fn to the current record and write it; returns (before, after). fn returning None writes nothing."""
-        for _ in range(self.retries):
-            before, etag = self._get()
-            after = fn(copy.deepcopy(before))
-            if after is None or after == before:
-                return before, before if after is None else after
-            if after.get("state") not in STATES:
-                raise IllegalTransition(f"status state {after.get('state')!r} is not one of {', '.join(STATES)}")
-            after["updated_at"] = iso(utc_now())
-            body = json.dumps(after, indent=2, sort_keys=True, default=str).encode()
-            condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
-            try:
-                self.s3.put_object(Bucket=self.layout.bucket, Key=self.layout.status_key, Body=body,
-                                   ContentType="application/json", CacheControl="no-cache", **condition)
-            except Exception as error:
-                if _error_code(error) in _CONFLICT_CODES:
-                    continue  # someone else wrote in between: read again and re-apply
-                raise
-            return before, after
-        raise RuntimeError(f"{self.layout.uri(self.layout.status_key)}: {self.retries} conflicting writes in a row")
-
-
-def read_status(s3: Any, layout: RunLayout) -> Optional[dict]:
-    """The run's status.json, or None where the run has none yet."""
-    return StatusStore(s3, layout).read()

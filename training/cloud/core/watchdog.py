@@ -11,8 +11,8 @@ fail to do. It scales the run's Auto Scaling group to 0, records why in status.j
   SPOTGRADE_BOOT_GRACE_MINUTES ago (installing the GPU stack takes a while) -> HUNG.
 
 A healthy run is left alone. Settings come from environment variables (see `Settings.from_env`); status.json
-changes go through lifecycle.py. Standard library and boto3 only; deployed from the training/cloud folder next
-to layout.py, lifecycle.py and notify.py, so those are imported as siblings there and from the package here.
+changes go through lifecycle.py and status_store.py. The Lambda's handler is `training.cloud.core.watchdog.handler`
+(boto3 is the Lambda runtime's).
 """
 from __future__ import annotations
 
@@ -22,12 +22,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-try:  # inside the project
-    from training.cloud.core import layout, lifecycle, notify
-except ImportError:  # the Lambda asset: this folder's files at the top level
-    import layout  # type: ignore[no-redef]
-    import lifecycle  # type: ignore[no-redef]
-    import notify  # type: ignore[no-redef]
+from training.cloud.core import env as keys
+from training.cloud.core import layout, lifecycle, notify
+from training.cloud.core.clock import iso, parse_time
+from training.cloud.core.status_store import StatusStore
 
 
 @dataclass(frozen=True)
@@ -45,18 +43,15 @@ class Settings:
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
         env = dict(os.environ if env is None else env)
         return cls(
-            bucket=env["SPOTGRADE_BUCKET"],
-            run_id=env["SPOTGRADE_RUN_ID"],
-            asg_name=env["SPOTGRADE_ASG_NAME"],
-            max_runtime_hours=float(env["SPOTGRADE_MAX_RUNTIME_HOURS"]),
-            heartbeat_minutes=float(env.get("SPOTGRADE_HEARTBEAT_MINUTES") or 15),
-            boot_grace_minutes=float(env.get("SPOTGRADE_BOOT_GRACE_MINUTES") or 30),
-            timeout_grace_minutes=float(env.get("SPOTGRADE_TIMEOUT_GRACE_MINUTES") or 10),
-            topic_arn=env.get("SPOTGRADE_TOPIC_ARN") or None,
+            bucket=env[keys.BUCKET],
+            run_id=env[keys.RUN_ID],
+            asg_name=env[keys.ASG_NAME],
+            max_runtime_hours=float(env[keys.MAX_RUNTIME_HOURS]),
+            heartbeat_minutes=float(env.get(keys.HEARTBEAT_MINUTES) or 15),
+            boot_grace_minutes=float(env.get(keys.BOOT_GRACE_MINUTES) or 30),
+            timeout_grace_minutes=float(env.get(keys.TIMEOUT_GRACE_MINUTES) or 10),
+            topic_arn=env.get(keys.TOPIC_ARN) or None,
         )
-
-
-_time = lifecycle.parse_time
 
 
 def _group(autoscaling: Any, name: str) -> dict | None:
@@ -68,21 +63,21 @@ def _newest_launch(ec2: Any, instance_ids: list[str]) -> datetime | None:
     if not instance_ids:
         return None
     reservations = ec2.describe_instances(InstanceIds=instance_ids)["Reservations"]
-    times = [_time(i.get("LaunchTime")) for r in reservations for i in r["Instances"]]
+    times = [parse_time(i.get("LaunchTime")) for r in reservations for i in r["Instances"]]
     return max((t for t in times if t), default=None)
 
 
 def _run_started(status: dict | None, group: dict) -> datetime | None:
     attempts = (status or {}).get("attempts") or []
-    starts = [_time(a.get("started_at")) for a in attempts]
-    return min((t for t in starts if t), default=None) or _time(group.get("CreatedTime"))
+    starts = [parse_time(a.get("started_at")) for a in attempts]
+    return min((t for t in starts if t), default=None) or parse_time(group.get("CreatedTime"))
 
 
 def _last_alive(status: dict | None) -> datetime | None:
     if not status:
         return None
-    times = [_time(status.get("heartbeat_at")), _time(status.get("updated_at"))]
-    times += [_time(a.get("started_at")) for a in status.get("attempts") or []]
+    times = [parse_time(status.get("heartbeat_at")), parse_time(status.get("updated_at"))]
+    times += [parse_time(a.get("started_at")) for a in status.get("attempts") or []]
     return max((t for t in times if t), default=None)
 
 
@@ -110,7 +105,7 @@ def decide(status: dict | None, group: dict, newest_launch: datetime | None, set
         if alive:
             deadlines.append(alive + timedelta(minutes=settings.heartbeat_minutes))
         if deadlines and now > max(deadlines):
-            since = alive.strftime("%Y-%m-%dT%H:%M:%SZ") if alive else "never"
+            since = iso(alive) if alive else "never"
             return ("HUNG", lifecycle.HUNG,
                     f"watchdog: training made no progress for {settings.heartbeat_minutes:g} minutes (last "
                     f"heartbeat {since}) while an instance was running; group set to 0, checkpoints kept "
@@ -121,7 +116,7 @@ def decide(status: dict | None, group: dict, newest_launch: datetime | None, set
 def check(s3: Any, autoscaling: Any, ec2: Any, sns: Any, settings: Settings, now: datetime | None = None) -> dict:
     """One watchdog pass; returns what it did: {"action": "none"|"scaled_to_zero", "event", "reason"}."""
     now = now or datetime.now(timezone.utc)
-    store = lifecycle.StatusStore(s3, layout.RunLayout(settings.bucket, settings.run_id))
+    store = StatusStore(s3, layout.RunLayout(settings.bucket, settings.run_id))
     group = _group(autoscaling, settings.asg_name)
     if group is None:
         return {"run_id": settings.run_id, "action": "none", "event": None, "reason": "group not found"}

@@ -1,39 +1,16 @@
-"""lifecycle.py: the run's states and transitions, attempts, billing and the conditional writes of status.json
-(in-process moto)."""
+"""lifecycle.py: the run's states and transitions, attempts and their end states, the runner's exit statuses."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
-from botocore.exceptions import ClientError
 
+from tests.training.cloud.core.helpers import INSTANCE, PYTHON39, RUN, T0, at, running, stage_kit, start
 from training.cloud.core import lifecycle as lc
-from training.cloud.core.layout import RunLayout
-from training.cloud.core.lifecycle import (FAILED, HUNG, INTERRUPTED, NEW, PENDING, RETRYING, RUNNING, STARTING, STOPPED,
-                                      SUCCEEDED, TERMINAL_STATES, TRANSITIONS, IllegalTransition, RunnerExit,
-                                      StatusStore)
-
-RUN = "run-1"
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
-INSTANCE = {"instance_id": "i-0aaa", "instance_type": "g5.xlarge", "availability_zone": "us-east-1a",
-            "lifecycle": "spot"}
-
-
-def at(minutes: float) -> datetime:
-    return T0 + timedelta(minutes=minutes)
-
-
-def start(status, minutes: float = 0, *, instance: dict = INSTANCE, max_attempts: int = 3, price=0.36) -> dict:
-    return lc.start_attempt(status, run_id=RUN, instance=instance, spot_price=price, max_attempts=max_attempts,
-                            now=at(minutes))
-
-
-def running(status=None, minutes: float = 0, **kwargs) -> dict:
-    return lc.set_running(start(status, minutes, **kwargs), epochs=10, last_epoch=0, now=at(minutes + 1))
+from training.cloud.core.lifecycle import (FAILED, HUNG, INTERRUPTED, NEW, PENDING, RETRYING, RUNNING, STARTING,
+                                           STOPPED, SUCCEEDED, TERMINAL_STATES, TRANSITIONS, IllegalTransition,
+                                           RunnerExit)
 
 
 def reach(state: str | None) -> dict | None:
@@ -292,189 +269,10 @@ def test_attempt_crashed_closes_the_runners_attempt_or_records_one():
     assert (second["started_at"], status["state"], status["failed_in_a_row"]) == (lc.iso(at(10)), RETRYING, 2)
 
 
-# ---------------------------------------------------------------- billing
-
-def test_billable_seconds_has_a_one_minute_minimum():
-    attempt = {"started_at": lc.iso(T0), "ended_at": lc.iso(T0 + timedelta(seconds=10))}
-    assert lc.billable_seconds(attempt, at(100)) == 60
-    assert lc.billable_seconds({"started_at": lc.iso(T0), "ended_at": None}, at(2)) == 120  # open: until now
-    assert lc.billable_seconds({"started_at": lc.iso(T0), "ended_at": lc.iso(at(90))}, at(999)) == 5400
-    assert lc.billable_seconds({"started_at": None}, T0) is None
-    assert lc.MINIMUM_BILLED_SECONDS == 60
-
-
-def test_attempt_cost_is_price_times_seconds():
-    attempt = {"started_at": lc.iso(T0), "ended_at": lc.iso(at(30)), "spot_price": 0.5}
-    assert lc.attempt_cost(attempt, at(99)) == pytest.approx(0.5 * 1800 / 3600)
-    assert lc.attempt_cost(attempt, at(99), price=1.2) == pytest.approx(1.2 * 1800 / 3600)  # a price given wins
-    assert lc.attempt_cost({**attempt, "spot_price": None}, at(99)) is None
-    assert lc.attempt_cost({"started_at": None, "spot_price": 0.5}, at(99)) is None
-
-
 def test_closing_an_attempt_bills_it():
     status = lc.end_attempt(running(price=0.72), SUCCEEDED, now=at(10))
     attempt = status["attempts"][0]
     assert attempt["billable_seconds"] == 600 and attempt["estimated_cost"] == pytest.approx(0.12)
-
-
-def test_run_cost_over_attempts_with_a_price_fallback():
-    status = {"attempts": [
-        {"attempt": 1, "started_at": lc.iso(T0), "ended_at": lc.iso(at(60)), "spot_price": 0.3},
-        {"attempt": 2, "started_at": lc.iso(at(70)), "ended_at": lc.iso(at(70.1)), "spot_price": None},
-        {"attempt": 3, "started_at": lc.iso(at(80)), "ended_at": None, "spot_price": None},
-    ]}
-    now = at(110)
-    seconds, dollars, unpriced = lc.run_cost(status, now)
-    assert (seconds, unpriced) == (3600 + 60 + 1800, 2)
-    assert dollars == pytest.approx(0.3)
-    seconds, dollars, unpriced = lc.run_cost(status, now, prices={2: 0.6, 3: 1.0})
-    assert unpriced == 0 and dollars == pytest.approx(0.3 + 0.6 * 60 / 3600 + 1.0 * 0.5)
-    assert lc.run_cost({}, now) == (0, 0.0, 0)
-
-
-# ---------------------------------------------------------------- status.json in S3
-
-@pytest.fixture()
-def s3(aws):
-    client = aws.client("s3")
-    client.create_bucket(Bucket="spotgrade-lifecycle")
-    return client
-
-
-@pytest.fixture()
-def layout() -> RunLayout:
-    return RunLayout("spotgrade-lifecycle", RUN)
-
-
-class Recording:
-    """An S3 client that records put_object's arguments, and can run something just before the first put."""
-
-    def __init__(self, s3, before_first_put=None) -> None:
-        self.s3, self.before_first_put, self.puts, self.gets = s3, before_first_put, [], 0
-
-    def get_object(self, **kwargs):
-        self.gets += 1
-        return self.s3.get_object(**kwargs)
-
-    def put_object(self, **kwargs):
-        if self.before_first_put is not None:
-            hook, self.before_first_put = self.before_first_put, None
-            hook()
-        self.puts.append({k: v for k, v in kwargs.items() if k != "Body"})
-        return self.s3.put_object(**kwargs)
-
-
-def test_status_round_trip(s3, layout):
-    assert lc.read_status(s3, layout) is None
-    before, after = StatusStore(s3, layout).change(lambda s: start(s))
-    assert before is None and after["state"] == STARTING
-    got = lc.read_status(s3, layout)
-    assert got == after and lc.parse_time(got["updated_at"]).tzinfo is not None
-    head = s3.head_object(Bucket=layout.bucket, Key=layout.status_key)
-    assert (head["ContentType"], head["CacheControl"]) == ("application/json", "no-cache")
-    assert json.loads(s3.get_object(Bucket=layout.bucket, Key=layout.status_key)["Body"].read())["run_id"] == RUN
-
-
-def test_change_refuses_an_unknown_state_and_writes_nothing(s3, layout):
-    with pytest.raises(IllegalTransition, match="'DONE'"):
-        StatusStore(s3, layout).change(lambda s: {"run_id": RUN, "state": "DONE"})
-    assert lc.read_status(s3, layout) is None
-
-
-def test_change_writes_nothing_when_nothing_changed(s3, layout):
-    StatusStore(s3, layout).change(lambda s: start(s))
-    client = Recording(s3)
-    store = StatusStore(client, layout)
-    before, after = store.change(lambda s: None)
-    assert after == before and client.puts == []
-    before, after = store.change(lambda s: s)
-    assert after == before and client.puts == []
-    before, after = store.change(lambda s: lc.stop(lc.stop(s, run_id=RUN, state=STOPPED, reason="a", now=T0),
-                                                   run_id=RUN, state=HUNG, reason="b", now=T0))
-    assert after["state"] == STOPPED and len(client.puts) == 1
-
-
-def test_a_new_record_is_put_with_if_none_match_and_a_change_with_if_match(s3, layout):
-    client = Recording(s3)
-    store = StatusStore(client, layout)
-    store.change(lambda s: start(s))
-    created = s3.head_object(Bucket=layout.bucket, Key=layout.status_key)["ETag"]
-    store.change(lambda s: lc.set_running(s, epochs=3, last_epoch=0, now=at(1)))
-    first, second = client.puts
-    assert first["IfNoneMatch"] == "*" and "IfMatch" not in first
-    assert second["IfMatch"] == created and "IfNoneMatch" not in second  # the ETag it read
-
-
-def test_s3_refuses_a_stale_etag_and_a_second_create(s3, layout):
-    """What StatusStore relies on (moto 5 honours If-Match and If-None-Match on put_object)."""
-    first = s3.put_object(Bucket=layout.bucket, Key=layout.status_key, Body=b"{}", IfNoneMatch="*")["ETag"]
-    with pytest.raises(ClientError) as error:
-        s3.put_object(Bucket=layout.bucket, Key=layout.status_key, Body=b"{}", IfNoneMatch="*")
-    assert error.value.response["Error"]["Code"] == "PreconditionFailed"
-    s3.put_object(Bucket=layout.bucket, Key=layout.status_key, Body=b'{"a": 1}', IfMatch=first)
-    with pytest.raises(ClientError) as error:
-        s3.put_object(Bucket=layout.bucket, Key=layout.status_key, Body=b'{"a": 2}', IfMatch=first)
-    assert error.value.response["Error"]["Code"] == "PreconditionFailed"
-    assert json.loads(s3.get_object(Bucket=layout.bucket, Key=layout.status_key)["Body"].read()) == {"a": 1}
-
-
-def test_racing_writers_both_survive(s3, layout):
-    """Writer A (the runner: epoch 4 done) reads; writer B (`stop`) changes the record before A's put; A's put
-    fails its If-Match, A reads again and re-applies its change: the run is STOPPED *and* at epoch 4."""
-    StatusStore(s3, layout).change(lambda s: running())
-    writer_b = StatusStore(s3, layout)
-    client = Recording(s3, before_first_put=lambda: writer_b.change(
-        lambda s: lc.stop(s, run_id=RUN, state=STOPPED, reason="stopped by alice", now=at(20))))
-    calls = []
-
-    def epoch_done(status):
-        calls.append(status["state"])
-        return lc.epoch_done(status, epoch=3, validation={"accuracy": 0.6}, now=at(21))
-
-    before, after = StatusStore(client, layout).change(epoch_done)
-    assert calls == [RUNNING, STOPPED]  # applied to what A read, then again to what B wrote
-    assert len(client.puts) == 2 and client.gets == 2
-    final = lc.read_status(s3, layout)
-    assert final == after
-    assert (final["state"], final["reason"]) == (STOPPED, "stopped by alice")  # B's update
-    assert (final["last_epoch"], final["validation"]) == (4, {"accuracy": 0.6})  # A's update
-    assert final["attempts"][-1]["end_state"] == STOPPED
-
-
-def test_racing_creators_both_survive(s3, layout):
-    """Two writers find no record: B creates it first; A's If-None-Match put fails, A retries on B's record."""
-    writer_b = StatusStore(s3, layout)
-    client = Recording(s3, before_first_put=lambda: writer_b.change(
-        lambda s: lc.boot_failed(s, run_id=RUN, instance=INSTANCE, step="clone", detail="x", log_tail=[],
-                                 boot_started=None, max_attempts=3, now=at(1))))
-    _, after = StatusStore(client, layout).change(
-        lambda s: lc.stop(s, run_id=RUN, state=HUNG, reason="watchdog", now=at(2)))
-    assert [("IfNoneMatch" in p, "IfMatch" in p) for p in client.puts] == [(True, False)]  # the retry wrote nothing
-    assert after["state"] == FAILED == lc.read_status(s3, layout)["state"]  # B's FAILED kept, not overwritten
-
-
-def test_change_gives_up_after_its_retries(layout):
-    class AlwaysConflicting:
-        def get_object(self, **_):
-            raise ClientError({"Error": {"Code": "NoSuchKey"}}, "GetObject")
-
-        def put_object(self, **_):
-            raise ClientError({"Error": {"Code": "PreconditionFailed"}}, "PutObject")
-
-    with pytest.raises(RuntimeError, match="3 conflicting writes in a row"):
-        StatusStore(AlwaysConflicting(), layout, retries=3).change(lambda s: start(s))
-
-
-def test_other_errors_are_not_retried(s3):
-    layout = RunLayout("spotgrade-no-such-bucket", RUN)
-    with pytest.raises(ClientError, match="NoSuchBucket"):
-        StatusStore(s3, layout).change(lambda s: start(s))
-
-
-def test_read_refuses_a_record_that_is_not_an_object(s3, layout):
-    s3.put_object(Bucket=layout.bucket, Key=layout.status_key, Body=b"[1, 2]")
-    with pytest.raises(ValueError, match="does not hold a JSON object"):
-        lc.read_status(s3, layout)
 
 
 # ---------------------------------------------------------------- the runner's exit statuses, standalone use
@@ -492,31 +290,15 @@ def test_runner_exit_statuses_stay_clear_of_python_and_the_shell():
     assert set(EXIT_FOR_STATE) == TERMINAL_STATES | {INTERRUPTED, RETRYING}
 
 
-def python39() -> str | None:
-    """A Python 3.9 (Amazon Linux 2023's system python): on PATH, or installed by pyenv; None where neither."""
-    candidates = [shutil.which("python3.9")]
-    if shutil.which("pyenv"):
-        root = subprocess.run(["pyenv", "root"], capture_output=True, text=True).stdout.strip()
-        candidates += sorted(str(p) for p in Path(root).glob("versions/3.9*/bin/python3.9")) if root else []
-    for candidate in filter(None, candidates):
-        done = subprocess.run([candidate, "-c", "import sys; print(sys.executable)"], capture_output=True, text=True)
-        if done.returncode == 0 and done.stdout.strip():
-            return done.stdout.strip()
-    return None
-
-
-PYTHON39 = python39()
-
-
 @pytest.mark.skipif(PYTHON39 is None, reason="no python3.9 (the instance's system python) here")
 def test_lifecycle_runs_standalone_on_python_3_9(tmp_path):
-    """The boot kit's copy: layout.py and lifecycle.py side by side, no training package, Python 3.9."""
-    cloud = Path(lc.__file__).parent
-    for name in ("layout.py", "lifecycle.py"):
-        shutil.copy(cloud / name, tmp_path / name)
-    code = ("import sys, lifecycle\n"
-            "assert 'training' not in sys.modules and sys.version_info[:2] == (3, 9)\n"
-            "now = lifecycle.utc_now()\n"
+    """The boot kit's copy: the code asset's files only (no project, no dependencies), Python 3.9."""
+    stage_kit(tmp_path)
+    code = ("import sys\n"
+            "from training.cloud.core import lifecycle\n"
+            "from training.cloud.core.clock import utc_now\n"
+            "assert 'training.train' not in sys.modules and sys.version_info[:2] == (3, 9)\n"
+            "now = utc_now()\n"
             "s = lifecycle.start_attempt(None, run_id='r', instance={}, spot_price=0.1, max_attempts=1, now=now)\n"
             "s = lifecycle.end_attempt(s, 'CRASHED', now=now, error='x')\n"
             "print(s['state'], lifecycle.RunnerExit.RETRY.value)\n")

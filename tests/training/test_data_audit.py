@@ -1,27 +1,15 @@
-"""Run-level quality steps: time split, audit refusal for `application`, assess() artifacts."""
+"""The leakage audit on data: a run's audit step refuses leaks for `application`; the `audit` command."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from pathlib import Path
-
-from training.assess import assess, audit_data, audit_features, time_split
+from training.data_audit import audit_data, audit_features
 from training.errors import ConfigError
-from training.features import FeatureSet, FillValues
-
-
-def test_time_split_tests_on_the_newest_fifth():
-    rng = np.random.default_rng(0)
-    dates = pd.Series(pd.to_datetime("2010-01-01") + pd.to_timedelta(rng.integers(0, 1000, 500), unit="D"))
-    labels = rng.integers(0, 7, 500)
-    train, validation, test = time_split(dates, labels, seed=1)
-    assert len(test) == 100
-    assert sorted([*train, *validation, *test]) == list(range(500))
-    assert dates.iloc[test].min() >= dates.iloc[np.concatenate([train, validation])].max()
-    again = time_split(dates, labels, seed=1)
-    assert all((a == b).all() for a, b in zip((train, validation, test), again))
+from training.features import FeatureSet
 
 
 def test_audit_refuses_leaks_for_application_only():
@@ -36,32 +24,6 @@ def test_audit_refuses_leaks_for_application_only():
     report = audit_features(frame, FeatureSet("reference", leaky.numeric, (), "may leak"), log=lines.append)
     assert report["flags"]["post_issuance"] == ["last_fico_range_high"]
     assert "last_fico_range_high" in lines[0]
-
-
-def test_assess_adds_metrics_baselines_importance_and_plots(tmp_path):
-    from training.evaluate import compute_metrics
-
-    rng = np.random.default_rng(0)
-    n = 600
-    frame = pd.DataFrame({"x": rng.integers(0, 7, n).astype(float), "noise": rng.normal(size=n),
-                          "state": rng.choice(["CA", "NY"], n)})
-    y = frame["x"].to_numpy(dtype=int)
-    fs = FeatureSet("toy", ("x", "noise"), ("state",), "toy")
-    fill = FillValues(values={"x": 3.0, "noise": 0.0}, rules={})
-
-    def predict_proba(f):
-        return np.eye(7)[f["x"].to_numpy(dtype=int)] * 0.9 + 0.1 / 7
-
-    train, test = frame.iloc[:400], frame.iloc[400:]
-    probs = predict_proba(test)
-    metrics = {"test": compute_metrics(y[400:], probs.argmax(1))}
-    assess(predict_proba=predict_proba, test_probs=probs, val_probs=None, metrics=metrics, train_frame=train,
-           y_train=y[:400], test_frame=test, y_test=y[400:], y_val=None, feature_set=fs, fill=fill, seed=0,
-           run_dir=tmp_path, log=lambda s: None)
-    assert metrics["test"]["within_one_grade_accuracy"] == 1.0
-    assert set(metrics["baselines"]) == {"majority", "logistic_regression", "hist_gradient_boosting"}
-    assert metrics["permutation_importance"][0]["feature"] == "x"
-    assert (tmp_path / "reliability.png").is_file() and (tmp_path / "importance.png").is_file()
 
 
 def test_audit_data_on_a_synthetic_file_flags_the_reference_leaks(tmp_path):

@@ -1,17 +1,16 @@
-"""CDK assertions on the synthesized stack: each security and capacity property of issue 3."""
+"""CDK assertions on the composed stack (stacks/spotgrade_stack.py): each security and capacity property of
+issue 3, as the constructs come together, and the stack's outputs and tags."""
 
 from __future__ import annotations
 
-import base64
 import json
-import re
 import shlex
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.stacks.conftest import CONTEXT, REPO_URL, Synth, synth
+from tests.stacks.helpers import (CONTEXT, REPO_URL, Synth, as_list, code_asset, flatten, identity_statements,
+                                  instance_policy, synth, user_data_of)
 
 # Read-only calls without resource-level permissions (instance role; the watchdog adds DescribeInstances).
 JUSTIFIED_STAR_ACTIONS = {"ec2:DescribeSpotPriceHistory", "autoscaling:DescribeAutoScalingGroups",
@@ -31,56 +30,6 @@ def on_demand(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     return synth(tmp_path_factory.mktemp("cdk-ondemand"), {
         "repoUrl": REPO_URL, "capacity": "on-demand", "artifactBucket": "team-models",
         "instanceTypes": "g6.xlarge,g5.xlarge", "retainArtifacts": "false"}, nag=True)
-
-
-def flatten(value: Any) -> str:
-    """A CloudFormation string expression as text; Refs/GetAtts as <...> placeholders."""
-    if isinstance(value, str):
-        return value
-    if "Fn::Join" in value:
-        sep, parts = value["Fn::Join"]
-        return sep.join(flatten(p) for p in parts)
-    if "Fn::Base64" in value:
-        return flatten(value["Fn::Base64"])
-    if "Ref" in value:
-        return f"<{value['Ref']}>"
-    if "Fn::GetAtt" in value:
-        return "<{}.{}>".format(*value["Fn::GetAtt"])
-    if "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):  # e.g. the CDK assets bucket's URL
-        return re.sub(r"\$\{([^}!][^}]*)\}", r"<\1>", value["Fn::Sub"])
-    raise AssertionError(f"unexpected expression {value}")
-
-
-def user_data_of(s: Synth) -> str:
-    data = s.one("AWS::EC2::LaunchTemplate")["LaunchTemplateData"]["UserData"]
-    return base64.b64decode(data).decode() if isinstance(data, str) else flatten(data)
-
-
-def identity_statements(s: Synth) -> list[dict[str, Any]]:
-    statements = []
-    for resource in s.template["Resources"].values():
-        props = resource.get("Properties", {})
-        if resource["Type"] == "AWS::IAM::Policy":
-            statements += props["PolicyDocument"]["Statement"]
-        if resource["Type"] == "AWS::IAM::Role":
-            for policy in props.get("Policies", []):
-                statements += policy["PolicyDocument"]["Statement"]
-    assert statements
-    return statements
-
-
-def as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def instance_policy(s: Synth) -> dict[str, dict[str, Any]]:
-    """The instance role's statements by Sid (grants without one: by their actions joined with '+')."""
-    role_id = next(k for k, v in s.resources("AWS::IAM::Role").items()
-                   if "ec2.amazonaws.com" in json.dumps(v["Properties"]["AssumeRolePolicyDocument"]))
-    policy = next(v for v in s.resources("AWS::IAM::Policy").values()
-                  if {"Ref": role_id} in v["Properties"]["Roles"])
-    return {st.get("Sid") or "+".join(as_list(st["Action"])): st
-            for st in policy["Properties"]["PolicyDocument"]["Statement"]}
 
 
 # ---------------------------------------------------------------- network
@@ -211,18 +160,6 @@ def test_no_star_action_and_star_resource_only_for_justified_describe_calls(defa
             assert set(as_list(statement["Action"])) <= JUSTIFIED_STAR_ACTIONS, statement
 
 
-def code_asset(s: Synth) -> dict[str, Any]:
-    """The CloudCode asset (the zip of stacks.cloud_code.FILES) in the synth's asset manifest."""
-    from stacks.cloud_code import FILES
-
-    [manifest] = s.outdir.glob("*.assets.json")  # one stack per synth
-    assets = json.loads(manifest.read_text())["files"]
-    found = [a for a in assets.values() if a["source"].get("packaging") == "zip"
-             and sorted(p.name for p in (s.outdir / a["source"]["path"]).rglob("*") if p.is_file()) == sorted(FILES)]
-    assert len(found) == 1, "one asset holds exactly stacks.cloud_code.FILES"
-    return found[0]
-
-
 def test_instance_role_reads_exactly_the_boot_kit_object(default_synth: Synth) -> None:
     st = instance_policy(default_synth)["BootKitRead"]
     assert as_list(st["Action"]) == ["s3:GetObject"] and st["Effect"] == "Allow"
@@ -290,8 +227,12 @@ def test_user_data_carries_quoted_settings_and_the_entrypoint(default_synth: Syn
 
 
 def test_outputs(default_synth: Synth) -> None:
+    from training.cloud.core import outputs as keys
+
     outputs = default_synth.template["Outputs"]
     assert set(outputs) >= {"BucketName", "RunPrefix", "AutoScalingGroupName", "LogGroupName", "ConsoleLink"}
+    declared = {value for name, value in vars(keys).items() if name.isupper()}
+    assert set(outputs) == declared  # every output key is core/outputs.py's, and each is declared
     assert flatten(outputs["RunPrefix"]["Value"]).endswith("/runs/exp-7/")
     assert flatten(outputs["ConsoleLink"]["Value"]).startswith("https://console.aws.amazon.com/ec2/")
 
@@ -312,35 +253,8 @@ def test_every_taggable_resource_has_project_and_run_tags(default_synth: Synth) 
     assert kinds == {"instance", "volume"}
 
 
-def test_optional_topic_gets_publish_grant_group_notifications_and_env(tmp_path: Path) -> None:
-    """The hook the notifications construct plugs into: SpotCompute(topic=...)."""
-    from aws_cdk import App, Stack
-    from aws_cdk import aws_logs as logs
-    from aws_cdk import aws_sns as sns
+def test_every_log_retention_setting_has_its_cdk_value() -> None:
+    from stacks.spotgrade_stack import RETENTION
+    from training.cloud.core.settings import LOG_RETENTION_DAYS
 
-    from stacks.cloud_code import CloudCode
-    from stacks.compute import SpotCompute
-    from stacks.config import RunConfig
-    from stacks.network import Network
-    from stacks.storage import ArtifactStore
-
-    config = RunConfig.from_context(CONTEXT.get, repo_dir=None)
-    app = App(outdir=str(tmp_path))
-    stack = Stack(app, "TopicTest")
-    network = Network(stack, "Network", log_retention=logs.RetentionDays.ONE_WEEK,
-                      restrict_default_security_group=False)
-    store = ArtifactStore(stack, "Storage", existing_bucket="team-models", run_prefix=config.run_prefix,
-                          checkpoint_expiry_days=7, retain=True)
-    topic = sns.Topic(stack, "Topic", enforce_ssl=True)
-    SpotCompute(stack, "Compute", config=config, vpc=network.vpc, security_group=network.security_group,
-                bucket=store.bucket, log_retention=logs.RetentionDays.ONE_WEEK, topic=topic,
-                boot_kit=CloudCode(stack, "CloudCode"))
-    app.synth()
-    s = Synth(json.loads((tmp_path / "TopicTest.template.json").read_text()), tmp_path)
-    topic_id = next(iter(s.resources("AWS::SNS::Topic")))
-    publish = [st for st in identity_statements(s) if st["Action"] == "sns:Publish"]
-    assert [st["Resource"] for st in publish] == [{"Ref": topic_id}]
-    [notification] = s.one("AWS::AutoScaling::AutoScalingGroup")["NotificationConfigurations"]
-    assert notification["TopicARN"] == {"Ref": topic_id}
-    assert "autoscaling:EC2_INSTANCE_LAUNCH_ERROR" in notification["NotificationTypes"]
-    assert f"SPOTGRADE_TOPIC_ARN='<{topic_id}>'" in user_data_of(s)
+    assert tuple(RETENTION) == LOG_RETENTION_DAYS

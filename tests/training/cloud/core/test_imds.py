@@ -3,7 +3,7 @@ import pytest
 
 from training.cloud.core.imds import Imds, MetadataError
 
-from .fake_imds import FakeImds
+from tests.training.cloud.fake_imds import FakeImds
 
 
 def test_token_then_metadata():

@@ -6,7 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.training.cloud.moto_run import attempt, iso, make_run, running_status
+from tests.training.cloud.core.helpers import stage_kit
+from tests.training.cloud.moto_run import iso, make_run, running_status
 from training.cloud.core import watchdog
 
 
@@ -141,6 +142,7 @@ def test_settings_from_env():
         "SPOTGRADE_BUCKET": "b-1", "SPOTGRADE_RUN_ID": "r", "SPOTGRADE_ASG_NAME": "g",
         "SPOTGRADE_MAX_RUNTIME_HOURS": "2.5", "SPOTGRADE_HEARTBEAT_MINUTES": "12", "SPOTGRADE_TOPIC_ARN": "",
     })
+    assert (s.bucket, s.run_id, s.asg_name) == ("b-1", "r", "g")
     assert (s.max_runtime_hours, s.heartbeat_minutes, s.boot_grace_minutes, s.topic_arn) == (2.5, 12.0, 30.0, None)
 
 
@@ -153,21 +155,19 @@ def test_handler_runs_with_env(run, monkeypatch):
     assert run.group()["DesiredCapacity"] == 0
 
 
-def test_lambda_asset_imports_flat(tmp_path):
-    """Deployed alone (no training package), the handler module imports its siblings."""
-    import shutil
+def test_lambda_asset_imports_the_handler_as_the_package(tmp_path):
+    """Deployed as the code asset alone (no project modules, no dependencies), the handler imports its package."""
     import subprocess
     import sys
-    from pathlib import Path
 
-    cloud = Path(watchdog.__file__).parent
-    from stacks.cloud_code import FILES
+    from stacks.watchdog import HANDLER
 
-    for name in FILES:  # exactly what the CloudCode asset holds
-        shutil.copy(cloud / name, tmp_path / name)
-    code = ("import watchdog, sys; assert 'training' not in sys.modules; "
-            "print(watchdog.layout.__name__, watchdog.lifecycle.__name__)")
+    stage_kit(tmp_path)
+    module, function = HANDLER.rsplit(".", 1)
+    code = (f"import importlib, sys; handler = getattr(importlib.import_module({module!r}), {function!r}); "
+            "assert 'training.cloud.run' not in sys.modules and 'pandas' not in sys.modules; "
+            "import training.cloud.core.watchdog as w; print(w.layout.__name__, w.lifecycle.__name__)")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
                          env={"PATH": "/usr/bin:/bin"})
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "layout lifecycle"
+    assert out.stdout.strip() == "training.cloud.core.layout training.cloud.core.lifecycle"

@@ -1,30 +1,28 @@
-"""The run's settings: one typed, validated object read from CDK context.
+"""The deploy settings: every CDK context key's name, default and validation, and the one context loader.
 
-Defaults live in `DEFAULTS` (mirrored in cdk.json's "context"); override any key with
-`cdk deploy -c key=value`. Every value is checked here, at synth time: a bad one raises
-`ConfigError` with one line naming the key, the value and what is allowed. Values that reach the
-instance's shell are matched against strict patterns and are shell-quoted later by user_data.py.
-
-`python -m stacks.config --check-deploy [-c key=value ...]` validates the settings the same way
-and refuses (exit 2) when no repoUrl can be found: `make deploy` runs it before `cdk deploy`.
+Defaults live in `DEFAULTS` (cdk.json's "context" holds the same values; a test checks it); override any key
+with `-c key=value`. `RunConfig.from_context` checks every value: a bad one raises `ConfigError` with one line
+naming the key, the value and what is allowed. Values that reach the instance's shell are matched against
+strict patterns and are shell-quoted later by stacks/user_data.py. The stack (at synth), `make deploy`'s
+pre-flight and `estimate` all read the settings through this module.
 """
-
 from __future__ import annotations
 
 import json
 import math
 import re
 import shlex
-import subprocess
-import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from training.cloud.core.layout import BUCKET_PATTERN, RUN_ID_PATTERN, RUN_ID_RULE, RunKeys
+from training.cloud.core.lifecycle import DEFAULT_MAX_ATTEMPTS
 from training.errors import ConfigError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[3]
+CDK_JSON = REPO_ROOT / "cdk.json"
 
 # Deep Learning Base OSS Nvidia Driver GPU AMI (Amazon Linux 2023, x86_64): NVIDIA driver + CUDA,
 # python3.12, AWS CLI v2, SSM agent; supports G4dn, G5, G6 and larger GPU families. Resolved by
@@ -52,7 +50,7 @@ DEFAULTS: dict[str, Any] = {
     "logRetentionDays": 30,
     "notifyEmail": None,
     "heartbeatMinutes": 15,
-    "maxAttempts": 3,
+    "maxAttempts": DEFAULT_MAX_ATTEMPTS,
 }
 
 CAPACITY_MODES = ("spot", "on-demand")
@@ -63,21 +61,54 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
 RESERVED_TRAIN_FLAGS = ("--data", "--output", "--run-id")
 MAX_INSTANCE_TYPES = 20  # a mixed-instances policy takes at most 40 overrides; 20 is plenty
 
-_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
-_STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,99}$")
+# Every pattern is matched against the whole value (fullmatch).
+_INSTANCE_TYPE = re.compile(r"[a-z][a-z0-9-]*\.[a-z0-9]+")
+_STACK_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,99}")
 _HOST = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
-_REPO_URL = re.compile(rf"^https://{_HOST}(?::[0-9]{{1,5}})?(?:/[A-Za-z0-9._~-]+)+/?$")
-_GIT_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
-_BUCKET = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
-_BUCKET_NAME = re.compile(rf"^{_BUCKET}$")
-_DATA_URI = re.compile(rf"^s3://(?P<bucket>{_BUCKET})(?:/(?P<key>[A-Za-z0-9!_.*()/=+-]*))?$")
-_AMI_PARAMETER = re.compile(r"^/[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*$")
-_FLAG = re.compile(r"^--[a-z][a-z0-9-]*(?:=[A-Za-z0-9_.,:/+=-]+)?$")
-_FLAG_VALUE = re.compile(r"^[A-Za-z0-9_.,:/+=-]+$")
-_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
+_REPO_URL = re.compile(rf"https://{_HOST}(?::[0-9]{{1,5}})?(?:/[A-Za-z0-9._~-]+)+/?")
+_GIT_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,199}")
+_DATA_URI = re.compile(rf"s3://(?P<bucket>{BUCKET_PATTERN.pattern})(?:/(?P<key>[A-Za-z0-9!_.*()/=+-]*))?")
+_AMI_PARAMETER = re.compile(r"/[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*")
+_FLAG = re.compile(r"--[a-z][a-z0-9-]*(?:=[A-Za-z0-9_.,:/+=-]+)?")
+_FLAG_VALUE = re.compile(r"[A-Za-z0-9_.,:/+=-]+")
+_EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+")
 
+
+# ---------------------------------------------------------------- the context: cdk.json + -c key=value
+
+def load_context(overrides: Iterable[str] = (), cdk_json: Path | None = CDK_JSON) -> dict[str, Any]:
+    """DEFAULTS, overlaid with cdk.json's "context", overlaid with `key=value` overrides (as `cdk -c`)."""
+    context = dict(DEFAULTS)
+    if cdk_json is not None and cdk_json.exists():
+        try:
+            context.update(json.loads(cdk_json.read_text()).get("context", {}))
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"{cdk_json}: not valid JSON ({error.msg} at line {error.lineno}); "
+                              "fix the file") from None
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"-c {item!r}: expected key=value, e.g. -c maxRuntimeHours=4")
+        context[key.strip()] = value
+    return context
+
+
+def cdk_context_args(args: Sequence[str]) -> list[str]:
+    """The `key=value` of every `-c`/`--context` in CDK CLI arguments; the other arguments are not settings."""
+    pairs: list[str] = []
+    items = iter(args)
+    for arg in items:
+        if arg in ("-c", "--context"):
+            pairs.append(next(items, ""))
+        elif arg.startswith("--context="):
+            pairs.append(arg.split("=", 1)[1])
+        elif arg.startswith("-c") and len(arg) > 2:
+            pairs.append(arg[2:])
+    return pairs
+
+
+# ---------------------------------------------------------------- the validated settings
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -104,29 +135,26 @@ class RunConfig:
     max_attempts: int                # failed (crashed) attempts in a row before the run is FAILED
 
     @classmethod
-    def from_context(cls, get: Callable[[str], Any], *, repo_dir: Path | None = REPO_ROOT) -> RunConfig:
-        """Read and validate every key; `get(key)` returns the context value or None."""
+    def from_context(cls, get: Callable[[str], Any], *,
+                     default_repo_url: Callable[[], str | None] | None = None) -> RunConfig:
+        """Read and validate every key; `get(key)` returns the context value or None (the default).
+
+        Without a repoUrl, `default_repo_url()` (where given) supplies one, e.g. the checkout's origin remote.
+        """
 
         def value(key: str) -> Any:
             raw = get(key)
             return DEFAULTS[key] if raw is None else raw
 
         repo_url = _optional_str(value("repoUrl"))
-        if repo_url is None and repo_dir is not None:
-            repo_url = origin_https_url(repo_dir)
-        hours = _number("maxRuntimeHours", value("maxRuntimeHours"), 0.0, 72.0, "a number of hours > 0 and <= 72")
-        if hours == 0:
-            raise _bad("maxRuntimeHours", value("maxRuntimeHours"), "a number of hours > 0 and <= 72")
-        expiry = _integer("checkpointExpiryDays", value("checkpointExpiryDays"), 1, 3650, "whole days 1-3650")
-        if expiry <= math.ceil(hours / 24):
-            raise _bad("checkpointExpiryDays", expiry,
-                       f"more days than the run can last (maxRuntimeHours={hours:g}), so live checkpoints never expire")
+        if repo_url is None and default_repo_url is not None:
+            repo_url = default_repo_url()
+        hours = _runtime_hours(value("maxRuntimeHours"))
         capacity = _choice("capacity", value("capacity"), CAPACITY_MODES)
         return cls(
             stack_name=_match("stackName", value("stackName"), _STACK_NAME,
                               "a letter, then letters, digits or '-' (at most 100)"),
-            run_id=_match("runId", value("runId"), _RUN_ID,
-                          "1-63 of letters, digits, '.', '_' or '-', starting with a letter or digit"),
+            run_id=_match("runId", value("runId"), RUN_ID_PATTERN, RUN_ID_RULE),
             instance_types=_instance_types(value("instanceTypes")),
             capacity=capacity,
             max_spot_price=_max_spot_price(value("maxSpotPrice"), capacity),
@@ -141,7 +169,7 @@ class RunConfig:
                                  "an SSM parameter name such as " + DEFAULT_AMI_PARAMETER),
             artifact_bucket=_artifact_bucket(value("artifactBucket")),
             retain_artifacts=_boolean("retainArtifacts", value("retainArtifacts")),
-            checkpoint_expiry_days=expiry,
+            checkpoint_expiry_days=_checkpoint_expiry(value("checkpointExpiryDays"), hours),
             log_retention_days=_choice("logRetentionDays", _maybe_int(value("logRetentionDays")),
                                        LOG_RETENTION_DAYS),
             notify_email=_notify_email(value("notifyEmail")),
@@ -156,9 +184,14 @@ class RunConfig:
         return f"{self.stack_name}-{self.run_id}"
 
     @property
+    def keys(self) -> RunKeys:
+        """The run's keys in the artifacts bucket (layout.py)."""
+        return RunKeys(self.run_id)
+
+    @property
     def run_prefix(self) -> str:
-        """The run's key prefix in the artifacts bucket (training/cloud/layout.py owns what is under it)."""
-        return f"runs/{self.run_id}/"
+        """The run's key prefix in the artifacts bucket."""
+        return self.keys.prefix
 
     @property
     def log_group_name(self) -> str:
@@ -169,36 +202,10 @@ class RunConfig:
         """(bucket, key prefix up to the first glob character) of dataUri; None for the synthetic sample."""
         if not self.data_uri:
             return None
-        match = _DATA_URI.match(self.data_uri)
+        match = _DATA_URI.fullmatch(self.data_uri)
         assert match is not None  # validated in from_context
         key = match.group("key") or ""
         return match.group("bucket"), key.split("*", 1)[0]
-
-
-# ---------------------------------------------------------------- repoUrl default from git
-
-def origin_https_url(repo_dir: Path) -> str | None:
-    """The checkout's `origin` remote as an https URL (ssh forms converted, credentials dropped)."""
-    try:
-        out = subprocess.run(["git", "-C", str(repo_dir), "remote", "get-url", "origin"],
-                             capture_output=True, text=True, timeout=10, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return to_https(out.stdout.strip()) if out.returncode == 0 and out.stdout.strip() else None
-
-
-def to_https(remote: str) -> str | None:
-    """`git@host:o/r.git` / `ssh://git@host/o/r.git` / `https://user:tok@host/o/r` -> `https://host/o/r...`."""
-    scp = re.match(r"^(?:[A-Za-z0-9._-]+@)?(?P<host>[A-Za-z0-9.-]+):(?!//)(?P<path>[^\s]+)$", remote)
-    if scp and not remote.startswith(("http://", "https://", "ssh://", "git://")):
-        return f"https://{scp.group('host')}/{scp.group('path').lstrip('/')}"
-    url = re.match(r"^(?:ssh|git|https?)://(?:[^@/\s]+@)?(?P<host>[A-Za-z0-9.-]+)(?::[0-9]+)?(?P<path>/[^\s]*)$",
-                   remote)
-    if url:
-        # ssh ports are not https ports: drop any port; keep an https URL's own port.
-        port = re.match(r"^https://(?:[^@/\s]+@)?[A-Za-z0-9.-]+(?P<port>:[0-9]+)", remote)
-        return f"https://{url.group('host')}{port.group('port') if port else ''}{url.group('path')}"
-    return None
 
 
 # ---------------------------------------------------------------- validators (one line each)
@@ -216,7 +223,7 @@ def _optional_str(raw: Any) -> str | None:
 
 
 def _match(key: str, raw: Any, pattern: re.Pattern[str], allowed: str) -> str:
-    if not isinstance(raw, str) or not pattern.match(raw):
+    if not isinstance(raw, str) or not pattern.fullmatch(raw):
         raise _bad(key, raw, allowed)
     return raw
 
@@ -260,6 +267,22 @@ def _boolean(key: str, raw: Any) -> bool:
     raise _bad(key, raw, "true or false")
 
 
+def _runtime_hours(raw: Any) -> float:
+    allowed = "a number of hours > 0 and <= 72"
+    hours = _number("maxRuntimeHours", raw, 0.0, 72.0, allowed)
+    if hours == 0:
+        raise _bad("maxRuntimeHours", raw, allowed)
+    return hours
+
+
+def _checkpoint_expiry(raw: Any, hours: float) -> int:
+    expiry = _integer("checkpointExpiryDays", raw, 1, 3650, "whole days 1-3650")
+    if expiry <= math.ceil(hours / 24):
+        raise _bad("checkpointExpiryDays", expiry,
+                   f"more days than the run can last (maxRuntimeHours={hours:g}), so live checkpoints never expire")
+    return expiry
+
+
 def _instance_types(raw: Any) -> tuple[str, ...]:
     allowed = f"1-{MAX_INSTANCE_TYPES} EC2 instance types such as g5.xlarge (a JSON list or comma-separated)"
     if isinstance(raw, str):
@@ -274,7 +297,7 @@ def _instance_types(raw: Any) -> tuple[str, ...]:
     if not isinstance(raw, (list, tuple)) or not 1 <= len(raw) <= MAX_INSTANCE_TYPES:
         raise _bad("instanceTypes", raw, allowed)
     for item in raw:
-        if not isinstance(item, str) or not _INSTANCE_TYPE.match(item):
+        if not isinstance(item, str) or not _INSTANCE_TYPE.fullmatch(item):
             raise _bad("instanceTypes", item, allowed)
     if len(set(raw)) != len(raw):
         raise _bad("instanceTypes", raw, allowed + ", each once")
@@ -321,14 +344,14 @@ def _artifact_bucket(raw: Any) -> str | None:
     name = _optional_str(raw)
     if name is None:
         return None
-    if ".." in name or not _BUCKET_NAME.match(name):
+    if ".." in name or not BUCKET_PATTERN.fullmatch(name):
         raise _bad("artifactBucket", raw, "an S3 bucket name (3-63 of a-z, 0-9, '.', '-'), or empty")
     return name
 
 
 def validate_email(raw: Any) -> str:
     """One email address (the notifyEmail context key), or ConfigError."""
-    if not isinstance(raw, str) or len(raw) > 254 or not _EMAIL.match(raw):
+    if not isinstance(raw, str) or len(raw) > 254 or not _EMAIL.fullmatch(raw):
         raise _bad("notifyEmail", raw, "one email address such as you@example.com, or empty for no email")
     return raw
 
@@ -354,66 +377,13 @@ def _train_args(raw: Any) -> str:
         raise _bad("trainArgs", raw, allowed)
     previous_was_flag = False
     for token in tokens:
-        if _FLAG.match(token):
+        if _FLAG.fullmatch(token):
             name = token.split("=", 1)[0]
             if any(reserved.startswith(name) for reserved in RESERVED_TRAIN_FLAGS):  # argparse abbreviations too
                 raise _bad("trainArgs", raw, f"no {', '.join(RESERVED_TRAIN_FLAGS)} (the runner sets them)")
             previous_was_flag = "=" not in token
-        elif previous_was_flag and _FLAG_VALUE.match(token) and not token.startswith("-"):
+        elif previous_was_flag and _FLAG_VALUE.fullmatch(token) and not token.startswith("-"):
             previous_was_flag = False
         else:
             raise _bad("trainArgs", raw, allowed)
     return shlex.join(tokens)
-
-
-# ---------------------------------------------------------------- `make deploy` pre-flight check
-
-def _context_from_args(args: Sequence[str], cdk_json: Path) -> dict[str, Any]:
-    """cdk.json's context overlaid with `-c key=value` / `--context key=value` from CDK CLI args."""
-    context: dict[str, Any] = {}
-    if cdk_json.exists():
-        context.update(json.loads(cdk_json.read_text()).get("context", {}))
-    items = iter(args)
-    for arg in items:
-        if arg in ("-c", "--context"):
-            pair = next(items, "")
-        elif arg.startswith("--context="):
-            pair = arg.split("=", 1)[1]
-        elif arg.startswith("-c") and len(arg) > 2:
-            pair = arg[2:]
-        else:
-            continue
-        key, sep, val = pair.partition("=")
-        if sep:
-            context[key] = val
-    return context
-
-
-def check_deploy(args: Sequence[str], *, repo_dir: Path = REPO_ROOT) -> RunConfig:
-    """Validate the settings `cdk deploy` would use; ConfigError when no repoUrl can be found."""
-    context = _context_from_args(args, repo_dir / "cdk.json")
-    config = RunConfig.from_context(context.get, repo_dir=repo_dir)
-    if config.repo_url is None:
-        raise ConfigError("no repoUrl: this checkout has no 'origin' remote that an instance can clone over "
-                          "https; pass the repository the instance should clone, "
-                          "e.g. make deploy ARGS='-c repoUrl=https://host/owner/repo.git'")
-    return config
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] != "--check-deploy":
-        print("usage: python -m stacks.config --check-deploy [cdk deploy args, e.g. -c repoUrl=...]",
-              file=sys.stderr)
-        return 2
-    try:
-        config = check_deploy(argv[1:])
-    except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"deploying run {config.run_id!r} from {config.repo_url} at {config.git_ref}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

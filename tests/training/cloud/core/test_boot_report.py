@@ -1,5 +1,5 @@
-"""The user data's boot kit (training/cloud/boot_report.py) as the instance runs it: from a folder holding only
-the CloudCode asset's files, with the real `aws` CLI against the moto server and a fake metadata service."""
+"""The user data's boot kit (training/cloud/core/boot_report.py) as the instance runs it: from a folder holding
+only the CloudCode asset's files, with the real `aws` CLI against the moto server and a fake metadata service."""
 from __future__ import annotations
 
 import importlib.util
@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from stacks.cloud_code import CLOUD_DIR, FILES
+from stacks.cloud_code import asset_files
+from tests.training.cloud.core.helpers import PYTHON39, stage_kit
+from tests.training.cloud.fake_imds import FakeImds
 from training.cloud.core import lifecycle
+from training.cloud.core.clock import iso, utc_now
 from training.cloud.core.layout import RunLayout
-from training.cloud.core.lifecycle import RunnerExit, StatusStore
-
-from .fake_imds import FakeImds
-from .test_lifecycle import PYTHON39
+from training.cloud.core.lifecycle import RunnerExit
+from training.cloud.core.status_store import StatusStore
 
 VENV_BIN = Path(sys.executable).parent
 AWS_CLI = shutil.which("aws", path=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
@@ -34,12 +35,10 @@ BOOT_LOG = ["spotgrade: bootstrap of run {run} starting 2026-03-01T12:00:00Z",
 
 @pytest.fixture()
 def kit(tmp_path: Path) -> Path:
-    """The boot kit as the user data unpacks it: the asset's files, nothing else (no `training` package)."""
+    """The boot kit as the user data unpacks it: the asset's files, nothing else of the project."""
     folder = tmp_path / "kit"
     folder.mkdir()
-    for name in FILES:
-        shutil.copy(CLOUD_DIR / name, folder / name)
-    return folder
+    return stage_kit(folder)
 
 
 @pytest.fixture()
@@ -70,20 +69,22 @@ def write_log(tmp_path: Path, lines: list[str], name: str = "bootstrap.log") -> 
 
 def report(cloud, kit: Path, imds: FakeImds, run_id: str, *args: str, topic: str = "", max_attempts: int = 3,
            python: str = sys.executable) -> subprocess.CompletedProcess:
-    """`python3 boot_report.py ...` as the user data's report() calls it, in the kit's folder."""
+    """`python3 -m training.cloud.core.boot_report ...` as the user data's report() calls it, in the kit's folder."""
     env = {"PATH": f"{Path(AWS_CLI).parent}{os.pathsep}/usr/bin:/bin", "HOME": str(kit.parent),
-           **cloud.aws_env(), "SPOTGRADE_METADATA_URL": imds.url}
-    command = [python, "boot_report.py", "--bucket", cloud.bucket, "--run-id", run_id, "--asg-name", cloud.group,
-               "--topic-arn", topic, "--max-attempts", str(max_attempts), *args]
+           **cloud.aws_env(), "SPOTGRADE_METADATA_URL": imds.url, "PYTHONPATH": str(kit)}
+    command = [python, "-m", "training.cloud.core.boot_report", "--bucket", cloud.bucket, "--run-id", run_id,
+               "--asg-name", cloud.group, "--topic-arn", topic, "--max-attempts", str(max_attempts), *args]
     return subprocess.run(command, cwd=kit, env=env, capture_output=True, text=True, timeout=120)
 
 
-def test_the_kit_folder_has_no_training_package(kit):
-    done = subprocess.run([sys.executable, "-c", "import importlib.util as u, sys; "
-                           "sys.exit(u.find_spec('training') is not None)"], cwd=kit, env={"PATH": "/usr/bin:/bin"})
+def test_the_kit_folder_has_only_the_core_package(kit):
+    assert sorted(p.relative_to(kit).as_posix() for p in kit.rglob("*") if p.is_file()) == asset_files()
+    code = ("import importlib.util as u, sys, training; "
+            "sys.exit(not training.__file__.startswith(sys.argv[1]) or u.find_spec('training.train') is not None "
+            "or u.find_spec('training.cloud.run') is not None)")
+    done = subprocess.run([sys.executable, "-c", code, str(kit)], cwd=kit, env={"PATH": "/usr/bin:/bin"})
     assert done.returncode == 0, "the standalone runs below would not prove anything"
-    assert sorted(p.name for p in kit.iterdir()) == sorted(FILES)
-    assert importlib.util.find_spec("training") is not None  # (while the tests themselves have it)
+    assert importlib.util.find_spec("training.train") is not None  # (while the tests themselves have it)
 
 
 def test_boot_failed_records_the_step_uploads_the_log_notifies_and_releases_the_group(cloud, kit, imds, topic,
@@ -106,7 +107,7 @@ def test_boot_failed_records_the_step_uploads_the_log_notifies_and_releases_the_
     assert (attempt["instance_id"], attempt["instance_type"], attempt["availability_zone"]) == (
         INSTANCE_ID, "g5.xlarge", "us-east-1c")
     assert (attempt["end_state"], attempt["failed_step"]) == ("FAILED", "clone")
-    assert attempt["started_at"] == lifecycle.iso(datetime.fromtimestamp(started, timezone.utc))
+    assert attempt["started_at"] == iso(datetime.fromtimestamp(started, timezone.utc))
     assert 95 <= attempt["billable_seconds"] < 95 + 60
 
     key = RunLayout(cloud.bucket, "boot1").boot_log_key(INSTANCE_ID)
@@ -122,7 +123,7 @@ def test_boot_failed_records_the_step_uploads_the_log_notifies_and_releases_the_
 def test_boot_failed_on_a_run_already_over_changes_nothing_but_the_capacity(cloud, kit, imds, topic, tmp_path):
     layout = RunLayout(cloud.bucket, "over")
     _, before = StatusStore(cloud.clients.s3, layout).change(lambda s: lifecycle.stop(
-        s, run_id="over", state=lifecycle.STOPPED, reason="stopped by alice", now=lifecycle.utc_now()))
+        s, run_id="over", state=lifecycle.STOPPED, reason="stopped by alice", now=utc_now()))
     done = report(cloud, kit, imds, "over", "boot-failed", "--step", "pip install", "--exit-status", "1",
                   "--log", str(write_log(tmp_path, ["ERROR: No matching distribution found for tensorflow"])),
                   topic=topic)
@@ -140,8 +141,8 @@ def test_a_killed_runner_is_crashed_and_retried_until_max_attempts(cloud, kit, i
     instance = {"instance_id": INSTANCE_ID, "instance_type": "g5.xlarge", "availability_zone": "us-east-1c",
                 "lifecycle": "spot"}
     StatusStore(cloud.clients.s3, layout).change(lambda s: lifecycle.set_running(lifecycle.start_attempt(
-        s, run_id="oom", instance=instance, spot_price=0.4, max_attempts=3, now=lifecycle.utc_now()),
-        epochs=10, last_epoch=0, now=lifecycle.utc_now()))
+        s, run_id="oom", instance=instance, spot_price=0.4, max_attempts=3, now=utc_now()),
+        epochs=10, last_epoch=0, now=utc_now()))
     log = write_log(tmp_path, ["spotgrade: starting the runner", "Killed",
                                "spotgrade: runner exited with status 137 2026-03-01T12:30:00Z"])
 
@@ -253,3 +254,16 @@ def test_the_kit_runs_on_the_instances_system_python(cloud, kit, imds, tmp_path)
     assert (status["state"], status["failed_step"]) == ("FAILED", "python")
     assert status["error"] == "boot step 'python' failed: exit status 1: No match for argument: python3.12"
     assert cloud.desired() == 0
+
+
+@pytest.mark.skipif(PYTHON39 is None, reason="no python3.9 (the instance's system python) here")
+def test_every_core_module_imports_on_the_instances_system_python(kit):
+    """The whole asset, not only what one test reaches, is Python 3.9 and standard library (boto3 is imported
+    by the Lambda handler only when it runs)."""
+    modules = [name[:-3].replace("/", ".").removesuffix(".__init__") for name in asset_files()
+               if name.startswith("training/cloud/core/")]
+    code = "import importlib, sys\nfor name in sys.argv[1:]:\n    importlib.import_module(name)\nprint('ok')\n"
+    done = subprocess.run([PYTHON39, "-E", "-s", "-c", code, *modules], cwd=kit, capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "ok\n" and {"training.cloud.core", "training.cloud.core.settings"} <= set(modules)

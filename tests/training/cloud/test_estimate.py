@@ -1,0 +1,70 @@
+"""`estimate` against moto: spot prices times the expected hours, for settings read and validated as the stack
+reads them."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from training.cloud import estimate as est
+from training.cloud.core.settings import RunConfig, load_context
+from training.errors import CloudError, ConfigError
+
+
+def test_estimate_multiplies_spot_history_by_hours(aws, tmp_path):
+    cdk_json = tmp_path / "cdk.json"
+    cdk_json.write_text(json.dumps({"app": "python3 app.py", "context": {
+        "instanceTypes": ["g4dn.xlarge", "g5.xlarge"], "maxRuntimeHours": 6}}))
+    context = load_context(["maxRuntimeHours=4"], cdk_json)
+    captured = []
+    rows = est.estimate(aws, context, out=captured.append)
+    ec2 = aws.client("ec2")
+    for row in rows:
+        history = ec2.describe_spot_price_history(InstanceTypes=[row["instance_type"]],
+                                                  ProductDescriptions=["Linux/UNIX"])["SpotPriceHistory"]
+        by_zone = {}
+        for record in sorted(history, key=lambda r: r["Timestamp"]):
+            by_zone[record["AvailabilityZone"]] = float(record["SpotPrice"])
+        assert by_zone, "moto returned no history"
+        assert row["prices"] == by_zone
+        assert row["hours"] == 4.0
+        assert row["cost_low"] == pytest.approx(min(by_zone.values()) * 4)
+        assert row["cost_high"] == pytest.approx(max(by_zone.values()) * 4)
+    assert [r["instance_type"] for r in rows] == ["g4dn.xlarge", "g5.xlarge"]
+    assert captured[0] == "expected run time: 4 h (maxRuntimeHours, the most the run can last)"
+
+
+def test_expected_hours_from_epochs_per_hour():
+    config = RunConfig.from_context(load_context(["trainArgs=--epochs 40", "maxRuntimeHours=8"], None).get)
+    assert est.expected_hours(config, epochs_per_hour=20)[0] == pytest.approx(2.0)
+    assert est.expected_hours(config, epochs_per_hour=2)[0] == 8.0  # capped
+    assert est.expected_hours(config, hours=1.5)[0] == 1.5
+    assert est.epochs_from("--features reference --epochs=12") == 12
+    assert est.epochs_from("") == est.DEFAULT_EPOCHS
+
+
+def test_estimate_validates_the_settings_as_the_stack_does(aws):
+    """A value the stack would refuse is refused here too, before any AWS call (one line naming the key)."""
+    with pytest.raises(ConfigError, match="context key 'maxRuntimeHours'"):
+        est.estimate(aws, load_context(["maxRuntimeHours=eight"], None), out=lambda _: None)
+    with pytest.raises(ConfigError, match="context key 'instanceTypes'"):
+        est.estimate(aws, load_context(["instanceTypes=g5.xlarge;reboot"], None), out=lambda _: None)
+    config = RunConfig.from_context(load_context(["instanceTypes=g5.xlarge, g6.xlarge"], None).get)
+    assert config.instance_types == ("g5.xlarge", "g6.xlarge")
+
+
+def test_on_demand_and_price_cap_notes(aws):
+    captured = []
+    est.estimate(aws, load_context(["capacity=on-demand", "instanceTypes=g5.xlarge"], None), out=captured.append)
+    assert captured[-1] == "note: capacity=on-demand bills the on-demand price, not these spot prices"
+    captured = []
+    rows = est.estimate(aws, load_context(["maxSpotPrice=0.000001", "instanceTypes=g5.xlarge"], None),
+                        out=captured.append)
+    assert rows[0]["min_price"] is None and "every AZ above maxSpotPrice=1e-06" in captured[2]
+
+
+def test_estimate_without_credentials_is_one_line(no_aws_credentials):
+    import boto3
+
+    with pytest.raises(CloudError, match="^estimate: no AWS credentials found"):
+        est.estimate(boto3.Session(region_name="us-east-1"), load_context([], None), out=lambda _: None)

@@ -1,0 +1,52 @@
+"""The scoring step: metrics.json's blocks, baselines on the same rows, permutation importance."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from training.features import FeatureSet, FillValues
+from training.scoring import keras_predict_proba, score_run
+
+
+def test_score_run_adds_metrics_baselines_and_importance():
+    rng = np.random.default_rng(0)
+    n = 600
+    frame = pd.DataFrame({"x": rng.integers(0, 7, n).astype(float), "noise": rng.normal(size=n),
+                          "state": rng.choice(["CA", "NY"], n)})
+    y = frame["x"].to_numpy(dtype=int)
+    fs = FeatureSet("toy", ("x", "noise"), ("state",), "toy")
+    fill = FillValues(values={"x": 3.0, "noise": 0.0}, rules={})
+
+    def predict_proba(f):
+        return np.eye(7)[f["x"].to_numpy(dtype=int)] * 0.9 + 0.1 / 7
+
+    train, val, test = frame.iloc[:300], frame.iloc[300:400], frame.iloc[400:]
+    lines: list[str] = []
+    metrics = score_run(predict_proba=predict_proba, val_probs=predict_proba(val), test_probs=predict_proba(test),
+                        train_frame=train, y_train=y[:300], y_val=y[300:400], test_frame=test, y_test=y[400:],
+                        feature_set=fs, fill=fill, seed=0, log=lines.append)
+    assert list(metrics) == ["test", "validation", "rows", "baselines", "permutation_importance"]
+    assert metrics["test"]["within_one_grade_accuracy"] == 1.0
+    assert metrics["validation"]["accuracy"] == 1.0
+    assert metrics["rows"] == {"train": 300, "validation": 100, "test": 200}
+    assert set(metrics["baselines"]) == {"majority", "logistic_regression", "hist_gradient_boosting"}
+    assert metrics["permutation_importance"][0]["feature"] == "x"
+    assert len(lines) == 3 and lines[0].startswith("Keras model beats majority")
+
+
+def test_keras_predict_proba_matches_the_models_predictions(trained_run):
+    import keras
+
+    from training.data import load_loans
+    from training.features import add_derived_features, get_feature_set, raw_columns_for
+
+    result, _ = trained_run
+    features = get_feature_set("application")
+    frame = add_derived_features(load_loans(result.run_dir / "data" / "synthetic.csv",
+                                            ["grade", *raw_columns_for(features.columns)]).frame.iloc[:50])
+    model = keras.models.load_model(result.run_dir / "model.keras")
+    probs = keras_predict_proba(model, list(features.columns), list(features.categorical), batch_size=16)(frame)
+    assert probs.shape == (50, 7)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    assert keras_predict_proba(model, list(features.columns), list(features.categorical))(frame.iloc[:0]).shape \
+        == (0, 7)

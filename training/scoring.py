@@ -1,0 +1,59 @@
+"""A training run's scoring step: metrics.json's contents from the model's probabilities on its rows.
+
+Test and validation metrics (training.metrics), the baselines fitted and scored on the same rows
+(training.baselines) and the permutation importance of every feature (training.importance).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from training.baselines import fit_baselines
+from training.importance import permutation_importance
+from training.metrics import compute_metrics, extra_metrics, versus_baselines
+
+if TYPE_CHECKING:
+    from training.features import FeatureSet, FillValues
+
+IMPORTANCE_ROWS = 3000  # test rows the permutation importance shuffles
+
+
+def score_run(*, predict_proba: Callable[[pd.DataFrame], np.ndarray], val_probs: np.ndarray,
+              test_probs: np.ndarray, train_frame: pd.DataFrame, y_train: np.ndarray, y_val: np.ndarray,
+              test_frame: pd.DataFrame, y_test: np.ndarray, feature_set: FeatureSet, fill: FillValues,
+              seed: int, log: Callable[[str], None] = print,
+              importance_rows: int = IMPORTANCE_ROWS) -> dict[str, Any]:
+    """metrics.json: ``test`` and ``validation`` blocks, ``rows``, ``baselines``, ``permutation_importance``;
+    logs whether the model beats each baseline."""
+    metrics: dict[str, Any] = {
+        "test": {**compute_metrics(y_test, test_probs.argmax(axis=1)), **extra_metrics(y_test, test_probs)},
+        "validation": {**compute_metrics(y_val, val_probs.argmax(axis=1)), **extra_metrics(y_val, val_probs)},
+        "rows": {"train": len(y_train), "validation": len(y_val), "test": len(y_test)},
+        "baselines": fit_baselines(train_frame, y_train, test_frame, y_test, feature_set, fill, seed),
+    }
+    for line in versus_baselines(metrics["test"], metrics["baselines"]):
+        log(line)
+    metrics["permutation_importance"] = permutation_importance(
+        predict_proba, test_frame, y_test, list(feature_set.columns), n_repeats=1, max_rows=importance_rows,
+        seed=seed)
+    return metrics
+
+
+def keras_predict_proba(model, columns: list[str], categorical: list[str], *,
+                        batch_size: int = 8192) -> Callable[[pd.DataFrame], np.ndarray]:
+    """``frame -> (rows, 7)`` probabilities by calling the model directly on tensors, in batches
+    (faster than ``model.predict`` for the many small calls of permutation importance)."""
+    import tensorflow as tf
+
+    from training.model import frame_to_inputs
+
+    def predict_proba(frame: pd.DataFrame) -> np.ndarray:
+        out = []
+        for start in range(0, len(frame), batch_size):
+            inputs = frame_to_inputs(frame.iloc[start:start + batch_size], columns, categorical)
+            out.append(np.asarray(model({k: tf.constant(v) for k, v in inputs.items()}, training=False)))
+        return np.concatenate(out) if out else np.zeros((0, 7))
+
+    return predict_proba

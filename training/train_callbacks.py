@@ -1,0 +1,106 @@
+"""The Keras callbacks of a training run: epoch progress and history, stopping on an event, the fit's list."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import keras
+import numpy as np
+
+from training.run_record import write_json
+
+HISTORY_FILE = "spotgrade_history.json"  # the epoch history beside the BackupAndRestore checkpoint
+
+
+class TrainingInterrupted(Exception):
+    """Raised by train() when stop_event was set; `last_epoch` is the number of completed epochs."""
+
+    def __init__(self, last_epoch: int):
+        super().__init__(f"training interrupted after {last_epoch} completed epoch(s)")
+        self.last_epoch = last_epoch
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """One log line per epoch; keeps the full history (also across a BackupAndRestore resume)."""
+
+    def __init__(self, log: Callable[[str], None], epochs: int, history_path: Path | None):
+        super().__init__()
+        self.log, self.epochs, self.history_path = log, epochs, history_path
+        self.history: list[dict[str, float]] = []
+        self.initial_epoch: int | None = None
+        self.completed = 0
+        self._started = 0.0
+        if history_path is not None and history_path.is_file():
+            self.history = json.loads(history_path.read_text())
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.initial_epoch is None:
+            self.initial_epoch = epoch
+            self.history = self.history[:epoch]
+            self.completed = epoch
+            if epoch:
+                self.log(f"resuming from the checkpoint after epoch {epoch}")
+        self._started = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.completed = epoch + 1
+        logs = {k: float(v) for k, v in (logs or {}).items()}
+        self.history.append(logs)
+        if self.history_path is not None:
+            self.history_path.parent.mkdir(parents=True, exist_ok=True)
+            write_json(self.history, self.history_path)
+        shown = " - ".join(f"{k} {logs[k]:.4f}" for k in ("loss", "accuracy", "val_loss", "val_accuracy")
+                           if k in logs)
+        self.log(f"epoch {epoch + 1}/{self.epochs} - {time.monotonic() - self._started:.1f}s - {shown}")
+
+    def as_dict(self) -> dict[str, list[float]]:
+        keys = sorted({k for entry in self.history for k in entry})
+        return {k: [entry.get(k, float("nan")) for entry in self.history] for k in keys}
+
+    def best_epoch(self) -> int | None:
+        """The (1-based) epoch of the lowest validation loss, or None without one."""
+        val_losses = self.as_dict().get("val_loss", [])
+        return int(np.nanargmin(val_losses)) + 1 if val_losses else None
+
+
+class StopOnEvent(keras.callbacks.Callback):
+    """Raise TrainingInterrupted at the first batch or epoch end after stop_event is set.
+
+    Raising (rather than model.stop_training) skips on_train_end, so BackupAndRestore keeps its checkpoint.
+    """
+
+    def __init__(self, stop_event: threading.Event, progress: EpochProgress):
+        super().__init__()
+        self.stop_event, self.progress = stop_event, progress
+
+    def _check(self):
+        if self.stop_event.is_set():
+            raise TrainingInterrupted(self.progress.completed)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._check()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._check()
+
+
+def fit_callbacks(progress: EpochProgress, *, patience: int, lr_schedule: str, backup_dir: Path | None,
+                  stop_event: threading.Event | None,
+                  extra: Sequence[keras.callbacks.Callback] = ()) -> list[keras.callbacks.Callback]:
+    """The callbacks of the fit, in order: checkpoint (with ``backup_dir``), progress, early stopping on
+    validation loss (best weights restored), ``extra``, LR on plateau (``lr_schedule`` "plateau"), stop."""
+    callbacks: list[keras.callbacks.Callback] = []
+    if backup_dir is not None:
+        callbacks.append(keras.callbacks.BackupAndRestore(str(backup_dir)))
+    callbacks += [progress,
+                  keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True),
+                  *extra]
+    if lr_schedule == "plateau":
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=3,
+                                                           min_lr=1e-5, verbose=0))
+    if stop_event is not None:
+        callbacks.append(StopOnEvent(stop_event, progress))
+    return callbacks
