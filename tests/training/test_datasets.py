@@ -8,7 +8,6 @@ from training.datasets import frame_to_inputs, gathered_dataset, input_kinds, ma
 from training.features import add_derived_features, fit_fill_values
 from training.model import build_model
 
-
 tiny = pytest.fixture(tiny_frame, scope="module", name="tiny")
 tiny_built = pytest.fixture(build_tiny, scope="module", name="tiny_built")
 

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from tests.training.model_inputs import MONEY as FS, MONEY_FILL as FILL, money_frame
+from tests.training.model_inputs import MONEY, MONEY_FILL, money_frame
 from training.encoders import log_mask, quantile_boundaries, signed_log1p
 from training.fitting import predict_proba
 from training.model import MODEL_PRESETS, ModelConfig, build_model
@@ -43,7 +43,7 @@ def test_quantile_boundaries_collapse_on_repeated_values():
 def test_tuned_model_has_the_encoders_and_round_trips(frame, tmp_path):
     keras.utils.set_random_seed(0)
     config = replace(MODEL_PRESETS["tuned"], bin_encoding="one_hot")
-    model = build_model(FS, frame, FILL, config).inference
+    model = build_model(MONEY, frame, MONEY_FILL, config).inference
     names = {layer.name for layer in model.layers}
     assert {"log_money", "bins_fico", "bins_annual_inc", "embed_addr_state", "lookup_term"} <= names
     assert "embed_term" not in names  # two values: one-hot
@@ -52,14 +52,14 @@ def test_tuned_model_has_the_encoders_and_round_trips(frame, tmp_path):
 
 
 def test_log_column_is_normalised_on_the_log_scale(frame):
-    model = build_model(FS, frame, FILL, ModelConfig(log_columns="money")).inference
+    model = build_model(MONEY, frame, MONEY_FILL, ModelConfig(log_columns="money")).inference
     norm = model.get_layer("normalize")
-    filled = frame["annual_inc"].fillna(FILL.values["annual_inc"]).to_numpy()
+    filled = frame["annual_inc"].fillna(MONEY_FILL.values["annual_inc"]).to_numpy()
     assert float(np.ravel(norm.mean)[0]) == pytest.approx(np.log1p(filled).mean(), rel=1e-4)
 
 
 def test_batch_norm_and_unseen_category(frame):
-    model = build_model(FS, frame, FILL, ModelConfig(batch_norm=True, embedding_min_vocab=10)).inference
+    model = build_model(MONEY, frame, MONEY_FILL, ModelConfig(batch_norm=True, embedding_min_vocab=10)).inference
     assert any(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers)
     odd = frame.head(5).assign(addr_state="ZZ")
     probs = predict_proba(model, odd, batch_size=8)
@@ -70,7 +70,7 @@ def test_piecewise_linear_preset_round_trips(frame, tmp_path):
     keras.utils.set_random_seed(0)
     config = MODEL_PRESETS["tuned"]
     assert config.bin_encoding == "piecewise_linear"
-    model = build_model(FS, frame, FILL, config).inference
+    model = build_model(MONEY, frame, MONEY_FILL, config).inference
     ple = model.get_layer("piecewise_linear")
     assert set(ple.columns) == {0, 1} and len(ple.columns) > 10  # both numeric columns, many bins
     _round_trip(model, frame, tmp_path / "m.keras")

@@ -8,7 +8,6 @@ from training.datasets import make_dataset
 from training.fitting import fit, predict_proba
 from training.model import ModelConfig, build_model
 
-
 tiny = pytest.fixture(tiny_frame, scope="module", name="tiny")
 
 

@@ -3,12 +3,11 @@ import keras
 import numpy as np
 import pytest
 
-from tests.training.model_inputs import DERIVED, TINY, TINY_FILL as FILL, build_tiny, record_frame, tiny_frame
+from tests.training.model_inputs import DERIVED, TINY, TINY_FILL, build_tiny, record_frame, tiny_frame
 from training.datasets import frame_to_inputs, input_kinds
 from training.features import add_derived_features, fit_fill_values, raw_columns_for
 from training.fitting import predict_proba
 from training.model import ModelConfig, build_model
-
 
 tiny = pytest.fixture(tiny_frame, scope="module", name="tiny")
 tiny_built = pytest.fixture(build_tiny, scope="module", name="tiny_built")
@@ -36,7 +35,7 @@ def test_default_architecture_is_the_reference_network(tiny_built):
 
 def test_width_depth_dropout_and_learning_rate_are_configurable(tiny):
     config = ModelConfig(hidden_units=(32, 16, 8), dropout=0.0, learning_rate=0.01)
-    model = build_model(TINY, tiny, FILL, config).inference
+    model = build_model(TINY, tiny, TINY_FILL, config).inference
     assert [d.units for d in model.layers if isinstance(d, keras.layers.Dense)] == [32, 16, 8, 7]
     assert not [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
     assert model.optimizer.learning_rate.numpy() == pytest.approx(0.01)
@@ -74,8 +73,8 @@ def test_the_inference_model_takes_the_raw_columns_and_derives_the_others():
 
 
 def test_what_is_trained_depends_on_the_network(tiny):
-    ensemble = build_model(TINY, tiny, FILL, ModelConfig(hidden_units=(8,), ensemble=3))
+    ensemble = build_model(TINY, tiny, TINY_FILL, ModelConfig(hidden_units=(8,), ensemble=3))
     assert ensemble.head is None and ensemble.trained is ensemble.members and len(ensemble.members.outputs) == 3
-    embedded = build_model(TINY, tiny, FILL, ModelConfig(hidden_units=(8,), embedding_min_vocab=2))
+    embedded = build_model(TINY, tiny, TINY_FILL, ModelConfig(hidden_units=(8,), embedding_min_vocab=2))
     assert embedded.preprocess.trainable_weights                  # the embedding learns with the network
     assert embedded.head is None and embedded.members is None and embedded.trained is embedded.feature_model

@@ -6,8 +6,15 @@ import pytest
 
 from training.data import parse_frame, parse_records
 from training.errors import DataError
-from training.predict import (PROBABILITY_COLUMNS, load_model, predict_file, predict_frame, predict_records,
-                              read_json_lines, required_raw_columns)
+from training.predict import (
+    PROBABILITY_COLUMNS,
+    load_model,
+    predict_file,
+    predict_frame,
+    predict_records,
+    read_json_lines,
+    required_raw_columns,
+)
 from training.synthetic import generate_raw, write_raw_csv
 
 

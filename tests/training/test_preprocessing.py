@@ -4,10 +4,9 @@ import keras
 import numpy as np
 import pytest
 
-from tests.training.model_inputs import TINY, TINY_FILL as FILL, build_tiny, tiny_frame
+from tests.training.model_inputs import TINY, TINY_FILL, build_tiny, tiny_frame
 from training.fitting import predict_proba
 from training.model import ModelConfig, build_model
-
 
 tiny = pytest.fixture(tiny_frame, scope="module", name="tiny")
 tiny_built = pytest.fixture(build_tiny, scope="module", name="tiny_built")
@@ -66,7 +65,7 @@ def test_a_column_constant_in_training_cannot_swing_predictions(tiny):
     """Bureau fields empty before 2012 are filled with one value; real values later must not explode."""
     train = tiny.assign(dti=np.nan)  # entirely empty in training -> the fill value everywhere
     keras.utils.set_random_seed(0)
-    model = build_model(TINY, train, FILL, ModelConfig()).inference
+    model = build_model(TINY, train, TINY_FILL, ModelConfig()).inference
     rows = tiny.iloc[:2].copy()
     rows["fico"], rows["home"], rows["term"] = 700.0, "RENT", 36.0
     rows["dti"] = [-5.0, 1e6]  # the training constant, then a value never seen in training
@@ -80,4 +79,4 @@ def test_a_feature_set_without_fill_values_or_columns_is_refused(tiny):
     with pytest.raises(ValueError, match="no fill value for numeric columns"):
         build_model(TINY, tiny, FillValues(values={"fico": 1.0}, rules={}))
     with pytest.raises(ValueError, match="has no columns"):
-        build_model(FeatureSet("empty", (), (), "none"), tiny, FILL)
+        build_model(FeatureSet("empty", (), (), "none"), tiny, TINY_FILL)
