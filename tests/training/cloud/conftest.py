@@ -67,7 +67,7 @@ class Cloud:
         return read_status(self.clients.s3, RunLayout(self.bucket, run_id))
 
     def keys(self, prefix: str) -> list[str]:
-        return sorted(o["Key"] for o in cloud_aws.list_keys(self.clients.s3, self.bucket, prefix))
+        return sorted(o["Key"] for o in cloud_aws.list_objects(self.clients.s3, self.bucket, prefix))
 
     def read(self, key: str) -> bytes:
         return self.clients.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
