@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from training.cli import build_parser, main
+from tests.training.cli_helpers import assert_one_line_error, run_cli
 from training.commands import COMMANDS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -15,24 +15,10 @@ LOCAL = ("train", "audit", "evaluate", "predict", "synthesize")
 RUN_CONTROL = ("status", "logs", "pull", "stop", "resume", "upload-data", "runs", "estimate", "sweep")
 
 
-def _run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _assert_one_line_error(err: str, *fragments: str):
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    for fragment in fragments:
-        assert fragment in lines[0]
-
-
 @pytest.mark.parametrize("argv", [["--help"], *[[name, "--help"] for name in ("train", "evaluate", "predict",
                                                                                "synthesize")]])
 def test_help_exits_zero(capsys, argv):
-    code, out, _ = _run(capsys, *argv)
+    code, out, _ = run_cli(capsys, *argv)
     assert code == 0 and "usage: python -m training" in out
 
 
@@ -42,7 +28,7 @@ def test_commands_are_registered():
 
 
 def test_help_lists_the_local_commands_first(capsys):
-    _, out, _ = _run(capsys, "--help")
+    _, out, _ = run_cli(capsys, "--help")
     listed = [line.split()[0] for line in out.splitlines() if line.startswith("    ") and not line.startswith("     ")]
     assert listed == [*LOCAL, *RUN_CONTROL, "preflight"]
 
@@ -51,12 +37,12 @@ def test_help_lists_the_local_commands_first(capsys):
                                   ["train", "--max-bad-rows", "2"], ["train", "--hidden-units", "10,,5"],
                                   ["train", "--no-such-flag"], ["predict", "--model", "m.keras"]])
 def test_bad_options_exit_two(capsys, argv):
-    code, _, err = _run(capsys, *argv)
+    code, _, err = run_cli(capsys, *argv)
     assert code == 2 and "Traceback" not in err and "error:" in err
 
 
 def test_unknown_arguments_are_named(capsys):
-    code, _, err = _run(capsys, "status", "--stack", "S", "--no-such-flag", "x")
+    code, _, err = run_cli(capsys, "status", "--stack", "S", "--no-such-flag", "x")
     assert code == 2 and err.strip().splitlines()[-1] == \
         "python -m training: error: unrecognized arguments: --no-such-flag x"
 
@@ -84,7 +70,7 @@ def test_parser_imports_no_heavy_module():
 
 
 def test_run_control_commands_are_in_the_main_cli(capsys):
-    code, out, _ = _run(capsys, "--help")
+    code, out, _ = run_cli(capsys, "--help")
     assert code == 0
     for name in ("status", "logs", "pull", "stop", "upload-data", "runs", "estimate", "sweep", "preflight"):
         assert f"    {name}" in out
@@ -94,6 +80,6 @@ def test_run_control_without_region_is_one_line_exit_2(capsys, monkeypatch):
     for var in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
-    code, _, err = _run(capsys, "status", "--stack", "Nope")
+    code, _, err = run_cli(capsys, "status", "--stack", "Nope")
     assert code == 2
-    _assert_one_line_error(err, "region")
+    assert_one_line_error(err, "region")

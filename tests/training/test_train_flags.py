@@ -16,8 +16,8 @@ def test_the_cli_and_the_runner_parse_the_same_flags():
     from training.cli import build_parser
 
     flags = ["--epochs", "3", "--hidden-units", "64,32", "--preset", "tuned", "--split", "time"]
-    assert vars(parse_train_flags(flags)) == {k: v for k, v in vars(build_parser().parse_args(["train", *flags])).items()
-                                              if k != "command"}
+    from_cli = vars(build_parser().parse_args(["train", *flags]))
+    assert vars(parse_train_flags(flags)) == {k: v for k, v in from_cli.items() if k != "command"}
 
 
 def test_preset_overrides_the_network_but_keeps_the_optimiser_flags():

@@ -135,7 +135,8 @@ def _head(s3: Any, bucket: str, key: str) -> dict:
     return {"size": head["ContentLength"], "sha256": head.get("Metadata", {}).get(SHA256_METADATA_KEY)}
 
 
-def scale_to_zero(autoscaling: Any, group: str | None, attempts: int = 5, sleep: Callable[[float], None] = time.sleep) -> bool:
+def scale_to_zero(autoscaling: Any, group: str | None, attempts: int = 5,
+                  sleep: Callable[[float], None] = time.sleep) -> bool:
     """Set the group's min and desired capacity to 0 so the instance terminates; True when done."""
     if not group:
         log.warning("no Auto Scaling group configured: not scaling to 0")

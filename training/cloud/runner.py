@@ -25,13 +25,18 @@ from typing import Any, Callable, Sequence
 
 from training import train_flags
 from training.cloud import aws
+from training.cloud.attempt_watch import Progress, StopRequest, monitor, watch_notices
 from training.cloud.core import env, lifecycle
 from training.cloud.core.headline import headline
 from training.cloud.core.imds import Imds, InstanceInfo, MetadataError
 from training.cloud.core.lifecycle import RunnerExit, StatusStore
-from training.cloud.keras_hooks import BACKUP_METADATA, backup_epoch, make_epoch_callback, make_progress_callback
+from training.cloud.keras_hooks import (
+    BACKUP_METADATA,
+    backup_epoch,
+    make_epoch_callback,
+    make_progress_callback,
+)
 from training.cloud.run_settings import RunSettings
-from training.cloud.attempt_watch import Progress, StopRequest, monitor, watch_notices
 from training.cloud.runner_logs import AttemptLogs, BufferHandler
 from training.errors import ConfigError, SpotgradeError
 

@@ -16,7 +16,7 @@ _names = itertools.count(1)
 
 
 @pytest.fixture
-def cloud(moto_endpoint, monkeypatch):
+def cloud(moto_endpoint, monkeypatch):  # noqa: F811 (the fixture imported above)
     for key in [k for k in os.environ if k.startswith(("AWS_", env_keys.PREFIX))]:
         monkeypatch.delenv(key)
     n = next(_names)
