@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from training.data import DATE_COLUMNS, GRADES, RAW_COLUMNS, TEXT_COLUMNS
+from training.data.schema import DATE_COLUMNS, GRADES, RAW_COLUMNS, TEXT_COLUMNS
 
 GRADE_SHARES = (0.18, 0.29, 0.28, 0.15, 0.07, 0.024, 0.006)
 RATE_MEDIANS = (7.0, 10.0, 13.3, 17.0, 19.2, 23.1, 26.8)
