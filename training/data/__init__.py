@@ -15,7 +15,13 @@ from training.data.loading import LoadedData, SourceFile, load_loans
 from training.data.reading import read_table
 from training.data.records import parse_records
 from training.data.schema import (
-    DATE_COLUMNS, EMP_LENGTHS, FRACTION_PERCENT_COLUMNS, GRADES, NUMERIC_COLUMNS, RAW_COLUMNS, TEXT_COLUMNS,
+    DATE_COLUMNS,
+    EMP_LENGTHS,
+    FRACTION_PERCENT_COLUMNS,
+    GRADES,
+    NUMERIC_COLUMNS,
+    RAW_COLUMNS,
+    TEXT_COLUMNS,
 )
 from training.data.sources import resolve_sources
 

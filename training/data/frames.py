@@ -15,7 +15,6 @@ from training.data.schema import GRADES, REASON_GRADE_INVALID, REASON_GRADE_MISS
 from training.errors import DataError
 
 
-
 def parse_frame(raw: pd.DataFrame, *, source: str, require_grade: bool = False,
                 keep_index: bool = False) -> tuple[pd.DataFrame, dict[str, int]]:
     """Parse an already-read frame of raw text/numbers (e.g. JSON-lines records at predict time).

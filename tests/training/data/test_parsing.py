@@ -8,7 +8,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from tests.training.data.samples import COLS, GOOD_ROWS, csv_text, write
+from tests.training.data.samples import COLS, csv_text, write
 from training.data import load_loans
 from training.data.parsing import as_percent, parse_dates, parse_emp_lengths, parse_numbers, parse_terms, spread
 

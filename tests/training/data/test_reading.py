@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import training.data.reading as reading
-from tests.training.data.samples import COLS, GOOD_ROWS, HEADER, csv_text, load_error, write
+from tests.training.data.samples import COLS, GOOD_ROWS, csv_text, load_error, write
 from training.data import load_loans
 
 
