@@ -43,7 +43,7 @@ def _audit(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from training.assess import audit_data
+    from training.data_audit import audit_data
 
     report = audit_data(args.data if len(args.data) > 1 else args.data[0],
                         [n.strip() for n in args.features.split(",") if n.strip()],

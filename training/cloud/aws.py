@@ -14,7 +14,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from training.checksums import sha256_file
-from training.cloud.costs import PRODUCT
+from training.cloud.spot_prices import latest_price
 from training.errors import DataError
 
 # Throttling and transient errors (5xx, connection resets) are retried with exponential backoff.
@@ -155,15 +155,11 @@ def scale_to_zero(autoscaling: Any, group: str | None, attempts: int = 5,
 
 
 def spot_price(ec2: Any, instance_type: str | None, availability_zone: str | None) -> float | None:
-    """The latest spot price ($/h) of the type in the AZ (costs.PRODUCT), or None where unknown."""
+    """The latest spot price ($/h) of the type in the AZ, or None where unknown (never raises)."""
     if not instance_type or not availability_zone:
         return None
     try:
-        history = ec2.describe_spot_price_history(
-            InstanceTypes=[instance_type], AvailabilityZone=availability_zone,
-            ProductDescriptions=[PRODUCT], MaxResults=1,
-        )["SpotPriceHistory"]
-        return float(history[0]["SpotPrice"]) if history else None
+        return latest_price(ec2, instance_type, availability_zone)
     except Exception as error:  # cost is informative only
         log.warning("spot price of %s in %s unknown: %s", instance_type, availability_zone, error)
         return None

@@ -16,12 +16,11 @@ from typing import Any, Callable, Generator, Iterator, Optional
 from boto3.s3.transfer import TransferConfig
 
 from training.checksums import sha256_file
-from training.cloud import aws, costs
-from training.cloud.core import layout, lifecycle, notify
+from training.cloud import aws, spot_prices
+from training.cloud.core import billing, clock, layout, lifecycle, notify, status_store
 from training.cloud.stack_outputs import DEFAULT_STACK, RunStack, aws_errors, find_run_stack
 from training.errors import CloudError, DataError
 
-DATA_PREFIX = "data/"
 DEFAULT_TRANSFER = TransferConfig(multipart_threshold=64 * 1024 * 1024, multipart_chunksize=64 * 1024 * 1024)
 
 
@@ -46,13 +45,13 @@ class StatusReport:
 def status_report(session: Any, stack: str = DEFAULT_STACK, *, log_lines: int = 5,
                   now: datetime | None = None) -> StatusReport:
     """The run's state, attempts, instance, elapsed time, progress, cost so far and latest log lines."""
-    now = now or lifecycle.utc_now()
+    now = now or clock.utc_now()
     with aws_errors("status"):
         run = find_run_stack(session, stack)
         record = _read_status(session, run)
-        seconds, dollars, unpriced = lifecycle.run_cost(record, now, _launch_prices(session, record))
+        seconds, dollars, unpriced = billing.run_cost(record, now, _launch_prices(session, record))
         tail = _log_tail(session, run, record, log_lines)
-    heartbeat = lifecycle.parse_time(record.get("heartbeat_at"))
+    heartbeat = clock.parse_time(record.get("heartbeat_at"))
     return StatusReport(
         run=run, status=record, billable_seconds=seconds, estimated_cost=dollars, unpriced_attempts=unpriced,
         interruptions=sum(1 for a in record.get("attempts") or [] if a.get("end_state") == lifecycle.INTERRUPTED),
@@ -61,7 +60,7 @@ def status_report(session: Any, stack: str = DEFAULT_STACK, *, log_lines: int = 
 
 
 def _read_status(session: Any, run: RunStack) -> dict:
-    status = lifecycle.read_status(session.client("s3"), run.layout)
+    status = status_store.read_status(session.client("s3"), run.layout)
     if status is None:
         raise CloudError(
             f"run {run.run_id!r} has not started yet (no {run.layout.uri(run.layout.status_key)}): the instance "
@@ -79,8 +78,8 @@ def _launch_prices(session: Any, status: dict) -> dict[int, float]:
         if not (attempt.get("instance_type") and attempt.get("availability_zone") and attempt.get("started_at")):
             continue
         ec2 = ec2 or session.client("ec2")
-        price = costs.spot_price_at(ec2, attempt["instance_type"], attempt["availability_zone"],
-                                    lifecycle.parse_time(attempt["started_at"]))
+        price = spot_prices.spot_price_at(ec2, attempt["instance_type"], attempt["availability_zone"],
+                                    clock.parse_time(attempt["started_at"]))
         if price is not None:
             prices[attempt["attempt"]] = price
     return prices
@@ -89,11 +88,11 @@ def _launch_prices(session: Any, status: dict) -> dict[int, float]:
 def _elapsed_seconds(record: dict, now: datetime) -> float | None:
     """Seconds since the first attempt started, up to the last attempt's end once the run is over."""
     attempts = record.get("attempts") or []
-    first = lifecycle.parse_time(attempts[0].get("started_at")) if attempts else None
+    first = clock.parse_time(attempts[0].get("started_at")) if attempts else None
     if first is None:
         return None
     last = attempts[-1].get("ended_at") if record.get("state") in lifecycle.TERMINAL_STATES else None
-    return ((lifecycle.parse_time(last) if last else now) - first).total_seconds()
+    return ((clock.parse_time(last) if last else now) - first).total_seconds()
 
 
 def _log_tail(session: Any, run: RunStack, record: dict, lines: int) -> list[str]:
@@ -129,7 +128,7 @@ def log_entries(session: Any, stack: str = DEFAULT_STACK, *, follow: bool = Fals
         tokens: dict[str, str | None] = {}
         count = 0
         while True:
-            record = lifecycle.read_status(s3, run.layout)
+            record = status_store.read_status(s3, run.layout)
             finished = bool(record) and record.get("state") in lifecycle.TERMINAL_STATES
             for stream in _streams(client, run) if run.log_group else []:
                 tokens[stream], drained = yield from _drain(client, run.log_group, stream, tokens.get(stream))
@@ -202,7 +201,7 @@ def pull(session: Any, stack: str = DEFAULT_STACK, *, dest: str | Path = "output
         s3 = session.client("s3")
         keys = [o["Key"] for o in aws.list_objects(s3, run.bucket, run.layout.artifacts_prefix)]
         if not keys:
-            record = lifecycle.read_status(s3, run.layout)
+            record = status_store.read_status(s3, run.layout)
             state = record.get("state") if record else "not started"
             raise CloudError(f"run {run.run_id!r} has no artifacts yet (state {state}): they are uploaded when it "
                              "SUCCEEDS; check `python -m training status`")
@@ -230,13 +229,13 @@ class StateChange:
 
 def stop(session: Any, stack: str = DEFAULT_STACK, *, now: datetime | None = None) -> StateChange:
     """Set the run to STOPPED and its Auto Scaling group to 0; checkpoints stay for a later resume."""
-    now = now or lifecycle.utc_now()
+    now = now or clock.utc_now()
     with aws_errors("stop"):
         run = _run_with_group(session, stack)
         session.client("autoscaling").set_desired_capacity(
             AutoScalingGroupName=run.asg_name, DesiredCapacity=0, HonorCooldown=False)
-        reason = f"stopped by the user (`python -m training stop`) at {lifecycle.iso(now)}"
-        before, record = lifecycle.StatusStore(session.client("s3"), run.layout).change(
+        reason = f"stopped by the user (`python -m training stop`) at {clock.iso(now)}"
+        before, record = status_store.StatusStore(session.client("s3"), run.layout).change(
             lambda s: lifecycle.stop(s, run_id=run.run_id, state=lifecycle.STOPPED, reason=reason, now=now))
         if lifecycle.is_terminal(before):
             return StateChange(run, record, already=before["state"])
@@ -252,14 +251,14 @@ def resume(session: Any, stack: str = DEFAULT_STACK, *, now: datetime | None = N
     The run's wall-clock cap (maxRuntimeHours) still counts from its first attempt, so a run stopped for
     running out of time would be stopped again.
     """
-    now = now or lifecycle.utc_now()
+    now = now or clock.utc_now()
     with aws_errors("resume"):
         run = _run_with_group(session, stack)
         record = _read_status(session, run)
         state = record.get("state")
         if state in lifecycle.RESUMABLE_STATES:
-            reason = f"resumed by the user (`python -m training resume`) at {lifecycle.iso(now)}"
-            _, record = lifecycle.StatusStore(session.client("s3"), run.layout).change(
+            reason = f"resumed by the user (`python -m training resume`) at {clock.iso(now)}"
+            _, record = status_store.StatusStore(session.client("s3"), run.layout).change(
                 lambda s: lifecycle.reopen(s, reason=reason, now=now))
         elif state not in (lifecycle.PENDING, lifecycle.INTERRUPTED, lifecycle.RETRYING):
             raise CloudError(f"run {run.run_id!r} is {state}: only a {', '.join(sorted(lifecycle.RESUMABLE_STATES))} "
@@ -297,7 +296,7 @@ def upload_data(session: Any, path: str | Path, stack: str = DEFAULT_STACK, *, k
     with aws_errors("upload-data"):
         run = find_run_stack(session, stack)
         s3 = session.client("s3")
-        key = key or DATA_PREFIX + path.name
+        key = key or layout.data_key(path.name)
         digest = sha256_file(path)
         try:
             existing = s3.head_object(Bucket=run.bucket, Key=key)
@@ -316,7 +315,7 @@ def upload_data(session: Any, path: str | Path, stack: str = DEFAULT_STACK, *, k
 
 def runs(session: Any, stack: str = DEFAULT_STACK, *, now: datetime | None = None) -> list[dict]:
     """Every run in the bucket, newest first: state, dates, instance types, cost and test weighted F1."""
-    now = now or lifecycle.utc_now()
+    now = now or clock.utc_now()
     with aws_errors("runs"):
         run = find_run_stack(session, stack)
         s3 = session.client("s3")
@@ -327,8 +326,8 @@ def runs(session: Any, stack: str = DEFAULT_STACK, *, now: datetime | None = Non
 
 
 def _run_row(s3: Any, here: layout.RunLayout, now: datetime) -> dict:
-    record = lifecycle.read_status(s3, here) or {"state": "-"}
-    _, dollars, _ = lifecycle.run_cost(record, now)
+    record = status_store.read_status(s3, here) or {"state": "-"}
+    _, dollars, _ = billing.run_cost(record, now)
     try:
         metrics = json.loads(s3.get_object(Bucket=here.bucket, Key=here.artifact_key("metrics.json"))["Body"].read())
         f1 = metrics.get("test", {}).get("weighted_f1")

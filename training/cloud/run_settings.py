@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from training.cloud.core import env
+from training.cloud.core import env, imds
 from training.cloud.core.layout import RunLayout, validate_run_id
 from training.cloud.core.lifecycle import DEFAULT_MAX_ATTEMPTS
+from training.cloud.core.settings import CAPACITY_MODES
 from training.errors import ConfigError
 
 _KEY = re.compile(r"[A-Z][A-Z0-9_]*")
-CAPACITIES = ("spot", "on-demand")
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class RunSettings:
     log_group: str | None = None
     capacity: str = "spot"
     topic_arn: str | None = None
-    metadata_url: str = "http://169.254.169.254"
+    metadata_url: str = imds.DEFAULT_URL
     work_dir: Path = Path("/var/lib/spotgrade")
     heartbeat_seconds: float = 60.0
     notice_poll_seconds: float = 5.0
@@ -161,7 +161,7 @@ def _data_uri(read: _Values) -> str:
 
 def _capacity(read: _Values) -> str:
     capacity = read.text(env.CAPACITY, "spot")
-    if capacity not in CAPACITIES:
+    if capacity not in CAPACITY_MODES:
         raise ConfigError(f"{env.CAPACITY}={capacity!r} in {read.source}: expected spot or on-demand")
     return capacity
 

@@ -26,10 +26,11 @@ from typing import Any, Callable, Sequence
 from training import train_flags
 from training.cloud import aws
 from training.cloud.attempt_watch import Progress, StopRequest, monitor, watch_notices
-from training.cloud.core import env, lifecycle
+from training.cloud.core import clock, env, lifecycle
 from training.cloud.core.headline import headline
 from training.cloud.core.imds import Imds, InstanceInfo, MetadataError
-from training.cloud.core.lifecycle import RunnerExit, StatusStore
+from training.cloud.core.lifecycle import RunnerExit
+from training.cloud.core.status_store import StatusStore
 from training.cloud.keras_hooks import (
     BACKUP_METADATA,
     backup_epoch,
@@ -127,7 +128,7 @@ class Runner:
                     "availability_zone": info.availability_zone, "lifecycle": info.lifecycle}
         return self._change(lambda s: lifecycle.start_attempt(
             s, run_id=self.layout.run_id, instance=instance, spot_price=price,
-            max_attempts=self.settings.max_attempts, now=lifecycle.utc_now()))
+            max_attempts=self.settings.max_attempts, now=clock.utc_now()))
 
     def _supervised_attempt(self, clients: aws.Clients, deadline: float | None) -> tuple[str, dict]:
         """The attempt, watched by the notice poller and the monitor; how it ended and the fields to record."""
@@ -159,7 +160,7 @@ class Runner:
     def _beat(self, count: int) -> dict:
         """Write a heartbeat at this progress count; the status after it."""
         return self._change(lambda s: None if s is None else lifecycle.heartbeat(s, progress=count,
-                                                                                  now=lifecycle.utc_now()))
+                                                                                  now=clock.utc_now()))
 
     def _failed(self, error: SpotgradeError) -> tuple[str, dict]:
         message = str(error).splitlines()[0]
@@ -191,7 +192,7 @@ class Runner:
             raise _Stopped()
         last_epoch = resume or self.status.get("last_epoch", 0)
         self._change(lambda s: lifecycle.set_running(s, epochs=config.epochs, last_epoch=last_epoch,
-                                                     now=lifecycle.utc_now()))
+                                                     now=clock.utc_now()))
         self._at("training")
         result = self._train(clients, config, backup_dir, resume)
         if result is None:  # stopped at a batch by a notice, the cap or `stop`
@@ -257,7 +258,7 @@ class Runner:
                            last=(BACKUP_METADATA,))
         validation = {k[4:]: float(v) for k, v in (logs or {}).items() if k.startswith("val_")}
         self._change(lambda s: lifecycle.epoch_done(s, epoch=epoch, validation=validation or None,
-                                                    now=lifecycle.utc_now()))
+                                                    now=clock.utc_now()))
         log.info("epoch %d/%d done%s; %s", epoch + 1, epochs,
                  "".join(f", {k}={float(v):.4f}" for k, v in sorted((logs or {}).items())),
                  "checkpoint in S3" if ready else "no checkpoint to sync")
@@ -281,7 +282,7 @@ class Runner:
         if end_state in (lifecycle.FAILED, CRASHED):
             fields["log_tail"] = lifecycle.log_tail(logs.path)
         try:
-            status = self._change(lambda s: lifecycle.end_attempt(s, end_state, now=lifecycle.utc_now(), **fields))
+            status = self._change(lambda s: lifecycle.end_attempt(s, end_state, now=clock.utc_now(), **fields))
         except Exception:
             log.error("could not write the final status:\n%s", traceback.format_exc())
             status = {**self.status, "state": lifecycle.RETRYING if end_state == CRASHED else end_state}
@@ -321,7 +322,7 @@ class Runner:
         if not self.settings.max_runtime_hours:
             return None
         attempts = status.get("attempts") or []
-        start = lifecycle.parse_time(attempts[0]["started_at"]).timestamp() if attempts else time.time()
+        start = clock.parse_time(attempts[0]["started_at"]).timestamp() if attempts else time.time()
         return start + self.settings.max_runtime_hours * 3600
 
 

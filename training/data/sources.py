@@ -81,7 +81,7 @@ def _resolve_s3(uri: str) -> list[str]:
     """The object itself, or the data objects under the prefix (or matching the glob), as sorted URIs."""
     import botocore.exceptions as bexc
 
-    from training.cloud.aws import list_keys, split_s3_uri
+    from training.cloud.aws import list_objects, split_s3_uri
 
     bucket, key = split_s3_uri(uri)
     s3 = _s3_client()
@@ -95,7 +95,7 @@ def _resolve_s3(uri: str) -> list[str]:
             prefix, pattern = key + "/", None
         else:
             prefix, pattern = key, None
-        keys = [o["Key"] for o in list_keys(s3, bucket, prefix)
+        keys = [o["Key"] for o in list_objects(s3, bucket, prefix)
                 if (pattern is None or fnmatch.fnmatchcase(o["Key"], pattern)) and is_data_name(o["Key"])]
     except (bexc.BotoCoreError, bexc.ClientError) as exc:
         raise _s3_error(uri, exc) from None

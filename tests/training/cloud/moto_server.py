@@ -16,7 +16,7 @@ import pytest
 from training.cloud import aws as cloud_aws
 from training.cloud.core import env as env_keys
 from training.cloud.core.layout import RunLayout
-from training.cloud.core.lifecycle import read_status
+from training.cloud.core.status_store import read_status
 
 REPO = Path(__file__).resolve().parents[3]
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",

@@ -12,7 +12,7 @@ from boto3.s3.transfer import TransferConfig
 
 from tests.training.cloud.moto_run import attempt, iso, make_run, running_status
 from training.cloud import control, control_view
-from training.cloud.core import lifecycle
+from training.cloud.core import billing, status_store
 from training.errors import CloudError, DataError
 
 
@@ -298,7 +298,7 @@ def test_runs_newest_first_with_cost_and_f1(run):
         status = running_status(run_id, NOW - timedelta(days=days_ago))
         status["attempts"][0].update(ended_at=iso(NOW - timedelta(days=days_ago)), end_state="SUCCEEDED")
         status["state"] = "SUCCEEDED"
-        lifecycle.StatusStore(s3, here).change(lambda _, status=status: status)
+        status_store.StatusStore(s3, here).change(lambda _, status=status: status)
         if f1 is not None:
             s3.put_object(Bucket=run.bucket, Key=here.artifact_key("metrics.json"),
                           Body=json.dumps({"test": {"weighted_f1": f1}}).encode())
@@ -330,6 +330,6 @@ def test_no_credentials_is_one_line(no_aws_credentials):
 def test_costs_minimum_and_open_attempt():
     """Billing is lifecycle.py's now (costs.py keeps spot_price_at only); see test_lifecycle.py for more."""
     a = attempt(1, NOW - timedelta(seconds=10), spot_price=0.36)
-    assert lifecycle.billable_seconds(a, NOW) == 60
-    assert lifecycle.attempt_cost(a, NOW) == pytest.approx(0.36 * 60 / 3600)
-    assert lifecycle.billable_seconds({"started_at": None}, NOW) is None
+    assert billing.billable_seconds(a, NOW) == 60
+    assert billing.attempt_cost(a, NOW) == pytest.approx(0.36 * 60 / 3600)
+    assert billing.billable_seconds({"started_at": None}, NOW) is None

@@ -13,9 +13,10 @@ from tests.training.cloud.fake_imds import FakeImds
 from tests.training.cloud.flaky import FlakyS3
 from tests.training.cloud.moto_server import wait_for
 from training.cloud import runner as runner_module
-from training.cloud.core import lifecycle
+from training.cloud.core import clock, lifecycle
 from training.cloud.core.layout import RunLayout
-from training.cloud.core.lifecycle import RunnerExit, StatusStore
+from training.cloud.core.lifecycle import RunnerExit
+from training.cloud.core.status_store import StatusStore
 from training.cloud.run_settings import load_settings
 from training.cloud.runner import EXIT_UNRECORDED, Runner
 
@@ -189,7 +190,7 @@ def test_max_runtime_and_out_of_band_stop(cloud, tmp_path):
         def stop_after_epoch_one():
             wait_for(lambda: (cloud.status("stopped") or {}).get("last_epoch", 0) >= 1, 120, what="epoch 1")
             StatusStore(cloud.clients.s3, layout).change(lambda s: lifecycle.stop(
-                s, run_id="stopped", state=lifecycle.STOPPED, reason="stopped by alice", now=lifecycle.utc_now()))
+                s, run_id="stopped", state=lifecycle.STOPPED, reason="stopped by alice", now=clock.utc_now()))
 
         stopper = threading.Thread(target=stop_after_epoch_one)
         stopper.start()
