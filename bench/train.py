@@ -144,7 +144,7 @@ def run_baseline(path: str, epochs: int, batch_size: int) -> tuple[dict, object]
     """The 2017 configuration: Sequential 100-60-7 (dropout 0.2, max-norm 3) on numpy arrays."""
     import keras
 
-    from training.evaluate import compute_metrics
+    from training.metrics import compute_metrics
 
     t0 = time.perf_counter()
     x_train, y_train, x_val, y_val = baseline_arrays(path)
@@ -170,7 +170,7 @@ def run_ceiling(path: str, epochs: int, batch_size: int) -> tuple[dict, object]:
     import numpy as np
     import tensorflow as tf
 
-    from training.evaluate import compute_metrics
+    from training.metrics import compute_metrics
 
     t0 = time.perf_counter()
     x_train, y_train, x_val, y_val = baseline_arrays(path)

@@ -1,6 +1,6 @@
 """SYNTHETIC Lending-Club-shaped raw loan rows: not real loans, for demos, tests and benchmarks.
 
-Deterministic (same ``seed`` and ``n_rows`` -> same rows) and vectorised (1M rows in a few seconds).
+Deterministic (same ``seed`` and ``n_rows`` -> same rows) and vectorised (no Python loop over rows).
 Rows use the raw files' column names and text spellings (``int_rate`` ``" 11.55%"``, ``term``
 ``" 36 months"``, dates ``Dec-2015``, ``emp_length`` ``"10+ years"``, ``revol_util`` ``"36.2%"``), so
 they go through :func:`training.data.load_loans` like a real download. Every ``id`` starts with
@@ -19,9 +19,9 @@ How a row is made:
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import gzip
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from training.data import DATE_COLUMNS, GRADES, RAW_COLUMNS, TEXT_COLUMNS
+from training.data.schema import DATE_COLUMNS, GRADES, RAW_COLUMNS, TEXT_COLUMNS
 
 GRADE_SHARES = (0.18, 0.29, 0.28, 0.15, 0.07, 0.024, 0.006)
 RATE_MEDIANS = (7.0, 10.0, 13.3, 17.0, 19.2, 23.1, 26.8)
@@ -63,6 +63,9 @@ _EXTRA_TEXT = {"pymnt_plan": "n", "initial_list_status": "w", "hardship_flag": "
                "debt_settlement_flag": "N"}
 
 
+#: Bureau account counts drawn as Poisson(mean), in this order.
+_BUREAU_COUNTS = (("num_accts_ever_120_pd", 0.5), ("num_actv_bc_tl", 3.6), ("num_actv_rev_tl", 5.6),
+                  ("num_bc_sats", 4.6), ("num_bc_tl", 7.7), ("num_il_tl", 8.4), ("num_rev_tl_bal_gt_0", 5.5))
 _SUB_GRADES = np.array([g + str(i) for g in GRADES for i in range(1, 6)], dtype=object)
 
 
@@ -82,15 +85,59 @@ def _with_missing(rng: np.random.Generator, values: np.ndarray, share: float) ->
     return out
 
 
+@dataclass(frozen=True)
+class _Applicant:
+    """What the applicant brings (1. in the module docstring); one array per field, one entry per row."""
+    n: int
+    fico: np.ndarray
+    income: np.ndarray
+    dti: np.ndarray
+    util: np.ndarray
+    inquiries: np.ndarray
+    delinq: np.ndarray
+    pub_rec: np.ndarray
+    open_acc: np.ndarray
+    total_acc: np.ndarray
+    acc_24m: np.ndarray
+    credit_months: np.ndarray
+    home: np.ndarray
+    term: np.ndarray
+    loan: np.ndarray
+    revol_bal: np.ndarray
+    il_bal: np.ndarray
+    il_limit: np.ndarray
+    joint: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Loan:
+    """The grade and what follows from it (2. and 3. in the module docstring)."""
+    grade_idx: np.ndarray
+    sub: np.ndarray
+    rate: np.ndarray
+    installment: np.ndarray
+    issue_month: np.ndarray
+    issue_pos: np.ndarray
+    charged_off: np.ndarray
+    paid_months: np.ndarray
+    verification: np.ndarray
+
+
 def _columns(n_rows: int, seed: int) -> dict[str, np.ndarray]:
-    """The generated raw columns (numeric float arrays with NaN, text object arrays with None)."""
+    """The generated raw columns (numeric float arrays with NaN, text object arrays with None).
+
+    The parts draw from one generator in a fixed order: the same seed gives the same rows.
+    """
     if n_rows < 1:
         raise ValueError("n_rows must be at least 1")
     rng = np.random.default_rng(seed)
-    n = n_rows
-    c: dict[str, np.ndarray] = {}
+    a = _applicant(rng, n_rows)
+    loan = _loan(rng, a, _grade(rng, a))
+    return {**_listing_columns(rng, a, loan), **_outcome_columns(rng, a, loan), **_joint_columns(rng, a),
+            **_bureau_columns(rng, a, loan)}
 
-    # 1. the applicant
+
+def _applicant(rng: np.random.Generator, n: int) -> _Applicant:
     fico = np.clip(660 + 5 * np.floor(rng.gamma(2.2, 17.0, n) / 5), 660, 845)
     income = np.round(np.exp(rng.normal(np.log(66000), 0.55, n)), -2)
     dti = np.round(np.clip(rng.gamma(4.0, 4.6, n), 0, 45), 2)
@@ -109,79 +156,110 @@ def _columns(n_rows: int, seed: int) -> dict[str, np.ndarray]:
     il_bal = np.round(np.exp(rng.normal(np.log(30000), 1.1, n)))
     il_limit = np.round(il_bal / rng.uniform(0.35, 0.98, n))
     joint = rng.random(n) < 0.05
+    return _Applicant(n=n, fico=fico, income=income, dti=dti, util=util, inquiries=inquiries, delinq=delinq,
+                      pub_rec=pub_rec, open_acc=open_acc, total_acc=total_acc, acc_24m=acc_24m,
+                      credit_months=credit_months, home=home, term=term, loan=loan, revol_bal=revol_bal,
+                      il_bal=il_bal, il_limit=il_limit, joint=joint)
 
-    # 2. the credit score and the grade
-    score = (1.00 * (fico - 700) / 32 - 0.35 * (dti - 18) / 8 - 0.30 * (util - 52) / 25
-             - 0.30 * inquiries - 0.22 * delinq - 0.25 * pub_rec + 0.30 * np.log(income / 66000)
-             - 0.06 * (acc_24m - 4.4) - 0.35 * (term == 60) - 0.15 * np.log(loan / income / 0.19)
-             + 0.10 * np.log(credit_months / 180) + 0.10 * (home == "MORTGAGE"))
-    score = (score - score.mean()) / score.std() + rng.normal(0.0, NOISE, n)
+
+def _grade(rng: np.random.Generator, a: _Applicant) -> tuple[np.ndarray, np.ndarray]:
+    """(grade index 0 = A .. 6 = G, sub-grade index 0..4): the credit score plus noise, cut at GRADE_SHARES."""
+    score = (1.00 * (a.fico - 700) / 32 - 0.35 * (a.dti - 18) / 8 - 0.30 * (a.util - 52) / 25
+             - 0.30 * a.inquiries - 0.22 * a.delinq - 0.25 * a.pub_rec + 0.30 * np.log(a.income / 66000)
+             - 0.06 * (a.acc_24m - 4.4) - 0.35 * (a.term == 60) - 0.15 * np.log(a.loan / a.income / 0.19)
+             + 0.10 * np.log(a.credit_months / 180) + 0.10 * (a.home == "MORTGAGE"))
+    score = (score - score.mean()) / score.std() + rng.normal(0.0, NOISE, a.n)
     cuts = np.quantile(score, 1 - np.cumsum(GRADE_SHARES)[:-1])        # high score -> grade A
     grade_idx = np.searchsorted(-cuts, -score)    # cuts are decreasing; index 0 = A
-    sub = np.clip(rng.integers(0, 5, n) + np.round(rng.normal(0, 0.3, n)).astype(int), 0, 4)
+    sub = np.clip(rng.integers(0, 5, a.n) + np.round(rng.normal(0, 0.3, a.n)).astype(int), 0, 4)
+    return grade_idx, sub
 
-    # 3. what follows from the grade
+
+def _loan(rng: np.random.Generator, a: _Applicant, grade: tuple[np.ndarray, np.ndarray]) -> _Loan:
+    """What follows from the grade: rate, installment, issue month, repayment and the income check."""
+    n, term = a.n, a.term
+    grade_idx, sub = grade
     median = np.asarray(RATE_MEDIANS)[grade_idx]
     step = np.where(grade_idx == 0, 0.75, 0.95)
     rate = np.round(np.clip(median + (sub - 2) * step + rng.normal(0, 0.35, n), 5.31, 30.99), 2)
     monthly = rate / 1200.0
-    installment = np.round(loan * monthly / (1 - (1 + monthly) ** -term), 2)
+    installment = np.round(a.loan * monthly / (1 - (1 + monthly) ** -term), 2)
     issue_month = rng.integers(0, _ISSUE_MONTHS, n)
     issue_pos = (_FIRST_MONTH - _CALENDAR_START).n + issue_month
     charged_off = rng.random(n) < 0.05 + 0.045 * grade_idx
     paid_months = np.where(charged_off, rng.integers(2, 30, n), np.minimum(term, rng.integers(6, 61, n)))
     verification = np.where(rng.random(n) < 0.25 + 0.08 * grade_idx, 2, rng.integers(0, 2, n))
+    return _Loan(grade_idx=grade_idx, sub=sub, rate=rate, installment=installment, issue_month=issue_month,
+                 issue_pos=issue_pos, charged_off=charged_off, paid_months=paid_months, verification=verification)
 
+
+def _listing_columns(rng: np.random.Generator, a: _Applicant, loan: _Loan) -> dict[str, np.ndarray]:
+    """The columns of the listing: the loan, its grade and rate, and the applicant as LendingClub lists them."""
+    n = a.n
+    c: dict[str, np.ndarray] = {}
     c["id"] = _numbered("synthetic-", n)
-    c["loan_amnt"] = loan
-    c["funded_amnt"] = loan
-    c["funded_amnt_inv"] = np.round(loan - np.where(rng.random(n) < 0.1, rng.integers(0, 200, n) * 5, 0), 2)
-    c["term"] = np.where(term == 60, _TERM_TEXT[60], _TERM_TEXT[36]).astype(object)
-    c["int_rate"] = _RATE_TEXT[np.round(rate * 100).astype(int)]
-    c["installment"] = installment
-    c["grade"] = np.asarray(GRADES, dtype=object)[grade_idx]
-    c["sub_grade"] = _SUB_GRADES[grade_idx * 5 + sub]
+    c["loan_amnt"] = a.loan
+    c["funded_amnt"] = a.loan
+    c["funded_amnt_inv"] = np.round(a.loan - np.where(rng.random(n) < 0.1, rng.integers(0, 200, n) * 5, 0), 2)
+    c["term"] = np.where(a.term == 60, _TERM_TEXT[60], _TERM_TEXT[36]).astype(object)
+    c["int_rate"] = _RATE_TEXT[np.round(loan.rate * 100).astype(int)]
+    c["installment"] = loan.installment
+    c["grade"] = np.asarray(GRADES, dtype=object)[loan.grade_idx]
+    c["sub_grade"] = _SUB_GRADES[loan.grade_idx * 5 + loan.sub]
     c["emp_title"] = np.where(rng.random(n) < 0.07, None, "Synthetic employee").astype(object)
     c["emp_length"] = _choice(rng, _EMP, _EMP_P, n)
-    c["home_ownership"] = home
-    c["annual_inc"] = income
-    c["verification_status"] = _VERIFICATION[verification]
-    c["issue_d"] = _MONTHS[issue_pos]
-    c["loan_status"] = np.where(charged_off, "Charged Off",
-                                np.where(paid_months >= term, "Fully Paid", "Current")).astype(object)
+    c["home_ownership"] = a.home
+    c["annual_inc"] = a.income
+    c["verification_status"] = _VERIFICATION[loan.verification]
+    c["issue_d"] = _MONTHS[loan.issue_pos]
+    c["loan_status"] = np.where(loan.charged_off, "Charged Off",
+                                np.where(loan.paid_months >= a.term, "Fully Paid", "Current")).astype(object)
     c["purpose"] = _choice(rng, _PURPOSE, _PURPOSE_P, n)
     c["addr_state"] = _choice(rng, _STATES, _STATES_P, n)
-    c["dti"] = _with_missing(rng, dti, 0.001)
-    c["delinq_2yrs"] = delinq
-    c["earliest_cr_line"] = _MONTHS[np.maximum(issue_pos - credit_months, 0)]
-    c["fico_range_low"] = fico
-    c["fico_range_high"] = fico + 4
-    c["inq_last_6mths"] = inquiries
-    c["mths_since_last_delinq"] = np.where(delinq > 0, rng.integers(1, 24, n),
+    c["dti"] = _with_missing(rng, a.dti, 0.001)
+    c["delinq_2yrs"] = a.delinq
+    c["earliest_cr_line"] = _MONTHS[np.maximum(loan.issue_pos - a.credit_months, 0)]
+    c["fico_range_low"] = a.fico
+    c["fico_range_high"] = a.fico + 4
+    c["inq_last_6mths"] = a.inquiries
+    c["mths_since_last_delinq"] = np.where(a.delinq > 0, rng.integers(1, 24, n),
                                            np.where(rng.random(n) < 0.3, rng.integers(24, 120, n), np.nan))
-    c["open_acc"] = open_acc
-    c["pub_rec"] = pub_rec
-    c["revol_bal"] = revol_bal
-    util_text = _UTIL_TEXT[np.round(util * 10).astype(int)]
+    c["open_acc"] = a.open_acc
+    c["pub_rec"] = a.pub_rec
+    c["revol_bal"] = a.revol_bal
+    util_text = _UTIL_TEXT[np.round(a.util * 10).astype(int)]
     util_text[rng.random(n) < 0.001] = None
     c["revol_util"] = util_text
-    c["total_acc"] = total_acc
-    last_fico = np.where(charged_off, fico - rng.integers(60, 200, n), fico + rng.integers(-30, 45, n))
-    last_fico = np.clip(5 * np.round(last_fico / 5), 500, 845)
-    c["total_pymnt"] = np.round(installment * paid_months, 2)
-    c["last_pymnt_d"] = _MONTHS[issue_pos + paid_months]
-    c["last_fico_range_high"] = last_fico + 4
-    c["last_fico_range_low"] = last_fico
-    c["application_type"] = np.where(joint, "Joint App", "Individual").astype(object)
-    c["annual_inc_joint"] = np.where(joint, np.round(income * rng.uniform(1.3, 2.2, n), -2), np.nan)
-    c["dti_joint"] = np.where(joint, np.round(dti * rng.uniform(0.5, 0.9, n), 2), np.nan)
+    c["total_acc"] = a.total_acc
+    return c
 
-    # bureau fields; the newer ones (il_util, all_util, total_bal_il, total_cu_tl) are missing before 2016
-    old = issue_month < 48
+
+def _outcome_columns(rng: np.random.Generator, a: _Applicant, loan: _Loan) -> dict[str, np.ndarray]:
+    """After issuance: payments and the FICO pulled last."""
+    n = a.n
+    last_fico = np.where(loan.charged_off, a.fico - rng.integers(60, 200, n), a.fico + rng.integers(-30, 45, n))
+    last_fico = np.clip(5 * np.round(last_fico / 5), 500, 845)
+    return {"total_pymnt": np.round(loan.installment * loan.paid_months, 2),
+            "last_pymnt_d": _MONTHS[loan.issue_pos + loan.paid_months],
+            "last_fico_range_high": last_fico + 4, "last_fico_range_low": last_fico}
+
+
+def _joint_columns(rng: np.random.Generator, a: _Applicant) -> dict[str, np.ndarray]:
+    """Joint applications: their type, and the joint income and DTI (NaN for individual ones)."""
+    return {"application_type": np.where(a.joint, "Joint App", "Individual").astype(object),
+            "annual_inc_joint": np.where(a.joint, np.round(a.income * rng.uniform(1.3, 2.2, a.n), -2), np.nan),
+            "dti_joint": np.where(a.joint, np.round(a.dti * rng.uniform(0.5, 0.9, a.n), 2), np.nan)}
+
+
+def _bureau_columns(rng: np.random.Generator, a: _Applicant, loan: _Loan) -> dict[str, np.ndarray]:
+    """Credit bureau fields; the newer ones (il_util, all_util, total_bal_il, total_cu_tl) are missing before 2016."""
+    n, util, revol_bal, il_bal, il_limit = a.n, a.util, a.revol_bal, a.il_bal, a.il_limit
+    old = loan.issue_month < 48
     rev_limit = np.round(revol_bal / np.maximum(util, 3.0) * 100, -2)
-    tot_cur_bal = np.round(revol_bal + il_bal + np.where(home == "MORTGAGE", np.exp(rng.normal(12.0, 0.6, n)), 0))
+    tot_cur_bal = np.round(revol_bal + il_bal + np.where(a.home == "MORTGAGE", np.exp(rng.normal(12.0, 0.6, n)), 0))
     bc_limit = np.round(rev_limit * rng.uniform(0.4, 0.9, n), -2)
     bc_util = np.round(np.clip(util + rng.normal(0, 12, n), 0, 150), 1)
+    c: dict[str, np.ndarray] = {}
     c["acc_now_delinq"] = (rng.random(n) < 0.004).astype(float)
     c["tot_coll_amt"] = np.where(rng.random(n) < 0.13, np.round(np.exp(rng.normal(6.5, 1.2, n))), 0.0)
     c["tot_cur_bal"] = tot_cur_bal
@@ -190,19 +268,14 @@ def _columns(n_rows: int, seed: int) -> dict[str, np.ndarray]:
     c["all_util"] = np.where(old, np.nan, np.round((revol_bal + il_bal) / (rev_limit + il_limit) * 100))
     c["total_rev_hi_lim"] = rev_limit
     c["total_cu_tl"] = np.where(old, np.nan, rng.poisson(1.4, n).astype(float))
-    c["acc_open_past_24mths"] = acc_24m
-    c["avg_cur_bal"] = np.round(tot_cur_bal / open_acc)
+    c["acc_open_past_24mths"] = a.acc_24m
+    c["avg_cur_bal"] = np.round(tot_cur_bal / a.open_acc)
     c["bc_open_to_buy"] = _with_missing(rng, np.round(np.maximum(bc_limit * (1 - bc_util / 100), 0)), 0.01)
     c["bc_util"] = _with_missing(rng, bc_util, 0.011)
     c["delinq_amnt"] = np.where(rng.random(n) < 0.003, np.round(np.exp(rng.normal(7, 1, n))), 0.0)
-    c["num_accts_ever_120_pd"] = rng.poisson(0.5, n).astype(float)
-    c["num_actv_bc_tl"] = rng.poisson(3.6, n).astype(float)
-    c["num_actv_rev_tl"] = rng.poisson(5.6, n).astype(float)
-    c["num_bc_sats"] = rng.poisson(4.6, n).astype(float)
-    c["num_bc_tl"] = rng.poisson(7.7, n).astype(float)
-    c["num_il_tl"] = rng.poisson(8.4, n).astype(float)
-    c["num_rev_tl_bal_gt_0"] = rng.poisson(5.5, n).astype(float)
-    c["pct_tl_nvr_dlq"] = np.round(np.clip(100 - rng.exponential(6, n) * (delinq + 0.3), 20, 100), 1)
+    for name, mean in _BUREAU_COUNTS:
+        c[name] = rng.poisson(mean, n).astype(float)
+    c["pct_tl_nvr_dlq"] = np.round(np.clip(100 - rng.exponential(6, n) * (a.delinq + 0.3), 20, 100), 1)
     c["percent_bc_gt_75"] = _with_missing(rng, np.round(rng.beta(0.6, 1.2, n) * 100, 1), 0.011)
     c["tot_hi_cred_lim"] = np.round(tot_cur_bal * 1.2 + rev_limit)
     c["total_bal_ex_mort"] = revol_bal + il_bal

@@ -33,7 +33,7 @@ from tests.rehearsal.deploy import REGION, Deployed, deploy
 from tests.rehearsal.git_server import HttpsGitServer, snapshot_repo, write_git_config
 from tests.rehearsal.package_index import PackageIndex, build_wheelhouse, pip_env
 from tests.rehearsal.shims import cloudwatch_agent_ctl, install_shims, read_calls
-from tests.training.cloud.conftest import moto_endpoint, wait_for  # noqa: F401 (the shared moto server fixture)
+from tests.training.cloud.moto_server import moto_endpoint, wait_for  # noqa: F401 (the shared moto server fixture)
 from tests.training.cloud.fake_imds import FakeImds
 from training.cloud.core.layout import RunLayout
 from training.cloud.core.status_store import read_status

@@ -14,7 +14,7 @@ import pytest
 from tests.rehearsal.git_server import HttpsGitServer, clean_git_env, snapshot_repo, write_git_config
 from tests.rehearsal.package_index import MARKER, PackageIndex, build_wheelhouse, pip_env
 from tests.rehearsal.shims import NO_PACKAGES, cloudwatch_agent_ctl, install_shims, read_calls
-from tests.training.cloud.conftest import moto_endpoint  # noqa: F401 (the shared moto server fixture)
+from tests.training.cloud.moto_server import moto_endpoint  # noqa: F401 (the shared moto server fixture)
 from tests.training.cloud.fake_imds import FakeImds
 
 REPO = Path(__file__).resolve().parents[2]

@@ -1,7 +1,7 @@
-"""boto3 clients with retries, S3 transfers through the transfer manager, and scaling the run's group to 0."""
+"""The runner's AWS calls: boto3 clients with retries, S3 listing and transfers (through the transfer manager),
+the spot price of the instance, and scaling the run's group to 0."""
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -13,6 +13,8 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from training.checksums import sha256_file
+from training.cloud.spot_prices import latest_price
 from training.errors import DataError
 
 # Throttling and transient errors (5xx, connection resets) are retried with exponential backoff.
@@ -69,7 +71,8 @@ def upload_dir(s3: Any, local_dir: Path, bucket: str, prefix: str, last: Iterabl
     return keys
 
 
-def list_keys(s3: Any, bucket: str, prefix: str) -> list[dict]:
+def list_objects(s3: Any, bucket: str, prefix: str) -> list[dict]:
+    """Every object under prefix ({"Key", "Size", ...} as list_objects_v2 gives them, in key order), all pages."""
     objects: list[dict] = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         objects.extend(page.get("Contents", []))
@@ -79,7 +82,7 @@ def list_keys(s3: Any, bucket: str, prefix: str) -> list[dict]:
 def download_prefix(s3: Any, bucket: str, prefix: str, local_dir: Path) -> list[Path]:
     """Download every object under prefix into local_dir (relative paths kept)."""
     paths = []
-    for obj in list_keys(s3, bucket, prefix):
+    for obj in list_objects(s3, bucket, prefix):
         relative = obj["Key"][len(prefix):]
         if not relative or relative.endswith("/") or ".." in relative.split("/"):
             continue
@@ -88,14 +91,6 @@ def download_prefix(s3: Any, bucket: str, prefix: str, local_dir: Path) -> list[
         s3.download_file(bucket, obj["Key"], str(path), Config=TRANSFER_CONFIG)
         paths.append(path)
     return paths
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(2**20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def download_data(s3: Any, uri: str, local_dir: Path) -> list[Path]:
@@ -112,7 +107,7 @@ def download_data(s3: Any, uri: str, local_dir: Path) -> list[Path]:
             key += "/"
     if not key or key.endswith("/"):
         objects = [{"Key": o["Key"], **_head(s3, bucket, o["Key"])}
-                   for o in list_keys(s3, bucket, key) if not o["Key"].endswith("/")]
+                   for o in list_objects(s3, bucket, key) if not o["Key"].endswith("/")]
     if not objects:
         raise DataError(f"no data at {uri}: upload it first (python -m training upload-data PATH) or fix dataUri")
     local_dir.mkdir(parents=True, exist_ok=True)
@@ -127,7 +122,7 @@ def download_data(s3: Any, uri: str, local_dir: Path) -> list[Path]:
             raise DataError(f"{source}: downloaded {size} bytes, S3 says {obj['size']}: retry the run")
         expected = obj["sha256"]
         if expected:
-            actual = sha256_of(path)
+            actual = sha256_file(path)
             if actual != expected.lower():
                 raise DataError(f"{source}: sha256 {actual} does not match the recorded {expected}: re-upload the file")
         log.info("data %s: %d bytes%s", source, size, ", sha256 verified" if expected else "")
@@ -140,7 +135,8 @@ def _head(s3: Any, bucket: str, key: str) -> dict:
     return {"size": head["ContentLength"], "sha256": head.get("Metadata", {}).get(SHA256_METADATA_KEY)}
 
 
-def scale_to_zero(autoscaling: Any, group: str | None, attempts: int = 5, sleep: Callable[[float], None] = time.sleep) -> bool:
+def scale_to_zero(autoscaling: Any, group: str | None, attempts: int = 5,
+                  sleep: Callable[[float], None] = time.sleep) -> bool:
     """Set the group's min and desired capacity to 0 so the instance terminates; True when done."""
     if not group:
         log.warning("no Auto Scaling group configured: not scaling to 0")
@@ -159,15 +155,11 @@ def scale_to_zero(autoscaling: Any, group: str | None, attempts: int = 5, sleep:
 
 
 def spot_price(ec2: Any, instance_type: str | None, availability_zone: str | None) -> float | None:
-    """The latest Linux spot price ($/h) of the type in the AZ, or None where unknown."""
+    """The latest spot price ($/h) of the type in the AZ, or None where unknown (never raises)."""
     if not instance_type or not availability_zone:
         return None
     try:
-        history = ec2.describe_spot_price_history(
-            InstanceTypes=[instance_type], AvailabilityZone=availability_zone,
-            ProductDescriptions=["Linux/UNIX"], MaxResults=1,
-        )["SpotPriceHistory"]
-        return float(history[0]["SpotPrice"]) if history else None
+        return latest_price(ec2, instance_type, availability_zone)
     except Exception as error:  # cost is informative only
         log.warning("spot price of %s in %s unknown: %s", instance_type, availability_zone, error)
         return None

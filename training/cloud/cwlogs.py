@@ -4,7 +4,6 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-import time
 from typing import Any
 
 MAX_BATCH_EVENTS = 10_000

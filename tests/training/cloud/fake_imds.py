@@ -15,8 +15,8 @@ class FakeImds:
     spot/instance-action answers 404 until `notice()` is called.
     """
 
-    def __init__(self, instance_type: str = "c5.large", lifecycle: str = "spot", instance_id: str = "i-0123456789abcdef0",
-                 zone: str = "us-east-1a") -> None:
+    def __init__(self, instance_type: str = "c5.large", lifecycle: str = "spot",
+                 instance_id: str = "i-0123456789abcdef0", zone: str = "us-east-1a") -> None:
         self.values = {
             "instance-id": instance_id,
             "instance-type": instance_type,

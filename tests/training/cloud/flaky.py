@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from botocore.awsrequest import AWSResponse
 
-BODY = b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
+BODY = (b"<?xml version='1.0' encoding='UTF-8'?>"
+        b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>")
 
 
 class _Raw:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import boto3
 
-from training.cloud.core import layout, lifecycle
+from training.cloud.core import layout, lifecycle, status_store
 
 REGION = "us-east-1"
 STACK = "Spotgrade"
@@ -31,11 +31,11 @@ class FakeRun:
         return self.session.client(name)
 
     def put_status(self, status: dict) -> dict:
-        lifecycle.StatusStore(self.client("s3"), self.layout).change(lambda _: status)
+        status_store.StatusStore(self.client("s3"), self.layout).change(lambda _: status)
         return status
 
     def status(self) -> dict | None:
-        return lifecycle.read_status(self.client("s3"), self.layout)
+        return status_store.read_status(self.client("s3"), self.layout)
 
     def group(self) -> dict:
         asg = self.client("autoscaling")

@@ -5,10 +5,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from tests.training.cloud.flaky import FlakyS3
 from training.cloud import aws
 from training.errors import DataError
-
-from .flaky import FlakyS3
 
 BUCKET = "spotgrade-test"
 

@@ -1,4 +1,5 @@
-"""Run-control commands against moto: status, logs, pull, stop, upload-data, runs and their one-line errors."""
+"""Run control against moto: status, logs, pull, stop, resume, upload-data, runs, their one-line errors, and the
+lines the commands print of what they found (control_view)."""
 from __future__ import annotations
 
 import hashlib
@@ -10,8 +11,8 @@ import pytest
 from boto3.s3.transfer import TransferConfig
 
 from tests.training.cloud.moto_run import attempt, iso, make_run, running_status
-from training.cloud import control
-from training.cloud.core import lifecycle
+from training.cloud import control, control_view
+from training.cloud.core import billing, status_store
 from training.errors import CloudError, DataError
 
 
@@ -23,9 +24,15 @@ def run(aws):
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 
 
-def lines() -> tuple[list[str], callable]:
-    captured: list[str] = []
-    return captured, captured.append
+def status_shown(run, **kwargs) -> tuple[control.StatusReport, list[str]]:
+    """`status`'s report and the lines it prints."""
+    report = control.status_report(run.session, **kwargs)
+    return report, control_view.status_lines(report)
+
+
+def log_lines(run, **kwargs) -> list[str]:
+    """The lines `logs` prints."""
+    return [control_view.log_line(entry) for entry in control.log_entries(run.session, **kwargs)]
 
 
 def put_log(run, attempt_no: int | str, messages: list[str], start_ms: int | None = None) -> None:
@@ -46,12 +53,11 @@ def test_status_of_a_running_run(run):
     status = running_status(run.run_id, NOW)
     run.put_status(status)
     put_log(run, 1, ["epoch 6 done", "epoch 7 done"])
-    captured, out = lines()
-    result = control.status(run.session, out=out, now=NOW)
+    result, captured = status_shown(run, now=NOW)
     started = datetime.fromisoformat(status["attempts"][0]["started_at"].replace("Z", "+00:00"))
     expected_seconds = int((NOW - started).total_seconds())
-    assert result["billable_seconds"] == expected_seconds
-    assert result["estimated_cost"] == pytest.approx(0.45 * expected_seconds / 3600)
+    assert result.billable_seconds == expected_seconds
+    assert result.estimated_cost == pytest.approx(0.45 * expected_seconds / 3600)
     text = "\n".join(captured)
     assert "state:      RUNNING  (attempt 1, 0 interruptions)" in text
     assert "g5.xlarge spot in us-east-1a" in text
@@ -64,14 +70,14 @@ def test_status_of_an_interrupted_run_prices_attempts_from_spot_history(run):
     first = attempt(1, NOW - timedelta(hours=2), NOW - timedelta(hours=1), end_state="INTERRUPTED", spot_price=None)
     status.update(state="INTERRUPTED", attempt=1, attempts=[first])
     run.put_status(status)
-    result = control.status(run.session, out=lambda _: None, now=NOW)
-    assert result["interruptions"] == 1
-    assert result["status"]["state"] == "INTERRUPTED"
+    result = control.status_report(run.session, now=NOW)
+    assert result.interruptions == 1
+    assert result.status["state"] == "INTERRUPTED"
     history = run.client("ec2").describe_spot_price_history(
         InstanceTypes=["g5.xlarge"], AvailabilityZone="us-east-1a", ProductDescriptions=["Linux/UNIX"])
     price = float(max(history["SpotPriceHistory"], key=lambda r: r["Timestamp"])["SpotPrice"])
-    assert result["unpriced_attempts"] == 0
-    assert result["estimated_cost"] == pytest.approx(price * 3600 / 3600)
+    assert result.unpriced_attempts == 0
+    assert result.estimated_cost == pytest.approx(price * 3600 / 3600)
 
 
 def test_status_of_succeeded_and_failed_runs(run):
@@ -79,14 +85,12 @@ def test_status_of_succeeded_and_failed_runs(run):
     status["attempts"][0].update(ended_at=iso(NOW - timedelta(minutes=30)), end_state="SUCCEEDED")
     status.update(state="SUCCEEDED", last_epoch=30)
     run.put_status(status)
-    captured, out = lines()
-    result = control.status(run.session, out=out, now=NOW)
-    assert result["billable_seconds"] == 1800  # ended half an hour after starting, an hour ago
+    result, captured = status_shown(run, now=NOW)
+    assert result.billable_seconds == 1800  # ended half an hour after starting, an hour ago
     assert any(line.startswith("elapsed:    0h 30m") or line.startswith("elapsed:    30m") for line in captured)
     status.update(state="FAILED", error="DataError: loans.csv: column grade missing")
     run.put_status(status)
-    captured, out = lines()
-    control.status(run.session, out=out, now=NOW)
+    _, captured = status_shown(run, now=NOW)
     assert "error:      DataError: loans.csv: column grade missing" in captured
     assert "state:      FAILED  (attempt 1, 0 interruptions)" in captured
 
@@ -98,8 +102,7 @@ def test_status_of_a_failed_run_names_the_step_and_shows_its_log_tail(run):
     status.update(state="FAILED", failed_step="runner: data download", error="no such key: s3://lc/x.csv",
                   reason="no such key: s3://lc/x.csv", log_tail=tail)
     run.put_status(status)
-    captured, out = lines()
-    control.status(run.session, out=out, now=NOW)
+    _, captured = status_shown(run, now=NOW)
     assert "failed at:  runner: data download" in captured
     assert "error:      no such key: s3://lc/x.csv" in captured
     assert not any(line.startswith("reason:") for line in captured)  # the same text as the error: once
@@ -111,14 +114,13 @@ def test_status_of_a_succeeded_run_shows_no_log_tail(run):
     status = running_status(run.run_id, NOW)
     status.update(state="SUCCEEDED", log_tail=["old line"], reason="done")
     run.put_status(status)
-    captured, out = lines()
-    control.status(run.session, out=out, now=NOW)
+    _, captured = status_shown(run, now=NOW)
     assert "last lines of its log:" not in captured and "reason:     done" in captured
 
 
 def test_status_before_the_run_starts_is_one_line(run):
     with pytest.raises(CloudError, match="has not started yet"):
-        control.status(run.session, out=lambda _: None)
+        control.status_report(run.session)
 
 
 # ------------------------------------------------------------------ logs
@@ -132,8 +134,8 @@ def test_logs_in_order_across_attempts(run):
     put_log(run, 1, ["starting", "epoch 3", "interrupted"])
     put_log(run, run.layout.boot_log_stream("i-0aaa"), ["environment restored"])
     put_log(run, 2, ["resumed from epoch 4", "done"])
-    captured, out = lines()
-    assert control.logs(run.session, out=out) == 7
+    captured = log_lines(run)
+    assert len(captured) == 7
     assert captured == ["[boot-i-0fff] cloning",
                         "[attempt-0001] starting", "[attempt-0001] epoch 3", "[attempt-0001] interrupted",
                         "[boot-i-0aaa] environment restored",
@@ -143,21 +145,19 @@ def test_logs_in_order_across_attempts(run):
 def test_logs_follow_prints_new_lines_until_the_run_ends(run):
     run.put_status(running_status(run.run_id, NOW))
     put_log(run, 1, ["epoch 1"])
-    captured, out = lines()
-
     def sleep(_seconds):  # meanwhile, on the instance: one more line, then success
         run.client("logs").put_log_events(logGroupName=run.log_group, logStreamName=run.layout.log_stream(1),
                                           logEvents=[{"timestamp": int(time.time() * 1000), "message": "epoch 2"}])
         run.put_status(dict(run.status(), state="SUCCEEDED"))
 
-    assert control.logs(run.session, follow=True, out=out, sleep=sleep) == 2
+    captured = log_lines(run, follow=True, sleep=sleep)
+    assert len(captured) == 2
     assert captured == ["[attempt-0001] epoch 1", "[attempt-0001] epoch 2"]
 
 
 def test_logs_fall_back_to_s3(run):
     run.client("s3").put_object(Bucket=run.bucket, Key=run.layout.log_key(1), Body=b"line a\nline b\n")
-    captured, out = lines()
-    control.logs(run.session, out=out)
+    captured = log_lines(run)
     assert captured == ["[attempt-0001] line a", "[attempt-0001] line b"]
 
 
@@ -173,18 +173,20 @@ def test_pull_downloads_exactly_the_artifacts(run, tmp_path):
         s3.put_object(Bucket=run.bucket, Key=run.layout.artifact_key(name), Body=body)
     s3.put_object(Bucket=run.bucket, Key=run.layout.checkpoint_key("chief/ckpt-1.weights.h5"), Body=b"C")
     s3.put_object(Bucket=run.bucket, Key=run.layout.log_key(1), Body=b"log")
-    captured, out = lines()
-    files = control.pull(run.session, dest=tmp_path, out=out)
+    pulled = control.pull(run.session, dest=tmp_path)
+    captured = control_view.pull_lines(pulled)
     target = tmp_path / run.run_id
+    assert pulled.target == target
     assert sorted(p.name for p in target.rglob("*") if p.is_file()) == sorted(artifacts)
-    assert {p.name: p.read_bytes() for p in files} == artifacts
+    assert {p.name: p.read_bytes() for p in pulled.files} == artifacts
+    assert {p.name: size for p, size in pulled.files.items()} == {name: len(body) for name, body in artifacts.items()}
     assert "test:       accuracy 0.610  weighted_f1 0.600  macro_f1 0.520" in captured
 
 
 def test_pull_before_artifacts_is_one_line(run, tmp_path):
     run.put_status(running_status(run.run_id, NOW))
     with pytest.raises(CloudError, match=r"no artifacts yet \(state RUNNING\)"):
-        control.pull(run.session, dest=tmp_path, out=lambda _: None)
+        control.pull(run.session, dest=tmp_path)
 
 
 # ------------------------------------------------------------------ stop
@@ -194,10 +196,10 @@ def test_stop_sets_capacity_zero_and_keeps_checkpoints(run):
     run.put_status(running_status(run.run_id, NOW))
     s3 = run.client("s3")
     s3.put_object(Bucket=run.bucket, Key=run.layout.checkpoint_key("chief/ckpt-7.weights.h5"), Body=b"W")
-    record = control.stop(run.session, out=lambda _: None, now=NOW)
+    change = control.stop(run.session, now=NOW)
     assert run.group()["DesiredCapacity"] == 0
     saved = run.status()
-    assert saved["state"] == "STOPPED" == record["state"]
+    assert saved["state"] == "STOPPED" == change.status["state"] and change.already is None
     assert "stopped by the user" in saved["reason"]
     assert saved["attempts"][-1]["end_state"] == "STOPPED"
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=run.bucket, Prefix=run.layout.checkpoints_prefix)["Contents"]]
@@ -206,22 +208,22 @@ def test_stop_sets_capacity_zero_and_keeps_checkpoints(run):
 
 def test_stop_keeps_a_terminal_state(run):
     run.put_status(dict(running_status(run.run_id, NOW), state="SUCCEEDED"))
-    control.stop(run.session, out=lambda _: None)
-    assert run.status()["state"] == "SUCCEEDED"
+    change = control.stop(run.session)
+    assert run.status()["state"] == "SUCCEEDED" and change.already == "SUCCEEDED"
     assert run.group()["DesiredCapacity"] == 0
 
 
 def test_resume_after_stop_restarts_from_checkpoints(run):
     run.put_status(running_status(run.run_id, NOW))
     with pytest.raises(CloudError, match="is RUNNING: only a FAILED, HUNG, STOPPED run"):
-        control.resume(run.session, out=lambda _: None)
+        control.resume(run.session)
     assert run.status()["state"] == "RUNNING" and run.group()["DesiredCapacity"] == 1
-    control.stop(run.session, out=lambda _: None, now=NOW)
+    control.stop(run.session, now=NOW)
     assert run.group()["DesiredCapacity"] == 0
-    record = control.resume(run.session, out=lambda _: None, now=NOW + timedelta(minutes=5))
+    change = control.resume(run.session, now=NOW + timedelta(minutes=5))
     assert run.group()["DesiredCapacity"] == 1
     saved = run.status()
-    assert saved["state"] == "PENDING" == record["state"] and "resumed by the user" in saved["reason"]
+    assert saved["state"] == "PENDING" == change.status["state"] and "resumed by the user" in saved["reason"]
     assert saved["resumed_at"] == iso(NOW + timedelta(minutes=5))
     assert saved["last_epoch"] == 7  # the next attempt picks up from here
     assert saved["attempts"][-1]["end_state"] == "STOPPED"  # the stopped attempt stays closed
@@ -236,7 +238,7 @@ def test_resume_a_failed_or_hung_run(run, state):
     status.update(state=state, error="3 attempts in a row failed", failed_step="attempts", log_tail=["x"],
                   failed_in_a_row=3)
     run.put_status(status)
-    control.resume(run.session, out=lambda _: None, now=NOW)
+    control.resume(run.session, now=NOW)
     saved = run.status()
     assert saved["state"] == "PENDING" and run.group()["DesiredCapacity"] == 1
     assert (saved["error"], saved["failed_step"], saved["log_tail"], saved["failed_in_a_row"]) == (None, None, None, 0)
@@ -246,7 +248,7 @@ def test_resume_a_failed_or_hung_run(run, state):
 def test_resume_a_run_waiting_for_an_instance_only_sets_capacity(run, state):
     run.client("autoscaling").set_desired_capacity(AutoScalingGroupName=run.asg_name, DesiredCapacity=0)
     before = run.put_status(dict(running_status(run.run_id, NOW), state=state))
-    control.resume(run.session, out=lambda _: None, now=NOW)
+    control.resume(run.session, now=NOW)
     assert run.group()["DesiredCapacity"] == 1
     assert run.status() == before  # status.json untouched
 
@@ -255,7 +257,7 @@ def test_resume_refuses_a_succeeded_run(run):
     run.client("autoscaling").set_desired_capacity(AutoScalingGroupName=run.asg_name, DesiredCapacity=0)
     before = run.put_status(dict(running_status(run.run_id, NOW), state="SUCCEEDED"))
     with pytest.raises(CloudError, match="is SUCCEEDED: only"):
-        control.resume(run.session, out=lambda _: None)
+        control.resume(run.session)
     assert run.status() == before and run.group()["DesiredCapacity"] == 0
 
 
@@ -267,21 +269,21 @@ def test_upload_data_records_sha256_and_uses_multipart(run, tmp_path):
     payload = bytes(range(256)) * (24 * 1024)  # 6 MiB
     data.write_bytes(payload)
     small_parts = TransferConfig(multipart_threshold=5 * 1024 * 1024, multipart_chunksize=5 * 1024 * 1024)
-    captured, out = lines()
-    uri = control.upload_data(run.session, data, transfer=small_parts, out=out)
+    uploaded = control.upload_data(run.session, data, transfer=small_parts)
+    uri, captured = uploaded.uri, control_view.upload_lines(uploaded)
+    assert not uploaded.up_to_date
     assert uri == f"s3://{run.bucket}/data/loans.csv.gz"
     head = run.client("s3").head_object(Bucket=run.bucket, Key="data/loans.csv.gz")
     assert head["Metadata"]["sha256"] == hashlib.sha256(payload).hexdigest()
     assert head["ETag"].strip('"').endswith("-2")  # a multipart upload of two parts
     assert captured[-1] == f"deploy with:  make deploy ARGS='-c dataUri={uri}'"
-    captured.clear()
-    control.upload_data(run.session, data, transfer=small_parts, out=out)
-    assert "already up to date" in captured[0]
+    again = control.upload_data(run.session, data, transfer=small_parts)
+    assert again.up_to_date and "already up to date" in control_view.upload_lines(again)[0]
 
 
 def test_upload_data_missing_file(run, tmp_path):
     with pytest.raises(DataError, match="no such file"):
-        control.upload_data(run.session, tmp_path / "nope.csv", out=lambda _: None)
+        control.upload_data(run.session, tmp_path / "nope.csv")
 
 
 # ------------------------------------------------------------------ runs
@@ -296,12 +298,12 @@ def test_runs_newest_first_with_cost_and_f1(run):
         status = running_status(run_id, NOW - timedelta(days=days_ago))
         status["attempts"][0].update(ended_at=iso(NOW - timedelta(days=days_ago)), end_state="SUCCEEDED")
         status["state"] = "SUCCEEDED"
-        lifecycle.StatusStore(s3, here).change(lambda _, status=status: status)
+        status_store.StatusStore(s3, here).change(lambda _, status=status: status)
         if f1 is not None:
             s3.put_object(Bucket=run.bucket, Key=here.artifact_key("metrics.json"),
                           Body=json.dumps({"test": {"weighted_f1": f1}}).encode())
-    captured, out = lines()
-    rows = control.runs(run.session, out=out, now=NOW)
+    rows = control.runs(run.session, now=NOW)
+    captured = control_view.runs_lines(rows)
     assert [r["run_id"] for r in rows] == ["new", "mid", "old"]
     assert [r["weighted_f1"] for r in rows] == [0.55, None, 0.41]
     assert rows[0]["cost"] == pytest.approx(0.45)  # one hour at $0.45
@@ -314,7 +316,7 @@ def test_runs_newest_first_with_cost_and_f1(run):
 
 def test_stack_not_found_is_one_line(aws):
     with pytest.raises(CloudError, match="stack 'Elsewhere' not found") as info:
-        control.status(aws, "Elsewhere", out=lambda _: None)
+        control.status_report(aws, "Elsewhere")
     assert "\n" not in str(info.value)
 
 
@@ -322,12 +324,12 @@ def test_no_credentials_is_one_line(no_aws_credentials):
     import boto3
 
     with pytest.raises(CloudError, match="no AWS credentials found"):
-        control.status(boto3.Session(region_name="us-east-1"), out=lambda _: None)
+        control.status_report(boto3.Session(region_name="us-east-1"))
 
 
 def test_costs_minimum_and_open_attempt():
     """Billing is lifecycle.py's now (costs.py keeps spot_price_at only); see test_lifecycle.py for more."""
     a = attempt(1, NOW - timedelta(seconds=10), spot_price=0.36)
-    assert lifecycle.billable_seconds(a, NOW) == 60
-    assert lifecycle.attempt_cost(a, NOW) == pytest.approx(0.36 * 60 / 3600)
-    assert lifecycle.billable_seconds({"started_at": None}, NOW) is None
+    assert billing.billable_seconds(a, NOW) == 60
+    assert billing.attempt_cost(a, NOW) == pytest.approx(0.36 * 60 / 3600)
+    assert billing.billable_seconds({"started_at": None}, NOW) is None

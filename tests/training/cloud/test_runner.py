@@ -9,16 +9,16 @@ import time
 
 import pytest
 
-from training.cloud.core import lifecycle
-from training.cloud import run as runner_module
+from tests.training.cloud.fake_imds import FakeImds
+from tests.training.cloud.flaky import FlakyS3
+from tests.training.cloud.moto_server import wait_for
+from training.cloud import runner as runner_module
+from training.cloud.core import clock, lifecycle
 from training.cloud.core.layout import RunLayout
-from training.cloud.core.lifecycle import RunnerExit, StatusStore
-from training.cloud.run import EXIT_UNRECORDED, Runner
-from training.cloud.settings import load_settings
-
-from .conftest import wait_for
-from .fake_imds import FakeImds
-from .flaky import FlakyS3
+from training.cloud.core.lifecycle import RunnerExit
+from training.cloud.core.status_store import StatusStore
+from training.cloud.run_settings import load_settings
+from training.cloud.runner import EXIT_UNRECORDED, Runner
 
 pytestmark = pytest.mark.slow
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -190,7 +190,7 @@ def test_max_runtime_and_out_of_band_stop(cloud, tmp_path):
         def stop_after_epoch_one():
             wait_for(lambda: (cloud.status("stopped") or {}).get("last_epoch", 0) >= 1, 120, what="epoch 1")
             StatusStore(cloud.clients.s3, layout).change(lambda s: lifecycle.stop(
-                s, run_id="stopped", state=lifecycle.STOPPED, reason="stopped by alice", now=lifecycle.utc_now()))
+                s, run_id="stopped", state=lifecycle.STOPPED, reason="stopped by alice", now=clock.utc_now()))
 
         stopper = threading.Thread(target=stop_after_epoch_one)
         stopper.start()
@@ -288,3 +288,15 @@ def test_heartbeat_follows_training_progress_not_the_clock(cloud, tmp_path):
     assert progressed["state"] == "RUNNING" and progressed["progress"] > 0 and progressed["heartbeat_at"]
     assert (stalled["progress"], stalled["heartbeat_at"]) == (progressed["progress"], progressed["heartbeat_at"])
     assert stalled["attempts"][-1]["last_seen_at"] == progressed["attempts"][-1]["last_seen_at"]
+
+
+def test_bad_train_flags_name_the_env_key(tmp_path):
+    from training.cloud.runner import train_config
+    from training.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        train_config(["--epochs", "0"], data=None, output_dir=tmp_path, run_id="r")
+    assert str(info.value) == ("SPOTGRADE_TRAIN_ARGS '--epochs 0': python -m training train: error: argument "
+                               "--epochs: must be a positive integer, got 0")
+    config = train_config(["--epochs", "2"], data=["a.csv"], output_dir=tmp_path, run_id="r")
+    assert (config.epochs, config.data, config.output_dir, config.run_id) == (2, ["a.csv"], tmp_path, "r")

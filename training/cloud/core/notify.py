@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from training.cloud.core.headline import LINE_KEYS
+
 
 def _headline(status: dict) -> list[str]:
     lines = []
     validation = status.get("validation") or {}
-    for name in ("accuracy", "weighted_f1", "macro_f1", "val_accuracy", "val_loss"):
+    for name in LINE_KEYS:
         if isinstance(validation.get(name), (int, float)):
             lines.append(f"  {name}: {validation[name]:.4f}")
     return lines

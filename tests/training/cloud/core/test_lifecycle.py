@@ -278,7 +278,7 @@ def test_closing_an_attempt_bills_it():
 # ---------------------------------------------------------------- the runner's exit statuses, standalone use
 
 def test_runner_exit_statuses_stay_clear_of_python_and_the_shell():
-    from training.cloud.run import EXIT_FOR_STATE, EXIT_UNRECORDED
+    from training.cloud.runner import EXIT_FOR_STATE, EXIT_UNRECORDED
 
     values = [int(code) for code in RunnerExit]
     assert len(set(values)) == len(values)

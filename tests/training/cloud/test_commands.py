@@ -1,0 +1,74 @@
+"""The run-control commands: parser, --help, dispatch and one-line errors with exit 2."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+from moto import mock_aws
+
+from tests.training.cloud.moto_run import make_run, running_status, session
+from training.cli import build_parser, main
+from training.cloud import commands as cloud_commands
+from training.commands import COMMANDS
+
+COMMAND_NAMES = ("status", "logs", "pull", "stop", "resume", "upload-data", "runs", "estimate", "sweep")
+
+
+@pytest.mark.parametrize("name", COMMAND_NAMES)
+def test_every_command_has_help(name, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args([name, "--help"])
+    assert exit_info.value.code == 0
+    assert f"usage: python -m training {name}" in capsys.readouterr().out
+
+
+def test_arguments_parse():
+    args = build_parser().parse_args(["logs", "--follow", "--stack", "Other", "--region", "eu-west-1"])
+    assert (args.follow, args.stack, args.region) == (True, "Other", "eu-west-1")
+    assert COMMANDS[args.command].run is cloud_commands._logs
+    args = build_parser().parse_args(["estimate", "-c", "maxRuntimeHours=3", "-c", "instanceTypes=g5.xlarge",
+                                      "--epochs-per-hour", "12"])
+    assert args.context == ["maxRuntimeHours=3", "instanceTypes=g5.xlarge"] and args.epochs_per_hour == 12
+    assert build_parser().parse_args(["sweep"]).yes is False
+    assert build_parser().parse_args(["upload-data", "x.csv"]).path == "x.csv"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["logs", "--poll", "0"])
+
+
+def test_stack_not_found_exits_2_with_one_line(aws_env, capsys):
+    with mock_aws():
+        assert main(["status", "--stack", "Missing", "--region", "us-east-1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: stack 'Missing' not found") and err.count("\n") == 1
+
+
+def test_no_credentials_exits_2_with_one_line(no_aws_credentials, capsys):
+    for argv in (["runs", "--stack", "Spotgrade", "--region", "us-east-1"], ["estimate", "--region", "us-east-1"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "no AWS credentials found" in err and err.count("\n") == 1
+
+
+def test_unknown_profile_exits_2(capsys):
+    assert main(["sweep", "--profile", "no-such-profile-xyz"]) == 2
+    assert "AWS profile 'no-such-profile-xyz' not found" in capsys.readouterr().err
+
+
+def test_status_and_stop_through_the_cli(aws_env, capsys):
+    with mock_aws():
+        run = make_run(session())
+        run.put_status(running_status(run.run_id, datetime.now(timezone.utc)))
+        assert main(["status", "--stack", "Spotgrade", "--region", "us-east-1"]) == 0
+        assert "state:      RUNNING" in capsys.readouterr().out
+        assert main(["stop", "--stack", "Spotgrade", "--region", "us-east-1"]) == 0
+        assert run.group()["DesiredCapacity"] == 0 and run.status()["state"] == "STOPPED"
+
+
+def test_preflight_hands_its_arguments_to_the_preflight_module(monkeypatch):
+    """`python -m training preflight ARGS` (make deploy's check) passes cdk's arguments on, in order."""
+    preflight = pytest.importorskip("training.cloud.preflight")
+    seen = []
+    monkeypatch.setattr(preflight, "main", lambda argv: seen.append(argv) or 3)
+    argv = ["-c", "repoUrl=https://example.com/o/r.git", "--require-approval", "never", "-c", "runId=r-2"]
+    assert main(["preflight", *argv]) == 3
+    assert seen == [argv]

@@ -1,0 +1,180 @@
+"""The commands that control a deployed run from a laptop, registered in training.commands' registry:
+status, logs, pull, stop, resume, upload-data, runs, estimate, sweep, and `make deploy`'s preflight.
+
+boto3 and the working modules are imported only when a command runs, so `--help` stays instant.
+"""
+from __future__ import annotations
+
+import argparse
+from typing import Any, Callable, Iterable
+
+from training.commands import AddArguments, Run, command, positive_float
+
+
+def _session(args: argparse.Namespace) -> Any:
+    import boto3
+    from botocore.exceptions import ProfileNotFound
+
+    from training.errors import CloudError
+
+    try:
+        return boto3.Session(profile_name=args.profile, region_name=args.region)
+    except ProfileNotFound:
+        raise CloudError(f"AWS profile {args.profile!r} not found: check --profile / AWS_PROFILE "
+                         "(`aws configure list-profiles`)") from None
+
+
+def _stack(args: argparse.Namespace) -> str:
+    if args.stack:
+        return args.stack
+    from training.cloud.core.settings import load_context
+
+    return str(load_context()["stackName"])  # cdk.json's stackName, as `make deploy` used
+
+
+def _print(lines: Iterable[str]) -> None:
+    for line in lines:
+        print(line)
+
+
+def _aws_arguments(more: AddArguments | None = None, *, stack: bool = True) -> AddArguments:
+    """add_arguments of a run-control command: [--stack,] --region, --profile, then the command's own."""
+    def add(parser: argparse.ArgumentParser) -> None:
+        if stack:
+            parser.add_argument("--stack", metavar="NAME",
+                                help="CloudFormation stack of the run (default: stackName in cdk.json, 'Spotgrade')")
+        parser.add_argument("--region", help="AWS region (default: AWS_REGION / your AWS config)")
+        parser.add_argument("--profile", help="AWS profile (default: AWS_PROFILE / default credentials)")
+        if more is not None:
+            more(parser)
+    return add
+
+
+def _cloud_command(name: str, help: str, more: AddArguments | None = None, *,
+                   stack: bool = True) -> Callable[[Run], Run]:
+    return command(name, help, _aws_arguments(more, stack=stack))
+
+
+# ---- status, logs, pull ----
+
+def _status_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--lines", type=int, default=5, metavar="N", help="latest log lines to show (default 5)")
+
+
+@_cloud_command("status", "show the deployed run: state, attempts, instance, progress, cost so far", _status_args)
+def _status(args: argparse.Namespace) -> int:
+    from training.cloud import control, control_view
+
+    _print(control_view.status_lines(control.status_report(_session(args), _stack(args), log_lines=args.lines)))
+    return 0
+
+
+def _logs_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--follow", "-f", action="store_true", help="keep printing new lines until the run ends")
+    p.add_argument("--poll", type=positive_float, default=5.0, metavar="SECONDS", help="--follow poll interval")
+
+
+@_cloud_command("logs", "print the run's logs, every attempt in order", _logs_args)
+def _logs(args: argparse.Namespace) -> int:
+    from training.cloud import control, control_view
+
+    for entry in control.log_entries(_session(args), _stack(args), follow=args.follow, poll_seconds=args.poll):
+        print(control_view.log_line(entry))
+    return 0
+
+
+def _pull_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dest", default="outputs", metavar="DIR", help="download to DIR/<run-id>/ (default outputs)")
+
+
+@_cloud_command("pull", "download the run's artifacts and print its headline metrics", _pull_args)
+def _pull(args: argparse.Namespace) -> int:
+    from training.cloud import control, control_view
+
+    _print(control_view.pull_lines(control.pull(_session(args), _stack(args), dest=args.dest)))
+    return 0
+
+
+# ---- stop, resume ----
+
+@_cloud_command("stop", "stop the run: state STOPPED, group capacity 0; checkpoints are kept")
+def _stop(args: argparse.Namespace) -> int:
+    from training.cloud import control, control_view
+
+    _print(control_view.stop_lines(control.stop(_session(args), _stack(args))))
+    return 0
+
+
+@_cloud_command("resume", "restart a stopped run from its checkpoints (group capacity 1)")
+def _resume(args: argparse.Namespace) -> int:
+    from training.cloud import control, control_view
+
+    _print(control_view.resume_lines(control.resume(_session(args), _stack(args))))
+    return 0
+
+
+# ---- upload-data, runs ----
+
+def _upload_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", help="local Lending Club CSV (.csv, .csv.gz, .zip)")
+    p.add_argument("--key", help="object key (default data/<file name>)")
+
+
+@_cloud_command("upload-data", "upload a data file to the bucket's data/ prefix; prints the dataUri", _upload_args)
+def _upload(args: argparse.Namespace) -> int:
+    from training.cloud import control, control_view
+
+    _print(control_view.upload_lines(control.upload_data(_session(args), args.path, _stack(args), key=args.key)))
+    return 0
+
+
+@_cloud_command("runs", "list every run in the bucket, newest first, with state, cost and weighted F1")
+def _runs(args: argparse.Namespace) -> int:
+    from training.cloud import control, control_view
+
+    _print(control_view.runs_lines(control.runs(_session(args), _stack(args))))
+    return 0
+
+
+# ---- estimate, sweep ----
+
+def _estimate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-c", "--context", action="append", metavar="KEY=VALUE",
+                   help="override a cdk.json context value, as with cdk deploy -c (repeatable)")
+    p.add_argument("--hours", type=positive_float, help="expected hours (default: maxRuntimeHours)")
+    p.add_argument("--epochs-per-hour", type=positive_float, metavar="N",
+                   help="measured training speed: hours = epochs / N, capped by maxRuntimeHours")
+
+
+@_cloud_command("estimate", "expected cost of the configured run from recent spot prices", _estimate_args,
+                stack=False)
+def _estimate(args: argparse.Namespace) -> int:
+    from training.cloud import estimate
+    from training.cloud.core.settings import load_context
+
+    context = load_context(args.context or ())
+    estimate.estimate(_session(args), context, hours=args.hours, epochs_per_hour=args.epochs_per_hour)
+    return 0
+
+
+def _sweep_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--yes", action="store_true", help="remove what was found (default: dry run, change nothing)")
+
+
+@_cloud_command("sweep", "find spotgrade instances, groups and spot requests that outlived their run", _sweep_args,
+                stack=False)
+def _sweep(args: argparse.Namespace) -> int:
+    from training.cloud import sweep
+
+    sweep.sweep(_session(args), yes=args.yes)
+    return 0
+
+
+# ---- preflight ----
+
+@command("preflight", "check the deploy settings `cdk deploy` would use (give its arguments, e.g. -c repoUrl=...)",
+         passes_unknown=True)
+def _preflight(args: argparse.Namespace) -> int:
+    from training.cloud import preflight
+
+    return preflight.main(list(args.unknown))

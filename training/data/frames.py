@@ -1,0 +1,125 @@
+"""The batch parser: a frame of raw values (read from a file, or records) to typed columns, bad rows dropped.
+
+Each column is parsed by the rule of its kind (:func:`~training.data.schema.column_kind`,
+:mod:`training.data.parsing`), applied once per distinct value; numbers are parsed by Arrow over the whole
+column, or passed through when the reader already typed them.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from training.data.parsing import RULES, Rule, as_percent, parse_numbers, spread, unparseable_mask
+from training.data.schema import GRADES, REASON_GRADE_INVALID, REASON_GRADE_MISSING, column_kind, unparseable_reason
+from training.errors import DataError
+
+
+def parse_frame(raw: pd.DataFrame, *, source: str, require_grade: bool = False,
+                keep_index: bool = False) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Parse an already-read frame of raw text/numbers (e.g. JSON-lines records at predict time).
+
+    Rows with unparseable values (or, with ``require_grade``, a missing/invalid grade) are dropped and
+    counted by reason. Without ``require_grade`` an invalid grade becomes NaN instead. ``keep_index``
+    keeps the original index labels of the kept rows (to align results with the input).
+    """
+    if require_grade and "grade" not in raw.columns:
+        raise DataError(f"{source}: no 'grade' column (the label)")
+    frame, masks = parse_columns(raw, source, require_grade)
+    return drop_rows(frame, masks, keep_index=keep_index)
+
+
+def parse_columns(raw: pd.DataFrame, source: str,
+                  require_grade: bool) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Parsed columns and, per drop reason, a boolean mask of the rows it hits."""
+    out: dict[str, object] = {}
+    masks: dict[str, np.ndarray] = {}
+    for column in raw.columns:
+        series = raw[column]
+        if column == "grade":
+            out[column], missing, invalid = _parse_grades(series)
+            if require_grade:
+                masks[REASON_GRADE_MISSING] = missing
+                masks[REASON_GRADE_INVALID] = invalid
+            continue
+        out[column], bad = _parse_series(column_kind(column), series)
+        if bad is not None and bad.any():
+            masks[unparseable_reason(column)] = unparseable_mask(column, bad, series, source)
+    # copy=False: the parsed arrays are new and ours; no copy into consolidated 2-D blocks
+    frame = pd.DataFrame(out, index=raw.index, copy=False)
+    return frame, masks
+
+
+def drop_rows(frame: pd.DataFrame, masks: dict[str, np.ndarray], *,
+              keep_index: bool) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The rows no mask hits, and per reason the rows dropped (a row counts for its first reason)."""
+    dropped: dict[str, int] = {}
+    taken = np.zeros(len(frame), dtype=bool)
+    for reason, mask in masks.items():
+        new = mask & ~taken
+        if new.any():
+            dropped[reason] = int(new.sum())
+            taken |= new
+    if taken.any():
+        frame = frame.loc[~taken]
+    if not keep_index:
+        frame = frame.reset_index(drop=True)
+    return frame, dropped
+
+
+def _parse_series(kind: str, series: pd.Series) -> tuple[pd.Series, np.ndarray | None]:
+    """A column parsed by its kind's rule, and where its present values do not parse (None: nowhere)."""
+    if kind == "text":
+        return _text(series).astype(object), None
+    if kind in ("number", "percent"):
+        return _parse_numbers(series, percent=kind == "percent")
+    if kind == "other":      # a column this package does not know: numbers if they all parse, else text
+        values, bad = _parse_numbers(series, percent=False)
+        return (_text(series).astype(object), None) if bad.any() else (values, bad)
+    if kind == "date" and pd.api.types.is_datetime64_any_dtype(series):
+        return series.astype("datetime64[ns]"), np.zeros(len(series), dtype=bool)
+    rule, dtype = RULES[kind]
+    values, bad = _map_uniques(series, rule)
+    return pd.Series(values, index=series.index, dtype=dtype, copy=False), bad
+
+
+def _text(series: pd.Series) -> pd.Series:
+    """Stripped strings, NaN where missing or blank."""
+    if series.dtype != "str":
+        series = series.astype("str")
+    series = series.str.strip()
+    return series.mask(series == "")
+
+
+def _parse_grades(series: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    """Upper-cased grades (NaN outside A-G), and the rows where the grade is missing or invalid."""
+    text = _text(series).str.upper()
+    missing = text.isna().to_numpy()
+    valid = text.isin(GRADES).to_numpy()
+    invalid = ~missing & ~valid
+    return text.where(valid).astype(object), missing, invalid
+
+
+def _map_uniques(series: pd.Series, rule: Rule) -> tuple[np.ndarray, np.ndarray]:
+    """Apply ``rule`` once per distinct text of the column."""
+    codes, uniques = pd.factorize(_text(series), use_na_sentinel=True)
+    values, bad = rule(list(uniques))
+    return spread(values, bad, codes)
+
+
+def _parse_numbers(series: pd.Series, *, percent: bool) -> tuple[pd.Series, np.ndarray]:
+    """Floats; "%" stripped; with ``percent``, fractions scaled to percent (see training.data.parsing)."""
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        # float64 (numbers typed at read): the values as they are, no copy
+        values = (series.to_numpy() if series.dtype == "float64"
+                  else series.to_numpy(dtype="float64", na_value=np.nan))
+        bad = np.isinf(values)
+        if bad.any():
+            values = np.where(bad, np.nan, values)
+        had_sign = False
+    else:
+        values, bad, signed = parse_numbers(pa.array(_text(series), type=pa.string(), from_pandas=True))
+        had_sign = bool(signed.any())
+    if percent:
+        values = as_percent(values, had_sign)
+    return pd.Series(values, index=series.index, dtype="float64", copy=False), bad

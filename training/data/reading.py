@@ -1,0 +1,189 @@
+"""Open a data file (plain CSV, gzip, or a zip holding one CSV: told by its first bytes) and read its columns.
+
+LendingClub's envelope around the CSV is handled here:
+
+* a notice line before the header (``Notes offered by Prospectus (https://...)``): leading lines
+  without a comma are skipped;
+* summary lines at the end (``Total amount funded in policy code 1: ...``) and separator lines
+  (``Loans that do not meet the credit policy``): one-field rows that start with a letter are ignored
+  and not counted as data rows; any other row with the wrong number of fields is skipped and counted
+  as malformed.
+"""
+from __future__ import annotations
+
+import csv
+import re
+import zipfile
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from training.data.schema import FRACTION_PERCENT_COLUMNS, NULL_VALUES, NUMERIC_COLUMNS
+from training.errors import DataError
+
+_PEEK_BYTES = 1 << 20
+_MAX_NOTICE_LINES = 5
+
+
+def _compression(path: Path) -> str:
+    """"gzip", "zip" or "plain", from the first bytes."""
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic[:2] == b"\x1f\x8b":
+        return "gzip"
+    if magic == b"PK\x03\x04" or magic == b"PK\x05\x06":
+        return "zip"
+    return "plain"
+
+
+def _zip_member(path: Path, uri: str) -> str:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = [i.filename for i in zf.infolist()
+                     if not i.is_dir() and i.filename.lower().endswith(".csv")
+                     and not i.filename.startswith("__MACOSX/")]
+    except zipfile.BadZipFile:
+        raise DataError(f"{uri}: not a readable zip file") from None
+    if len(names) != 1:
+        found = ", ".join(names) if names else "none"
+        raise DataError(f"{uri}: a zip must hold exactly one .csv file, found {len(names)} ({found})")
+    return names[0]
+
+
+def _open(path: Path, uri: str):
+    """A binary stream of the CSV text (decompressed)."""
+    kind = _compression(path)
+    if kind == "gzip":
+        return pa.input_stream(str(path), compression="gzip")
+    if kind == "zip":
+        return _ZipStream(path, _zip_member(path, uri))
+    return pa.input_stream(str(path))
+
+
+class _ZipStream:
+    """The one CSV member of a zip, closing the archive with the stream."""
+
+    def __init__(self, path: Path, member: str):
+        self._zip = zipfile.ZipFile(path)
+        self._stream = self._zip.open(member)
+
+    def read(self, size: int = -1) -> bytes:
+        return self._stream.read(size)
+
+    def close(self) -> None:
+        self._stream.close()
+        self._zip.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._stream.closed
+
+    def readable(self) -> bool:
+        return True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _io_error(uri: str, exc: Exception) -> DataError:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if any(w in text.lower() for w in ("gzip", "zlib", "truncat", "compressed", "end-of-stream", "inflate")):
+        return DataError(f"{uri}: truncated or corrupt compressed file ({text[:120]}); download it again")
+    return DataError(f"{uri}: cannot be read as CSV ({text[:160]})")
+
+
+def read_header(path: Path, uri: str) -> tuple[list[str], int]:
+    """The header fields and the number of notice lines before them."""
+    try:
+        with _open(path, uri) as stream:
+            head = stream.read(_PEEK_BYTES)
+    except DataError:
+        raise
+    except (OSError, EOFError, zipfile.BadZipFile, pa.ArrowException) as exc:
+        raise _io_error(uri, exc) from None
+    if b"\x00" in head:
+        raise DataError(f"{uri}: not a CSV file (binary content)")
+    text = head.decode("utf-8", errors="replace")
+    if not text.strip():
+        raise DataError(f"{uri}: file is empty")
+    lines = text.splitlines()
+    for i, line in enumerate(lines[:_MAX_NOTICE_LINES + 1]):
+        if "," in line:
+            header = [h.strip() for h in next(csv.reader([line]))]
+            names = sum(bool(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_ .]*", h)) for h in header)
+            if names < max(2, len(header) // 2):
+                raise DataError(f"{uri}: not a CSV file with a header row (first line: {line[:60]!r})")
+            return header, i
+        if line.strip() and not line.strip()[0].isalpha():
+            break
+    raise DataError(f"{uri}: not a CSV file (no comma-separated header line)")
+
+
+#: Numeric columns read as float64 by the CSV reader itself (no text round trip). The percent columns
+#: are left out: LendingClub writes them with a "%" sign, which the reader rejects.
+_TYPED_AT_READ = NUMERIC_COLUMNS - FRACTION_PERCENT_COLUMNS
+
+
+def read_table(path: Path, uri: str, wanted: list[str], notice_lines: int) -> tuple[pa.Table, int]:
+    """The ``wanted`` columns and the count of malformed rows.
+
+    Numeric columns are first read as float64 by the reader, which skips a text column per number and
+    its parsing. Where that cannot give what the text parser gives (a value the reader rejects, such as
+    ``"5%"`` or blanks, or a NaN spelling it accepts, such as ``"NAN"``), the file is read once more with
+    every column as text, so the parsed result is the same either way.
+    """
+    typed = [c for c in wanted if c in _TYPED_AT_READ]
+    if typed:
+        try:
+            table, malformed = _read_csv(path, uri, wanted, notice_lines, typed)
+        except _TypedReadRejected:
+            pass
+        else:
+            if not any(pc.any(pc.is_nan(table[c])).as_py() for c in typed):
+                return table, malformed
+    return _read_csv(path, uri, wanted, notice_lines, [])
+
+
+class _TypedReadRejected(Exception):
+    """The CSV reader could not convert a value of a column read as float64."""
+
+
+def _read_csv(path: Path, uri: str, wanted: list[str], notice_lines: int,
+              typed: list[str]) -> tuple[pa.Table, int]:
+    malformed = 0
+
+    def on_invalid(row) -> str:
+        nonlocal malformed
+        text = (row.text or "").strip()
+        if "," not in text and text[:1].isalpha():
+            return "skip"          # LendingClub summary / separator line: not a data row
+        malformed += 1
+        return "skip"
+
+    types = {c: pa.string() for c in wanted} | {c: pa.float64() for c in typed}
+    read = pacsv.ReadOptions(skip_rows=notice_lines, block_size=1 << 22)   # 4 MiB: gzip inflate overlaps parsing
+    parse = pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid)
+    convert = pacsv.ConvertOptions(include_columns=wanted, column_types=types,
+                                   null_values=NULL_VALUES, strings_can_be_null=True,
+                                   quoted_strings_can_be_null=True)
+    for encoding in ("utf8", "latin-1"):
+        try:
+            read.encoding = encoding
+            malformed = 0
+            with _open(path, uri) as stream:
+                table = pacsv.read_csv(stream, read_options=read, parse_options=parse, convert_options=convert)
+            return table, malformed
+        except pa.ArrowInvalid as exc:
+            if typed and "conversion error" in str(exc).lower():
+                raise _TypedReadRejected(str(exc)) from None
+            if encoding == "utf8" and "utf8" in str(exc).lower():
+                continue
+            raise _io_error(uri, exc) from None
+        except (OSError, EOFError, zipfile.BadZipFile, pa.ArrowException) as exc:
+            raise _io_error(uri, exc) from None
+    raise AssertionError("unreachable")

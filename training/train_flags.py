@@ -1,0 +1,81 @@
+"""`train`'s command-line flags and the TrainConfig they make: shared by `python -m training train` and the
+on-instance runner (which reads the same flags from its env file)."""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+from typing import Sequence
+
+from training.commands import fraction, non_negative_int, positive_float, positive_int, units_list
+from training.errors import ConfigError
+
+PROG = "python -m training train"
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    """`train`'s flags."""
+    p.add_argument("--data", action="append", metavar="PATH",
+                   help="LendingClub CSV (.csv/.gz/.zip), glob or s3://bucket/key; repeatable. "
+                        "Default: the built-in synthetic sample")
+    p.add_argument("--sample", type=positive_int, metavar="N", help="stratified random sample of N rows")
+    p.add_argument("--features", default="application", help="feature set: application (default) or reference")
+    p.add_argument("--epochs", type=positive_int, default=30, help="maximum epochs (default 30)")
+    p.add_argument("--batch-size", type=positive_int, default=256, help="batch size (default 256)")
+    p.add_argument("--patience", type=non_negative_int, default=5,
+                   help="early-stopping patience in epochs on validation loss (default 5)")
+    p.add_argument("--output", default="outputs", metavar="DIR", help="runs go to DIR/<run-id>/ (default outputs)")
+    p.add_argument("--run-id", help="run id (default: UTC timestamp and a random suffix)")
+    p.add_argument("--seed", type=int, default=42, help="seed of the sample, split and weights (default 42)")
+    p.add_argument("--class-weights", action="store_true", help="weight grades inversely to their frequency")
+    p.add_argument("--max-bad-rows", type=fraction, default=0.01,
+                   help="largest share of unusable rows dropped before the run fails (default 0.01)")
+    p.add_argument("--hidden-units", type=units_list, default=(100, 60), metavar="N,N,...",
+                   help="hidden layer sizes, i.e. width and depth (default 100,60)")
+    p.add_argument("--dropout", type=fraction, default=0.2, help="dropout after each hidden layer (default 0.2)")
+    p.add_argument("--learning-rate", type=positive_float, default=1e-3, help="Adam learning rate (default 0.001)")
+    p.add_argument("--mixed-precision", action="store_true",
+                   help="mixed_float16 compute (GPU runs; use a larger --batch-size there, e.g. 2048)")
+    p.add_argument("--strategy", choices=["mirrored"], default=None,
+                   help="mirrored: replicate the model on every visible GPU (tf.distribute.MirroredStrategy)")
+    p.add_argument("--max-norm", type=positive_float, default=3.0, help="max-norm kernel constraint (default 3)")
+    p.add_argument("--split", choices=["random", "time"], default="random",
+                   help="random: stratified by grade (default); time: test on the newest 20%% by issue_d")
+    p.add_argument("--preset", choices=["reference", "tuned"], default=None,
+                   help="model settings: reference (the 2017 network) or tuned (log money columns, piecewise-"
+                        "linear quantile bins, embeddings, 4 averaged 256,128 networks, LR on plateau; use with "
+                        "--epochs 100 --patience 8 --batch-size 512; see docs/model-card.md); overrides "
+                        "--hidden-units/--dropout")
+
+
+def parse_train_flags(argv: Sequence[str]) -> argparse.Namespace:
+    """Parsed `train` flags; a bad flag raises ConfigError holding argparse's one-line message."""
+    parser = argparse.ArgumentParser(prog=PROG)
+    add_train_arguments(parser)
+    errors = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(errors):
+            return parser.parse_args(list(argv))
+    except SystemExit:
+        message = errors.getvalue().strip().splitlines()[-1:] or ["invalid flags"]
+        raise ConfigError(message[0]) from None
+
+
+def train_config_from_args(args: argparse.Namespace):
+    """The TrainConfig of parsed `train` flags."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from training.model import MODEL_PRESETS, ModelConfig
+    from training.train import TrainConfig
+
+    model = ModelConfig(hidden_units=tuple(args.hidden_units), dropout=args.dropout, max_norm=args.max_norm,
+                        learning_rate=args.learning_rate)
+    if getattr(args, "preset", None):
+        model = replace(MODEL_PRESETS[args.preset], max_norm=args.max_norm, learning_rate=args.learning_rate)
+    return TrainConfig(data=args.data, sample=args.sample, features=args.features, epochs=args.epochs,
+                       batch_size=args.batch_size, patience=args.patience, seed=args.seed,
+                       output_dir=Path(args.output), run_id=args.run_id, class_weights=args.class_weights,
+                       max_bad_rows=args.max_bad_rows,
+                       model=model, split=getattr(args, "split", "random"),
+                       mixed_precision=args.mixed_precision, strategy=args.strategy)
