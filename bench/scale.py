@@ -2,7 +2,7 @@
 
 In one fresh process (so its peak memory is its own): load + parse (needed columns), derived columns,
 split, fill statistics, model build and inputs (as train() prepares them: the feature matrix computed
-once where the model allows, training.train.head_fit_inputs) and ONE training epoch, each timed; the
+once where the model allows, training.fitting.fit) and ONE training epoch, each timed; the
 process's peak resident memory is the figure to size an instance by. Not in the default `make bench` set.
 """
 from __future__ import annotations
@@ -23,8 +23,11 @@ def load_clean_one_epoch(path: str, batch_size: int | None) -> dict:
 
     from training.data import load_loans
     from training.features import add_derived_features, fit_fill_values, get_feature_set, raw_columns_for
-    from training.model import build_model, make_dataset, split_preprocessing
-    from training.train import TrainConfig, grade_labels, head_fit_inputs, split_rows
+    from training.fitting import fit
+    from training.metrics import grade_labels
+    from training.model import build_model
+    from training.splits import split_rows
+    from training.train import TrainConfig
 
     config = TrainConfig(features=FEATURES, seed=SEED)
     batch_size = config.batch_size = batch_size or config.batch_size
@@ -49,18 +52,25 @@ def load_clean_one_epoch(path: str, batch_size: int | None) -> dict:
     fill = fit_fill_values(train_frame, fs)
     t = mark("split_fill_s", t)
     keras.utils.set_random_seed(SEED)
-    model = build_model(fs, train_frame, fill, config.model)
-    cols, cat = list(fs.columns), list(fs.categorical)
-    val_ds = make_dataset(val_frame, cols, labels[va], batch_size=batch_size, categorical=cat)
-    # the default network's preprocessing has no weights: train() fits the head on features computed once
-    fit_model, train_ds, val_ds = head_fit_inputs(split_preprocessing(model, config.model), train_frame, labels[tr],
-                                                  val_ds, labels[va], cols, cat, config, log=lambda line: None)
-    t = mark("build_input_s", t)
-    history = fit_model.fit(train_ds, validation_data=val_ds, epochs=1, verbose=0)
-    t = mark("epoch_s", t)
+    built = build_model(fs, train_frame, fill, config.model, batch_size=batch_size)
+    times = {"build_input": t}
+
+    class Timer(keras.callbacks.Callback):
+        """Splits fit's time: inputs built (the head's feature matrix, computed once) vs the epoch."""
+
+        def on_train_begin(self, logs=None):
+            times["epoch"] = mark("build_input_s", times["build_input"])
+
+        def on_epoch_end(self, epoch, logs=None):
+            times["val_loss"] = float((logs or {})["val_loss"])
+
+    fit(built, train_frame=train_frame, y_train=labels[tr], val_frame=val_frame, y_val=labels[va],
+        batch_size=batch_size, epochs=1, seed=SEED, strategy=None, class_weight=None, callbacks=[Timer()],
+        log=lambda line: None)
+    t = mark("epoch_s", times["epoch"])
     return {"rows_read": loaded.rows_read, "train_rows": len(tr), "batch_size": batch_size,
             "stages": stages, "rss_after_mib": rss, "total_s": round(t - t_start, 2),
-            "val_loss": round(float(history.history["val_loss"][-1]), 4)}
+            "val_loss": round(times["val_loss"], 4)}
 
 
 def run(opts: argparse.Namespace) -> Result:

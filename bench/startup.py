@@ -77,18 +77,23 @@ def _child(train_args: list[str]) -> None:
     import training.cli as cli
     import training.data as data
     import training.features as features
+    import training.fitting as fitting
+    import training.plots as plots
+    import training.run_record as run_record
+    import training.scoring as scoring
+    import training.synthetic as synthetic
     import training.train as tr
 
     stages["import"] = time.perf_counter() - t_start
-    for owner, name in ((tr, "_write_synthetic"), (data, "load_loans"), (features, "add_derived_features"),
+    for owner, name in ((synthetic, "write_raw_csv"), (data, "load_loans"), (features, "add_derived_features"),
                         (features, "fit_fill_values"), (tr, "split_rows"), (tr, "_values_filled")):
         wrap(owner, name, "data")
-    for owner, name in ((tr, "build_model"), (tr, "make_dataset"), (keras.Model, "fit")):
+    for owner, name in ((tr, "build_model"), (fitting, "make_dataset"), (keras.Model, "fit")):
         wrap(owner, name, "training")
-    for owner, name in ((keras.Model, "predict"), (tr, "compute_metrics"), (tr, "majority_baseline")):
+    for owner, name in ((tr, "predict_proba"), (scoring, "compute_metrics")):
         wrap(owner, name, "evaluation")
-    for owner, name in ((keras.Model, "save"), (tr, "plot_confusion_matrix"), (tr, "plot_history"),
-                        (tr, "write_json")):
+    for owner, name in ((keras.Model, "save"), (plots, "plot_confusion_matrix"), (plots, "plot_history"),
+                        (run_record, "write_json")):
         wrap(owner, name, "artifacts")
     t_main = time.perf_counter()
     status = cli.main(["train", *train_args])

@@ -174,19 +174,19 @@ def test_predict_frame_batches_match_keras_predict(cache_dir):
     """predict_frame's batched compiled path (a bench-guided speed-up) gives model.predict's probabilities."""
     from training.data import load_loans
     from training.features import add_derived_features, fit_fill_values, get_feature_set, raw_columns_for
-    from training.model import build_model, make_dataset
+    from training.datasets import make_dataset
+    from training.model import build_model
     from training.predict import PROBABILITY_COLUMNS, predict_frame
 
     fs = get_feature_set("application")
     frame = load_loans(synthetic_file(500, cache_dir=cache_dir), ["grade", *raw_columns_for(fs.columns)]).frame
     derived = add_derived_features(frame)
-    model = build_model(fs, derived, fit_fill_values(derived, fs))
-    expected = model.predict(make_dataset(derived, list(fs.columns), batch_size=64, categorical=list(fs.categorical)),
-                             verbose=0)
+    built = build_model(fs, derived, fit_fill_values(derived, fs))
+    expected = built.feature_model.predict(make_dataset(derived, built.feature_model, batch_size=64), verbose=0)
     for batch_size in (64, 7, 1024):
-        got = predict_frame(model, frame, batch_size=batch_size)[list(PROBABILITY_COLUMNS)].to_numpy()
+        got = predict_frame(built.inference, frame, batch_size=batch_size)[list(PROBABILITY_COLUMNS)].to_numpy()
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
-    assert len(predict_frame(model, frame.head(1))) == 1
+    assert len(predict_frame(built.inference, frame.head(1))) == 1
 
 
 def test_make_dataset_epochs_are_permutations_with_inputs_kept_together(cache_dir):
@@ -196,15 +196,18 @@ def test_make_dataset_epochs_are_permutations_with_inputs_kept_together(cache_di
 
     from training.features import add_derived_features, get_feature_set, raw_columns_for
     from training.data import load_loans
-    from training.model import frame_to_inputs, make_dataset
+    from training.datasets import frame_to_inputs, input_kinds, make_dataset
+    from training.model import build_model
+    from training.features import fit_fill_values
 
     fs = get_feature_set("application")
     frame = add_derived_features(load_loans(synthetic_file(500, cache_dir=cache_dir),
                                             ["grade", *raw_columns_for(fs.columns)]).frame)
-    cols, cat = list(fs.columns), list(fs.categorical)
+    model = build_model(fs, frame, fit_fill_values(frame, fs)).feature_model
+    cols, cat = list(fs.columns), input_kinds(model)[1]
     row_ids = np.arange(len(frame))
-    inputs = frame_to_inputs(frame, cols, cat)
-    dataset = make_dataset(frame, cols, row_ids, batch_size=64, shuffle=True, seed=3, categorical=cat)
+    inputs = frame_to_inputs(frame, model)
+    dataset = make_dataset(frame, model, row_ids, batch_size=64, shuffle=True, seed=3)
     orders = []
     for _ in range(2):
         batches = list(dataset)
@@ -218,5 +221,5 @@ def test_make_dataset_epochs_are_permutations_with_inputs_kept_together(cache_di
         orders.append(np.concatenate([y.numpy() for _, y in batches]))
         assert sorted(orders[-1]) == list(row_ids)
     assert not np.array_equal(orders[0], orders[1]) and not np.array_equal(orders[0], row_ids)
-    plain = next(iter(make_dataset(frame, cols, batch_size=1000, categorical=cat)))
-    assert plain["loan_amnt"].shape == (len(frame), 1) and plain["term"].dtype == tf.string
+    plain = next(iter(make_dataset(frame, model, batch_size=1000)))
+    assert plain["loan_amnt"].shape == (len(frame), 1) and plain["term"].dtype == tf.float64

@@ -40,20 +40,3 @@ def score_run(*, predict_proba: Callable[[pd.DataFrame], np.ndarray], val_probs:
         seed=seed)
     return metrics
 
-
-def keras_predict_proba(model, columns: list[str], categorical: list[str], *,
-                        batch_size: int = 8192) -> Callable[[pd.DataFrame], np.ndarray]:
-    """``frame -> (rows, 7)`` probabilities by calling the model directly on tensors, in batches
-    (faster than ``model.predict`` for the many small calls of permutation importance)."""
-    import tensorflow as tf
-
-    from training.model import frame_to_inputs
-
-    def predict_proba(frame: pd.DataFrame) -> np.ndarray:
-        out = []
-        for start in range(0, len(frame), batch_size):
-            inputs = frame_to_inputs(frame.iloc[start:start + batch_size], columns, categorical)
-            out.append(np.asarray(model({k: tf.constant(v) for k, v in inputs.items()}, training=False)))
-        return np.concatenate(out) if out else np.zeros((0, 7))
-
-    return predict_proba

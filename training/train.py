@@ -29,16 +29,17 @@ from training.errors import ConfigError, DataError
 from training.features import (FeatureSet, FillValues, add_derived_features, fit_fill_values, get_feature_set,
                                raw_columns_for)
 from training.metrics import grade_labels
-from training.model import (HEAD_BATCHES_PER_ELEMENT, ModelConfig, build_model, gathered_dataset, make_dataset,
-                            split_preprocessing)
+from training.fitting import fit, predict_proba
+from training.model import ModelConfig, build_model
 from training.plots import write_run_plots
 from training.report import write_report
-from training.scoring import keras_predict_proba, score_run
+from training.scoring import score_run
 from training.splits import split_rows, stratified_sample, time_split
 from training.train_callbacks import HISTORY_FILE, EpochProgress, TrainingInterrupted, fit_callbacks
 
 DEFAULT_SYNTHETIC_ROWS = 30_000
 MIN_ROWS = 20
+IMPORTANCE_BATCH_ROWS = 8192  # rows per model call when the permutation importance predicts
 
 
 @dataclass
@@ -115,7 +116,7 @@ def validate_config(config: TrainConfig) -> None:
         (config.run_id is None or RUN_ID_PATTERN.fullmatch(config.run_id) is not None,
          f"run id {config.run_id!r} must match {RUN_ID_PATTERN.pattern}"),
     ]
-    # model-quality settings (training.splits, training.levers)
+    # model-quality settings (training.splits, training.encoders)
     checks += [
         (config.split in ("random", "time"), f"split must be 'random' or 'time', got {config.split!r}"),
         (config.strategy in STRATEGIES, f"strategy must be one of {sorted(map(str, STRATEGIES))}, got {config.strategy!r}"),
@@ -289,26 +290,15 @@ def _fit_and_predict(feature_set: FeatureSet, fill: FillValues, rows: _Rows, con
                      callbacks: list[keras.callbacks.Callback], log: Callable[[str], None]) -> _Fitted:
     """The model step: build, fit on the train rows (``callbacks``: early stopping on the validation rows),
     and the probabilities of the validation and test rows."""
-    model = build_model(feature_set, rows.train, fill, config.model)
-    cols, categorical = list(feature_set.columns), list(feature_set.categorical)
-    val_ds = make_dataset(rows.validation, cols, rows.y_val, batch_size=config.batch_size, categorical=categorical)
-    test_ds = make_dataset(rows.test, cols, batch_size=config.batch_size, categorical=categorical)
+    built = build_model(feature_set, rows.train, fill, config.model, batch_size=config.batch_size)
     class_weight = class_weight_for(rows.y_train) if config.class_weights else None
-    split = split_preprocessing(model, config.model)  # None for an ensemble or trainable preprocessing
-    if split is not None:  # preprocessing without weights: computed once, the dense head fitted on it
-        fit_model, train_ds, fit_val_ds = head_fit_inputs(split, rows.train, rows.y_train, val_ds, rows.y_val,
-                                                          cols, categorical, config, log)
-    else:
-        train_ds = make_dataset(rows.train, cols, rows.y_train, batch_size=config.batch_size, shuffle=True,
-                                seed=config.seed, categorical=categorical)
-        fit_model, fit_val_ds = model, val_ds
-        if config.model.ensemble > 1:  # each member with its own loss; the averaged `model` is what is saved
-            fit_model, train_ds, fit_val_ds = _member_fit(model, config.model, train_ds, val_ds, class_weight)
-            class_weight = None
-    fit_model.fit(train_ds, validation_data=fit_val_ds, epochs=config.epochs, verbose=0, callbacks=callbacks,
-                  shuffle=False, class_weight=class_weight)
-    return _Fitted(model, model.predict(val_ds, verbose=0), model.predict(test_ds, verbose=0),
-                   keras_predict_proba(model, cols, categorical))
+    fit(built, train_frame=rows.train, y_train=rows.y_train, val_frame=rows.validation, y_val=rows.y_val,
+        batch_size=config.batch_size, epochs=config.epochs, seed=config.seed, strategy=config.strategy,
+        class_weight=class_weight, callbacks=callbacks, log=log)
+    model = built.feature_model   # on the feature set's columns, as the rows hold them (derived ones included)
+    return _Fitted(built.inference, predict_proba(model, rows.validation, batch_size=config.batch_size),
+                   predict_proba(model, rows.test, batch_size=config.batch_size),
+                   lambda frame: predict_proba(model, frame, batch_size=IMPORTANCE_BATCH_ROWS))
 
 
 def _write_artifacts(run_dir: Path, fitted: _Fitted, metrics: dict, progress: EpochProgress,
@@ -321,65 +311,6 @@ def _write_artifacts(run_dir: Path, fitted: _Fitted, metrics: dict, progress: Ep
     run_record.write_json(metrics, run_dir / "metrics.json")
     write_run_plots(run_dir, metrics=metrics, history=progress.as_dict(), best_epoch=progress.best_epoch(),
                     test_probs=fitted.test_probs, y_test=y_test)
-
-
-
-# The model step's helpers (training.fitting takes them over).
-
-def _member_fit(model: keras.Model, model_config: ModelConfig, train_ds, val_ds, class_weight: dict | None):
-    """The ensemble's training view (training.model.ensemble_training_view) and datasets whose label (and
-    class weight, as a sample weight) is repeated once per member."""
-    import tensorflow as tf
-
-    from training.model import ensemble_training_view
-
-    k = model_config.ensemble
-    weights = tf.constant([class_weight[i] for i in range(len(GRADES))] if class_weight else [1.0] * len(GRADES))
-
-    def per_member(x, y):
-        return x, (y,) * k, (tf.gather(weights, y),) * k
-
-    return (ensemble_training_view(model, model_config), train_ds.map(per_member),
-            val_ds.map(lambda x, y: (x, (y,) * k)))
-
-
-FEATURE_BATCH_ROWS = 8192  # rows per batch when the preprocessing runs once over a split
-
-
-def head_fit_inputs(split: tuple[keras.Model, keras.Model], train_frame: pd.DataFrame, y_train: np.ndarray,
-                    val_ds, y_val: np.ndarray, cols: list[str], categorical: list[str],
-                    config: TrainConfig, log: Callable[[str], None]):
-    """(head, train dataset, validation dataset): the feature matrices of both splits computed once by the
-    preprocessing part (no trainable weights: the same values every epoch), batched and shuffled as
-    make_dataset would. The head shares the model's layers, so fitting it trains the saved model; it
-    saves the per-batch fill, normalisation and string lookups of every input.
-    ``val_ds`` is the validation dataset already built for prediction: its inputs are not built twice."""
-    preprocess, head = split
-    started = time.monotonic()
-
-    def features(batches, rows: int) -> np.ndarray:
-        """The matrix filled batch by batch (no list of parts and a second, concatenated copy)."""
-        matrix = np.empty((rows, head.input_shape[1]), dtype=np.float32)
-        start = 0
-        for batch in batches:
-            part = keras.ops.convert_to_numpy(preprocess(batch, training=False))
-            matrix[start:start + len(part)] = part
-            start += len(part)
-        return matrix
-
-    x_train = features(make_dataset(train_frame, cols, batch_size=FEATURE_BATCH_ROWS, categorical=categorical),
-                       len(train_frame))
-    x_val = features((x for x, _ in val_ds), len(y_val))
-    log(f"features computed once: {x_train.shape[1]} columns for {len(x_train)} + {len(x_val)} rows "
-        f"in {time.monotonic() - started:.1f}s")
-    # several batches per element (ChunkedHead); under a tf.distribute strategy, where each replica
-    # would loop over its own share, one batch per element
-    per_element = HEAD_BATCHES_PER_ELEMENT if config.strategy is None else 1
-    head.batch_rows = config.batch_size if per_element > 1 else None
-    train_ds = gathered_dataset(x_train, y_train, len(x_train), batch_size=config.batch_size * per_element,
-                                shuffle=True, seed=config.seed)
-    val_ds = gathered_dataset(x_val, y_val, len(x_val), batch_size=config.batch_size * per_element)
-    return head, train_ds, val_ds
 
 
 def summary_lines(result: TrainResult) -> list[str]:

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 
 from training.features import FeatureSet, FillValues
-from training.scoring import keras_predict_proba, score_run
+from training.scoring import score_run
 
 
 def test_score_run_adds_metrics_baselines_and_importance():
@@ -33,20 +33,3 @@ def test_score_run_adds_metrics_baselines_and_importance():
     assert metrics["permutation_importance"][0]["feature"] == "x"
     assert len(lines) == 3 and lines[0].startswith("Keras model beats majority")
 
-
-def test_keras_predict_proba_matches_the_models_predictions(trained_run):
-    import keras
-
-    from training.data import load_loans
-    from training.features import add_derived_features, get_feature_set, raw_columns_for
-
-    result, _ = trained_run
-    features = get_feature_set("application")
-    frame = add_derived_features(load_loans(result.run_dir / "data" / "synthetic.csv",
-                                            ["grade", *raw_columns_for(features.columns)]).frame.iloc[:50])
-    model = keras.models.load_model(result.run_dir / "model.keras")
-    probs = keras_predict_proba(model, list(features.columns), list(features.categorical), batch_size=16)(frame)
-    assert probs.shape == (50, 7)
-    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
-    assert keras_predict_proba(model, list(features.columns), list(features.categorical))(frame.iloc[:0]).shape \
-        == (0, 7)
