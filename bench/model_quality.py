@@ -46,7 +46,8 @@ def run_case(data: Path, features: str, split: str, epochs: int, preset: str, ou
     result = train(config, log=lambda line: None)
     metrics, info = result.metrics, result.run_info
     return {
-        "features": features, "split": split, "preset": preset, "rows": metrics["rows"], "epochs_trained": result.epochs_trained,
+        "features": features, "split": split, "preset": preset, "rows": metrics["rows"],
+        "epochs_trained": result.epochs_trained,
         "wall_time_s": round(time.monotonic() - started, 1),
         "keras": {**_short(metrics["test"]),
                   "per_grade_f1": {g: round(v["f1"], 4) for g, v in metrics["test"]["per_grade"].items()}},

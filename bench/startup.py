@@ -106,7 +106,7 @@ def _child(train_args: list[str]) -> None:
 def staged_train(train_args: list[str]) -> dict:
     """Stage times of one `python -m training train` run (in a fresh process, so imports count)."""
     wall, proc = _timed([sys.executable, "-m", "bench.startup", "--child", *train_args])
-    line = next((l for l in proc.stdout.splitlines() if l.startswith(_MARK)), None)
+    line = next((out for out in proc.stdout.splitlines() if out.startswith(_MARK)), None)
     if proc.returncode != 0 or line is None:
         raise _fail("python -m training train (instrumented)", proc)
     payload = json.loads(line[len(_MARK):])

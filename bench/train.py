@@ -133,7 +133,8 @@ def sequential_2017(width: int):
         layers += [keras.layers.Dense(units, activation="relu",
                                       kernel_constraint=keras.constraints.MaxNorm(cfg.max_norm)),
                    keras.layers.Dropout(cfg.dropout)]
-    layers.append(keras.layers.Dense(7, activation="softmax", kernel_constraint=keras.constraints.MaxNorm(cfg.max_norm)))
+    layers.append(keras.layers.Dense(7, activation="softmax",
+                                     kernel_constraint=keras.constraints.MaxNorm(cfg.max_norm)))
     model = keras.Sequential(layers)
     model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])

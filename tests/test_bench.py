@@ -173,8 +173,8 @@ def test_apply_fill_fast_path_leaves_its_input_unchanged(cache_dir):
 def test_predict_frame_batches_match_keras_predict(cache_dir):
     """predict_frame's batched compiled path (a bench-guided speed-up) gives model.predict's probabilities."""
     from training.data import load_loans
-    from training.features import add_derived_features, fit_fill_values, get_feature_set, raw_columns_for
     from training.datasets import make_dataset
+    from training.features import add_derived_features, fit_fill_values, get_feature_set, raw_columns_for
     from training.model import build_model
     from training.predict import PROBABILITY_COLUMNS, predict_frame
 
@@ -194,11 +194,10 @@ def test_make_dataset_epochs_are_permutations_with_inputs_kept_together(cache_di
     epoch, each row's inputs and label together, in a new order every epoch."""
     import tensorflow as tf
 
-    from training.features import add_derived_features, get_feature_set, raw_columns_for
     from training.data import load_loans
     from training.datasets import frame_to_inputs, input_kinds, make_dataset
+    from training.features import add_derived_features, fit_fill_values, get_feature_set, raw_columns_for
     from training.model import build_model
-    from training.features import fit_fill_values
 
     fs = get_feature_set("application")
     frame = add_derived_features(load_loans(synthetic_file(500, cache_dir=cache_dir),

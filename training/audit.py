@@ -61,7 +61,7 @@ RATE_DERIVED: dict[str, str] = {
 AUDIT_EXTRA_COLUMNS: tuple[str, ...] = ("int_rate", "installment", "loan_amnt", "term")
 
 SPEARMAN_LIMIT = 0.95        # |rank correlation| with int_rate at or above which a numeric feature is a rate proxy
-PAYMENT_MATCH_PP = 0.5       # median |implied rate - int_rate| (percentage points) at or below which a column is a payment
+PAYMENT_MATCH_PP = 0.5       # median |implied rate - int_rate| (pp) at or below which a column is a payment
 DOMINANCE_MARGIN = 0.25      # one-feature accuracy this far above the median feature's accuracy -> flagged (c)
 
 

@@ -26,10 +26,16 @@ from training.cloud.core.layout import RUN_ID_PATTERN
 from training.data import GRADES, LoadedData
 from training.data_audit import audit_features, load_with_audit_columns
 from training.errors import ConfigError, DataError
-from training.features import (FeatureSet, FillValues, add_derived_features, fit_fill_values, get_feature_set,
-                               raw_columns_for)
-from training.metrics import grade_labels
+from training.features import (
+    FeatureSet,
+    FillValues,
+    add_derived_features,
+    fit_fill_values,
+    get_feature_set,
+    raw_columns_for,
+)
 from training.fitting import fit, predict_proba
+from training.metrics import grade_labels
 from training.model import ModelConfig, build_model
 from training.plots import write_run_plots
 from training.report import write_report
@@ -119,7 +125,8 @@ def validate_config(config: TrainConfig) -> None:
     # model-quality settings (training.splits, training.encoders)
     checks += [
         (config.split in ("random", "time"), f"split must be 'random' or 'time', got {config.split!r}"),
-        (config.strategy in STRATEGIES, f"strategy must be one of {sorted(map(str, STRATEGIES))}, got {config.strategy!r}"),
+        (config.strategy in STRATEGIES,
+         f"strategy must be one of {sorted(map(str, STRATEGIES))}, got {config.strategy!r}"),
         (config.model.lr_schedule in ("constant", "plateau"),
          f"lr schedule must be 'constant' or 'plateau', got {config.model.lr_schedule!r}"),
         (config.model.quantile_bins >= 0, f"quantile bins must be 0 or more, got {config.model.quantile_bins}"),

@@ -33,8 +33,8 @@ from tests.rehearsal.deploy import REGION, Deployed, deploy
 from tests.rehearsal.git_server import HttpsGitServer, snapshot_repo, write_git_config
 from tests.rehearsal.package_index import PackageIndex, build_wheelhouse, pip_env
 from tests.rehearsal.shims import cloudwatch_agent_ctl, install_shims, read_calls
-from tests.training.cloud.moto_server import moto_endpoint, wait_for  # noqa: F401 (the shared moto server fixture)
 from tests.training.cloud.fake_imds import FakeImds
+from tests.training.cloud.moto_server import moto_endpoint, wait_for  # noqa: F401 (the shared moto server fixture)
 from training.cloud.core.layout import RunLayout
 from training.cloud.core.status_store import read_status
 
@@ -192,7 +192,8 @@ class Rehearsal:
     def notifications(self, deployed: Deployed) -> list[str]:
         sqs, messages = self.client("sqs"), []
         while True:
-            got = sqs.receive_message(QueueUrl=deployed.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+            got = sqs.receive_message(QueueUrl=deployed.queue_url, MaxNumberOfMessages=10,
+                                      WaitTimeSeconds=0).get("Messages", [])
             if not got:
                 return messages
             messages += [m["Body"] for m in got]
@@ -284,7 +285,7 @@ class Rehearsal:
 
 
 @pytest.fixture(scope="session")
-def rehearsal(tmp_path_factory: pytest.TempPathFactory, moto_endpoint: str):
+def rehearsal(tmp_path_factory: pytest.TempPathFactory, moto_endpoint: str):  # noqa: F811 (the imported fixture)
     work = tmp_path_factory.mktemp("rehearsal")
     bare = work / "git" / "spotgrade.git"
     snapshot_repo(REPO, bare, BRANCH)

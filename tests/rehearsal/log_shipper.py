@@ -132,7 +132,7 @@ def main(argv: list[str]) -> int:
     print(f"log_shipper: shipping {[(str(t.path), t.group, t.stream) for t in tails]}", flush=True)
     while True:
         final = stop.wait(INTERVAL_S)
-        for attempt in range(3 if final else 1):
+        for _ in range(3 if final else 1):
             failed = False
             for tail in tails:
                 tail.read(final)

@@ -46,7 +46,8 @@ def _fingerprint(lines: Sequence[str], base: Path, digest: "hashlib._Hash") -> N
         match = _REQUIREMENT_FILE.match(line)
         if match:
             path = (base / match.group(1)).resolve()
-            _fingerprint([l for l in path.read_text().splitlines() if l.strip() and not l.lstrip().startswith("#")],
+            _fingerprint([line for line in path.read_text().splitlines()
+                          if line.strip() and not line.lstrip().startswith("#")],
                          path.parent, digest)
 
 

@@ -14,8 +14,8 @@ import pytest
 from tests.rehearsal.git_server import HttpsGitServer, clean_git_env, snapshot_repo, write_git_config
 from tests.rehearsal.package_index import MARKER, PackageIndex, build_wheelhouse, pip_env
 from tests.rehearsal.shims import NO_PACKAGES, cloudwatch_agent_ctl, install_shims, read_calls
-from tests.training.cloud.moto_server import moto_endpoint  # noqa: F401 (the shared moto server fixture)
 from tests.training.cloud.fake_imds import FakeImds
+from tests.training.cloud.moto_server import moto_endpoint  # noqa: F401 (the shared moto server fixture)
 
 REPO = Path(__file__).resolve().parents[2]
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -144,7 +144,7 @@ def test_command_shims_log_their_calls(tmp_path):
     assert aws.returncode == 0 and aws.stdout.startswith(str(bin_dir / "aws")) and "aws-cli/" in aws.stdout + aws.stderr
 
 
-def test_cloudwatch_agent_ctl_ships_a_file_to_its_stream(tmp_path, moto_endpoint):
+def test_cloudwatch_agent_ctl_ships_a_file_to_its_stream(tmp_path, moto_endpoint):  # noqa: F811 (fixture)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(FAKE_CREDENTIALS, AWS_ENDPOINT_URL=moto_endpoint)
     logs = boto3.client("logs", region_name="us-east-1", endpoint_url=moto_endpoint, aws_access_key_id="testing",

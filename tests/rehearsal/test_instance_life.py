@@ -160,7 +160,8 @@ def test_boot_failure_requirement_pip_cannot_install(rehearsal: Rehearsal) -> No
 
 
 def test_boot_failure_runner_configuration_error(rehearsal: Rehearsal) -> None:
-    _, boot, rc, status, shown, _ = _boot_failure(rehearsal, "badargs", "i-0c000000000000003", seed=True, trainArgs="--epochs abc")
+    _, boot, rc, status, shown, _ = _boot_failure(rehearsal, "badargs", "i-0c000000000000003", seed=True,
+                                                  trainArgs="--epochs abc")
     assert rc == 0  # the runner recorded the failure itself (RunnerExit.FAILED) and the script powered off
     assert status["failed_step"] == "runner: training settings"
     assert "SPOTGRADE_TRAIN_ARGS" in status["error"] and "abc" in status["error"]
@@ -242,7 +243,7 @@ def test_crash_loop_fails_after_max_attempts(rehearsal: Rehearsal) -> None:
                 s3.put_object(Bucket=run.bucket, Key=key, Body=b"x")
         boot = rehearsal.boot(run, f"i-0f00000000000000{attempt}")
         if crash == "killed":
-            boot.until(lambda: (rehearsal.status(run) or {}).get("attempt") == attempt, 600, f"attempt {attempt}")
+            boot.until(lambda n=attempt: (rehearsal.status(run) or {}).get("attempt") == n, 600, f"attempt {attempt}")
             pid = wait_for(boot.runner_pid, 30, what="the runner pid")
             os.kill(pid, signal.SIGKILL)  # the kernel's OOM killer, say
         assert boot.wait(300) == 0, boot.log()[-3000:]

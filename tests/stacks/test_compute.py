@@ -8,8 +8,16 @@ from typing import Any
 
 import pytest
 
-from tests.stacks.helpers import (CONTEXT, Synth, bare_stack, identity_statements, instance_policy, run_config,
-                                  synth_stack, user_data_of)
+from tests.stacks.helpers import (
+    CONTEXT,
+    Synth,
+    bare_stack,
+    identity_statements,
+    instance_policy,
+    run_config,
+    synth_stack,
+    user_data_of,
+)
 
 
 def build(outdir: Path, *, topic: bool, context: dict[str, Any] | None = None) -> Synth:

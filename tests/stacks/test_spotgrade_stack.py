@@ -9,8 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.stacks.helpers import (CONTEXT, REPO_URL, Synth, as_list, code_asset, flatten, identity_statements,
-                                  instance_policy, synth, user_data_of)
+from tests.stacks.helpers import (
+    CONTEXT,
+    REPO_URL,
+    Synth,
+    as_list,
+    code_asset,
+    flatten,
+    identity_statements,
+    instance_policy,
+    synth,
+    user_data_of,
+)
 
 # Read-only calls without resource-level permissions (instance role; the watchdog adds DescribeInstances).
 JUSTIFIED_STAR_ACTIONS = {"ec2:DescribeSpotPriceHistory", "autoscaling:DescribeAutoScalingGroups",

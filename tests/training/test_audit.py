@@ -8,8 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.audit import (assert_no_leaks, implied_annual_rate, leaking_features, post_issuance_reason,
-                            run_audit)
+from training.audit import assert_no_leaks, implied_annual_rate, leaking_features, post_issuance_reason, run_audit
 from training.errors import ConfigError
 
 GRADES = "ABCDEFG"

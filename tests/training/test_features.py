@@ -9,9 +9,23 @@ import pytest
 
 from training.errors import ConfigError, DataError
 from training.features import (
-    APPLICATION, DEFAULT_FEATURE_SET, FALLBACK_RULE, FALLBACK_VALUE, FEATURE_SETS, LEAKING_COLUMNS, MISSING_CATEGORY,
-    REFERENCE, FeatureSet, FillValues, add_derived_features, apply_fill, category_strings, fill_rule,
-    fit_fill_values, get_feature_set, raw_columns_for,
+    APPLICATION,
+    DEFAULT_FEATURE_SET,
+    FALLBACK_RULE,
+    FALLBACK_VALUE,
+    FEATURE_SETS,
+    LEAKING_COLUMNS,
+    MISSING_CATEGORY,
+    REFERENCE,
+    FeatureSet,
+    FillValues,
+    add_derived_features,
+    apply_fill,
+    category_strings,
+    fill_rule,
+    fit_fill_values,
+    get_feature_set,
+    raw_columns_for,
 )
 
 REAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "lendingclub"

@@ -6,9 +6,17 @@ import pandas as pd
 import pytest
 
 from training.data import GRADES
-from training.metrics import (compute_metrics, expected_calibration_error, extra_metrics, grade_labels,
-                              majority_baseline, mean_abs_grade_error, reliability_bins, versus_baselines,
-                              within_one_grade_accuracy)
+from training.metrics import (
+    compute_metrics,
+    expected_calibration_error,
+    extra_metrics,
+    grade_labels,
+    majority_baseline,
+    mean_abs_grade_error,
+    reliability_bins,
+    versus_baselines,
+    within_one_grade_accuracy,
+)
 
 METRIC_KEYS = {"accuracy", "weighted_f1", "macro_f1", "per_grade", "confusion_matrix"}
 

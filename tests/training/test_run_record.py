@@ -7,8 +7,16 @@ from pathlib import Path
 from training.data import LoadedData, SourceFile
 from training.features import FillValues, get_feature_set
 from training.model import ModelConfig
-from training.run_record import (DATA_NOTE, SYNTHETIC_NOTE, config_dict, devices, git_commit, run_info, versions,
-                                 write_json)
+from training.run_record import (
+    DATA_NOTE,
+    SYNTHETIC_NOTE,
+    config_dict,
+    devices,
+    git_commit,
+    run_info,
+    versions,
+    write_json,
+)
 from training.train import TrainConfig
 
 RUN_JSON_KEYS = ["run_id", "synthetic", "note", "config", "feature_set", "data", "fill", "audit", "epochs_trained",

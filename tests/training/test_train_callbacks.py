@@ -5,8 +5,7 @@ import threading
 import keras
 import pytest
 
-from training.train_callbacks import (HISTORY_FILE, EpochProgress, StopOnEvent, TrainingInterrupted,
-                                      fit_callbacks)
+from training.train_callbacks import HISTORY_FILE, EpochProgress, StopOnEvent, TrainingInterrupted, fit_callbacks
 
 
 def _epoch(progress: EpochProgress, epoch: int, val_loss: float) -> None:

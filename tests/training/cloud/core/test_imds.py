@@ -1,9 +1,8 @@
 """IMDSv2 client against the fake metadata server."""
 import pytest
 
-from training.cloud.core.imds import Imds, MetadataError
-
 from tests.training.cloud.fake_imds import FakeImds
+from training.cloud.core.imds import Imds, MetadataError
 
 
 def test_token_then_metadata():

@@ -8,9 +8,22 @@ import pytest
 
 from tests.training.cloud.core.helpers import INSTANCE, PYTHON39, RUN, T0, at, running, stage_kit, start
 from training.cloud.core import lifecycle as lc
-from training.cloud.core.lifecycle import (FAILED, HUNG, INTERRUPTED, NEW, PENDING, RETRYING, RUNNING, STARTING,
-                                           STOPPED, SUCCEEDED, TERMINAL_STATES, TRANSITIONS, IllegalTransition,
-                                           RunnerExit)
+from training.cloud.core.lifecycle import (
+    FAILED,
+    HUNG,
+    INTERRUPTED,
+    NEW,
+    PENDING,
+    RETRYING,
+    RUNNING,
+    STARTING,
+    STOPPED,
+    SUCCEEDED,
+    TERMINAL_STATES,
+    TRANSITIONS,
+    IllegalTransition,
+    RunnerExit,
+)
 
 
 def reach(state: str | None) -> dict | None:
