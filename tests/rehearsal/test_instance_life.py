@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.rehearsal.conftest import CPU_REQUIREMENTS, Rehearsal, small_run, wait_for
+from tests.rehearsal.harness import CPU_REQUIREMENTS, Rehearsal, small_run, wait_for
 from training.cloud.core import lifecycle, watchdog
 from training.cloud.core.lifecycle import RunnerExit
 
