@@ -27,7 +27,7 @@ from training import train_flags
 from training.cloud import aws
 from training.cloud.attempt_watch import Progress, StopRequest, monitor, watch_notices
 from training.cloud.core import clock, env, lifecycle
-from training.cloud.core.headline import headline
+from training.cloud.core.headline import headline, metrics_line
 from training.cloud.core.imds import Imds, InstanceInfo, MetadataError
 from training.cloud.core.lifecycle import RunnerExit
 from training.cloud.core.status_store import StatusStore
@@ -304,7 +304,7 @@ class Runner:
         from training.cloud.core import notify
 
         if metrics:
-            detail = "test metrics: " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(metrics.items()))
+            detail = "test metrics: " + metrics_line(metrics, digits=4, separator=", ")
         try:
             notify.publish(clients.sns, self.settings.topic_arn, self.layout.run_id, state, self.status, detail)
         except Exception as error:

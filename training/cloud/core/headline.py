@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional
 
-#: metrics.json's test block keys a run is summarised by (status.json `metrics`, notifications, `runs`).
+#: metrics.json's test block keys a run is summarised by (the runner's SUCCEEDED notification, `pull`).
 HEADLINE_KEYS = ("accuracy", "weighted_f1", "macro_f1")
 #: what a line may show: the headline, and the validation figures an epoch reports.
 LINE_KEYS = HEADLINE_KEYS + ("val_accuracy", "val_loss")
