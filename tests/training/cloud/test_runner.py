@@ -105,7 +105,7 @@ def test_sigkill_then_restart_resumes_from_last_epoch(cloud, tmp_path):
         finally:
             process.send_signal(signal.SIGKILL)
             process.wait(30)
-        checkpointed = json.loads(cloud.read("runs/kill/checkpoints/training_metadata.json"))["epoch"]
+        checkpointed = json.loads(cloud.read("scratch/kill/checkpoints/training_metadata.json"))["epoch"]
         assert cloud.status("kill")["state"] == "RUNNING"
         rc, _ = run_in_process(cloud, tmp_path, "kill", imds, name="restart", TRAIN_ARGS=small_run(epochs))
     assert rc == RunnerExit.SUCCEEDED
@@ -138,7 +138,7 @@ def test_checkpoint_of_another_model_fails_clearly(cloud, tmp_path):
     """Checkpoints written with other flags (here: wider layers) cannot be resumed: FAILED, one clear line."""
     with FakeImds() as imds:
         rc, _ = run_in_process(cloud, tmp_path, "mismatch", imds, TRAIN_ARGS=small_run(1))
-        assert rc == RunnerExit.SUCCEEDED and cloud.keys("runs/mismatch/checkpoints/")
+        assert rc == RunnerExit.SUCCEEDED and cloud.keys("scratch/mismatch/checkpoints/")
         status = cloud.status("mismatch")
         status.update(state="INTERRUPTED")  # as if the instance had been interrupted
         StatusStore(cloud.clients.s3, RunLayout(cloud.bucket, "mismatch")).change(lambda _: status)
@@ -147,7 +147,7 @@ def test_checkpoint_of_another_model_fails_clearly(cloud, tmp_path):
     assert rc == RunnerExit.FAILED
     status = cloud.status("mismatch")
     error = status["error"]
-    assert error.startswith(f"the checkpoints in s3://{cloud.bucket}/runs/mismatch/checkpoints/ do not fit")
+    assert error.startswith(f"the checkpoints in s3://{cloud.bucket}/scratch/mismatch/checkpoints/ do not fit")
     assert status["state"] == "FAILED" and status["failed_step"] == "runner: training"
     assert status["attempts"][-1]["end_state"] == "FAILED"
     assert any("do not fit" in line for line in status["log_tail"])
@@ -180,7 +180,7 @@ def test_max_runtime_and_out_of_band_stop(cloud, tmp_path):
         status = cloud.status("capped")
         assert status["state"] == "STOPPED" and "max runtime" in status["reason"]
         assert 0 < status["last_epoch"] < UNTIL_STOPPED
-        assert cloud.keys("runs/capped/checkpoints/") and not cloud.keys("runs/capped/artifacts/")
+        assert cloud.keys("scratch/capped/checkpoints/") and not cloud.keys("runs/capped/artifacts/")
         assert cloud.desired() == 0
 
         # `python -m training stop` writes STOPPED while the runner trains: the runner keeps it and exits.
@@ -218,7 +218,7 @@ def test_sigterm_checkpoints_and_leaves_the_group_to_replace(cloud, tmp_path):
     assert rc == RunnerExit.INTERRUPTED
     status = cloud.status("term")
     assert status["state"] == "INTERRUPTED" and "SIGTERM" in status["reason"]
-    epoch = json.loads(cloud.read("runs/term/checkpoints/training_metadata.json"))["epoch"]
+    epoch = json.loads(cloud.read("scratch/term/checkpoints/training_metadata.json"))["epoch"]
     assert epoch == status["last_epoch"] >= 1
     assert cloud.desired() == 1
     assert signal.getsignal(signal.SIGTERM) == before  # restored

@@ -1,11 +1,15 @@
 """The S3 layout of the artifacts bucket: the one module that builds its keys.
 
     s3://<bucket>/runs/<run-id>/status.json      the run's state (what it holds: lifecycle.py)
-    s3://<bucket>/runs/<run-id>/checkpoints/     Keras BackupAndRestore directory, mirrored
     s3://<bucket>/runs/<run-id>/artifacts/       model.keras, metrics.json, PNGs, run.json
     s3://<bucket>/runs/<run-id>/logs/            attempt-0001.log, ..., boot-<instance-id>.log
-    s3://<bucket>/runs/<run-id>/env/             <key>.tar.zst: the instance's packed Python environment
+    s3://<bucket>/scratch/<run-id>/checkpoints/  Keras BackupAndRestore directory, mirrored
+    s3://<bucket>/scratch/<run-id>/env/          <key>.tar.zst: the instance's packed Python environment
     s3://<bucket>/data/<file name>               data uploaded with `upload-data`
+
+What a run keeps is under runs/; what only matters while it can still resume (GBs of checkpoints and packed
+environments) is under scratch/, so that one lifecycle rule of the shared bucket (prefix SCRATCH_PREFIX) expires
+it for every run, whatever its id.
 
 `RunKeys` names a run's keys from its id alone (the stack, where the bucket is a deploy-time token);
 `RunLayout` adds the bucket. Run ids and bucket names are validated here (their patterns: RUN_ID_PATTERN,
@@ -20,6 +24,7 @@ from typing import Any, Optional
 from training.errors import ConfigError
 
 RUNS_PREFIX = "runs/"
+SCRATCH_PREFIX = "scratch/"
 DATA_PREFIX = "data/"
 STATUS_FILE = "status.json"
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
@@ -59,8 +64,13 @@ class _Keys:
         return self.prefix + STATUS_FILE
 
     @property
+    def scratch_prefix(self) -> str:
+        """What expires (checkpointExpiryDays after it was written): scratch/<run_id>/."""
+        return f"{SCRATCH_PREFIX}{self.run_id}/"
+
+    @property
     def checkpoints_prefix(self) -> str:
-        return f"{self.prefix}checkpoints/"
+        return f"{self.scratch_prefix}checkpoints/"
 
     @property
     def artifacts_prefix(self) -> str:
@@ -73,7 +83,7 @@ class _Keys:
     @property
     def env_prefix(self) -> str:
         """Packed Python environments of the run's instances, keyed by their requirements (see user_data.sh)."""
-        return f"{self.prefix}env/"
+        return f"{self.scratch_prefix}env/"
 
     def artifact_key(self, name: str) -> str:
         """Key of an artifact file, e.g. artifact_key("model.keras")."""

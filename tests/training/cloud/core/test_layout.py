@@ -27,15 +27,16 @@ def test_keys():
     lay = L.RunLayout(BUCKET, "run-1")
     assert lay.prefix == "runs/run-1/"
     assert lay.status_key == "runs/run-1/status.json"
-    assert lay.checkpoints_prefix == "runs/run-1/checkpoints/"
+    assert lay.scratch_prefix == "scratch/run-1/"
+    assert lay.checkpoints_prefix == "scratch/run-1/checkpoints/"
     assert lay.artifacts_prefix == "runs/run-1/artifacts/"
     assert lay.logs_prefix == "runs/run-1/logs/"
     assert lay.artifact_key("model.keras") == "runs/run-1/artifacts/model.keras"
-    assert lay.checkpoint_key("chkpt/a.weights.h5") == "runs/run-1/checkpoints/chkpt/a.weights.h5"
+    assert lay.checkpoint_key("chkpt/a.weights.h5") == "scratch/run-1/checkpoints/chkpt/a.weights.h5"
     assert lay.log_key(1) == "runs/run-1/logs/attempt-0001.log"
     assert lay.log_key(12) == "runs/run-1/logs/attempt-0012.log"
     assert lay.log_stream(3) == "run-1/attempt-0003"
-    assert lay.env_prefix == "runs/run-1/env/"
+    assert lay.env_prefix == "scratch/run-1/env/"
     assert lay.boot_log_key("i-0abc") == "runs/run-1/logs/boot-i-0abc.log"
     assert lay.boot_log_key("") == "runs/run-1/logs/boot-unknown.log"
     assert lay.boot_log_stream("i-0abc") == "run-1/boot-i-0abc"
@@ -79,7 +80,8 @@ def test_layout_no_longer_holds_the_status_record():
 def test_run_keys_without_a_bucket():
     keys = L.RunKeys("run-1")
     lay = L.RunLayout(BUCKET, "run-1")
-    for name in ("prefix", "status_key", "checkpoints_prefix", "artifacts_prefix", "logs_prefix", "env_prefix"):
+    for name in ("prefix", "status_key", "scratch_prefix", "checkpoints_prefix", "artifacts_prefix", "logs_prefix",
+                 "env_prefix"):
         assert getattr(keys, name) == getattr(lay, name), name
     assert keys.boot_log_stream("{instance_id}") == "run-1/boot-{instance_id}"
     assert (keys.log_key(2), keys.log_stream(2)) == (lay.log_key(2), lay.log_stream(2))
@@ -97,9 +99,9 @@ def test_data_keys_and_run_ids_from_prefixes():
 
 
 def test_only_this_module_spells_the_run_keys():
-    """runs/, status.json and data/ as string literals: here and nowhere else in training/ and stacks/."""
+    """runs/, scratch/, status.json and data/ as string literals: here and nowhere else in training/ and stacks/."""
     root = Path(__file__).resolve().parents[4]
-    literal = re.compile(r"""["'](?:runs/|status\.json|data/)""")
+    literal = re.compile(r"""["'](?:runs/|scratch/|status\.json|data/)""")
     spelled = sorted(str(p.relative_to(root)) for folder in ("training", "stacks")
                      for p in (root / folder).rglob("*.py") if literal.search(p.read_text()))
     assert spelled == ["training/cloud/core/layout.py"]
