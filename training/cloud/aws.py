@@ -137,13 +137,16 @@ def _head(s3: Any, bucket: str, key: str) -> dict:
 
 def scale_to_zero(autoscaling: Any, group: str | None, attempts: int = 5,
                   sleep: Callable[[float], None] = time.sleep) -> bool:
-    """Set the group's min and desired capacity to 0 so the instance terminates; True when done."""
+    """Set the group's desired capacity to 0 so the instance terminates; True when done.
+
+    Desired capacity only: the instance role may call autoscaling:SetDesiredCapacity on its own group and nothing
+    else (the group's MinSize is 0, so 0 is always allowed)."""
     if not group:
         log.warning("no Auto Scaling group configured: not scaling to 0")
         return False
     for attempt in range(1, attempts + 1):
         try:
-            autoscaling.update_auto_scaling_group(AutoScalingGroupName=group, MinSize=0, DesiredCapacity=0)
+            autoscaling.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=0, HonorCooldown=False)
             log.info("Auto Scaling group %s: desired capacity set to 0", group)
             return True
         except Exception as error:  # retried beyond botocore's own retries: this must not be skipped

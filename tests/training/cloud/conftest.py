@@ -30,7 +30,7 @@ def cloud(moto_endpoint, monkeypatch):  # noqa: F811 (the fixture imported above
     template = ec2.create_launch_template(LaunchTemplateName=f"lt-{n}",
                                           LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "c5.large"})
     cloud.clients.autoscaling.create_auto_scaling_group(
-        AutoScalingGroupName=cloud.group, MinSize=1, MaxSize=1, DesiredCapacity=1,
+        AutoScalingGroupName=cloud.group, MinSize=0, MaxSize=1, DesiredCapacity=1,
         LaunchTemplate={"LaunchTemplateId": template["LaunchTemplate"]["LaunchTemplateId"]},
         AvailabilityZones=["us-east-1a"])
     return cloud

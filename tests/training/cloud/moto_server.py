@@ -76,8 +76,7 @@ class Cloud:
         return groups["AutoScalingGroups"][0]["DesiredCapacity"]
 
     def set_desired(self, n: int) -> None:
-        self.clients.autoscaling.update_auto_scaling_group(AutoScalingGroupName=self.group, MinSize=n,
-                                                           DesiredCapacity=n)
+        self.clients.autoscaling.set_desired_capacity(AutoScalingGroupName=self.group, DesiredCapacity=n)
 
     def start_runner(self, env_file: Path, output: Path) -> subprocess.Popen:
         """`python -m training.cloud.run --env-file ...` as the user data starts it."""

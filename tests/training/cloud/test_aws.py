@@ -78,7 +78,7 @@ def _group(clients, desired=1):
     template = ec2.create_launch_template(LaunchTemplateName="lt", LaunchTemplateData={"ImageId": "ami-12c6146b",
                                                                                        "InstanceType": "c5.large"})
     clients.autoscaling.create_auto_scaling_group(
-        AutoScalingGroupName="grp", MinSize=1, MaxSize=1, DesiredCapacity=desired,
+        AutoScalingGroupName="grp", MinSize=0, MaxSize=1, DesiredCapacity=desired,
         LaunchTemplate={"LaunchTemplateId": template["LaunchTemplate"]["LaunchTemplateId"]},
         AvailabilityZones=["us-east-1a"])
 
@@ -90,11 +90,23 @@ def test_scale_to_zero(clients):
     assert group["DesiredCapacity"] == 0 and group["MinSize"] == 0
 
 
+def test_scale_to_zero_sets_the_desired_capacity_only():
+    """The instance role may SetDesiredCapacity on its own group, not UpdateAutoScalingGroup (issue 12)."""
+    calls = []
+
+    class Group:
+        def set_desired_capacity(self, **kwargs):
+            calls.append(kwargs)
+
+    assert aws.scale_to_zero(Group(), "grp")
+    assert calls == [{"AutoScalingGroupName": "grp", "DesiredCapacity": 0, "HonorCooldown": False}]
+
+
 def test_scale_to_zero_retries_then_gives_up(clients):
     calls = []
 
     class Broken:
-        def update_auto_scaling_group(self, **kwargs):
+        def set_desired_capacity(self, **kwargs):
             calls.append(kwargs)
             raise RuntimeError("throttled")
 
