@@ -1,4 +1,5 @@
-"""The training instance: least-privilege role, launch template and a one-instance spot Auto Scaling group."""
+"""The training instance of one run: least-privilege role, log group, launch template and a one-instance spot Auto
+Scaling group. Part of the run's stack; the bucket, topic, VPC and security group are the shared stack's."""
 
 from __future__ import annotations
 
@@ -13,9 +14,20 @@ from constructs import Construct
 
 from stacks import user_data
 from stacks.cloud_code import CloudCode
-from stacks.policy import acknowledge_wildcards, group_arn
-from training.cloud.core.layout import RUNS_PREFIX, STATUS_FILE
+from stacks.policy import acknowledge_wildcards, grant_publish, group_arn
+from training.cloud.core.layout import RUNS_PREFIX, SCRATCH_PREFIX
 from training.cloud.core.settings import RunConfig
+
+# What the SSM agent needs for Session Manager (the only way in: no SSH, no inbound rules) and nothing else: no
+# Parameter Store, documents, inventory or patching, which the managed AmazonSSMManagedInstanceCore would allow.
+# None of these actions supports resource-level permissions.
+SESSION_MANAGER_ACTIONS = (
+    "ssm:UpdateInstanceInformation",
+    "ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
+    "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel",
+    "ec2messages:AcknowledgeMessage", "ec2messages:DeleteMessage", "ec2messages:FailMessage",
+    "ec2messages:GetEndpoint", "ec2messages:GetMessages", "ec2messages:SendReply",
+)
 
 
 def root_device_name(ami_parameter: str) -> str:
@@ -24,57 +36,60 @@ def root_device_name(ami_parameter: str) -> str:
 
 
 class SpotCompute(Construct):
-    """`log_group`, `role`, `launch_template` and `group` (the ASG) of one run."""
+    """`log_group`, `role`, `launch_template` and `group` (the ASG) of one run.
+
+    The log group is kept when the run's stack is destroyed (`keep_logs`, the default), like the run's files in
+    the bucket, so `logs` still reads a finished run's lines until they reach logRetentionDays.
+    """
 
     def __init__(self, scope: Construct, construct_id: str, *, config: RunConfig, vpc: ec2.IVpc,
                  security_group: ec2.ISecurityGroup, bucket: s3.IBucket, log_retention: logs.RetentionDays,
-                 boot_kit: CloudCode, topic: sns.ITopic | None = None) -> None:
+                 boot_kit: CloudCode, topic: sns.ITopic, topic_key_arn: str | None, keep_logs: bool = True) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(self, "RunLogs", log_group_name=config.log_group_name,
-                                       retention=log_retention, removal_policy=RemovalPolicy.DESTROY)
+                                       retention=log_retention,
+                                       removal_policy=RemovalPolicy.RETAIN if keep_logs else RemovalPolicy.DESTROY)
         self.role = self._role(config)
         self._grant_run(config, bucket)
         self._grant_data(config)
-        if topic is not None:
-            self._grant_topic(topic)
+        grant_publish(self.role, topic, topic_key_arn)
         boot_kit.grant_read(self.role)
         self.launch_template = self._launch_template(config, security_group, user_data.render(
             config, user_data.Deployed(bucket=bucket.bucket_name, region=Aws.REGION,
-                                       topic_arn=topic.topic_arn if topic else "", boot_kit_uri=boot_kit.object_url)))
+                                       topic_arn=topic.topic_arn, boot_kit_uri=boot_kit.object_url)))
         self.group = self._group(config, vpc, topic)
 
     # ---------------------------------------------------------------- the instance role
 
     def _role(self, config: RunConfig) -> iam.Role:
-        role = iam.Role(
+        return iam.Role(
             self, "InstanceRole", assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
-            description=f"spotgrade run {config.run_id}: data read, run prefix read/write, own logs and ASG",
-            managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name("AmazonSSMManagedInstanceCore")])
-        Validations.of(role).acknowledge(Acknowledgment(
-            id="AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]",
-            reason="SSM core is the only way in (Session Manager; no SSH, no inbound rules); AWS keeps it current."))
-        return role
+            description=f"spotgrade run {config.run_id}: data read, run prefix read/write, own logs and group "
+                        "capacity, Session Manager")
 
     def _grant_run(self, config: RunConfig, bucket: s3.IBucket) -> None:
-        """The run's prefix, its own log group and Auto Scaling group, and the read-only Describe calls."""
-        run_objects = bucket.arn_for_objects(f"{config.run_prefix}*")
+        """The run's keys, its own log group and Auto Scaling group, Session Manager and the read-only Describe
+        calls."""
+        keys = config.keys
+        run_objects = bucket.arn_for_objects(f"{keys.prefix}*")
+        scratch_objects = bucket.arn_for_objects(f"{keys.scratch_prefix}*")
         own_group = group_arn(config.asg_name)
         for statement in [
             iam.PolicyStatement(
                 sid="RunPrefixReadWrite",
                 actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload",
                          "s3:ListMultipartUploadParts"],
-                resources=[run_objects]),
+                resources=[run_objects, scratch_objects]),
             iam.PolicyStatement(
                 sid="RunPrefixList", actions=["s3:ListBucket"], resources=[bucket.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{config.run_prefix}*"]}}),
+                conditions={"StringLike": {"s3:prefix": [f"{keys.prefix}*", f"{keys.scratch_prefix}*"]}}),
             iam.PolicyStatement(
                 sid="OwnLogGroup", actions=["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
                 resources=[self.log_group.log_group_arn]),
+            # Desired capacity only (the group's MinSize is 0, MaxSize 1): never its size limits or settings.
             iam.PolicyStatement(
-                sid="OwnAutoScalingGroup",
-                actions=["autoscaling:SetDesiredCapacity", "autoscaling:UpdateAutoScalingGroup"],
-                resources=[own_group]),
+                sid="OwnAutoScalingGroup", actions=["autoscaling:SetDesiredCapacity"], resources=[own_group]),
+            iam.PolicyStatement(sid="SessionManager", actions=list(SESSION_MANAGER_ACTIONS), resources=["*"]),
             # Describe* calls support no resource-level permissions: AWS requires "*" here.
             iam.PolicyStatement(
                 sid="DescribeOnly", actions=["ec2:DescribeSpotPriceHistory", "autoscaling:DescribeAutoScalingGroups"],
@@ -83,9 +98,10 @@ class SpotCompute(Construct):
             self.role.add_to_policy(statement)
         # Every wildcard, with the reason it is as narrow as AWS allows (cdk-nag AwsSolutions-IAM5).
         acknowledge_wildcards(self.role, resources={
-            "*": "Describe calls (spot price history for the cost record, the own group's capacity) "
-                 "have no resource-level permissions; they are read-only.",
+            "*": "Session Manager's agent calls and the read-only Describe calls (spot price history, the own "
+                 "group's capacity) have no resource-level permissions.",
             run_objects: f"Only this run's prefix {RUNS_PREFIX}<runId>/ of the artifacts bucket.",
+            scratch_objects: f"Only this run's checkpoints and packed environment, {SCRATCH_PREFIX}<runId>/.",
             own_group:
                 "The group's UUID is only known after creation; the explicit name pins it to this run's group.",
         })
@@ -104,14 +120,6 @@ class SpotCompute(Construct):
             conditions={"StringLike": {"s3:prefix": [f"{data_prefix}*"]}}))
         acknowledge_wildcards(self.role, resources={
             data_objects: "Read-only: the data object or prefix given as dataUri."})
-
-    def _grant_topic(self, topic: sns.ITopic) -> None:
-        topic.grant_publish(self.role)
-        if topic.master_key is not None:  # an SSE topic: grant_publish adds its key's data-key actions
-            Validations.of(self.role).acknowledge(Acknowledgment(
-                id="AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
-                reason="Publishing to the encrypted notifications topic needs data keys; the statement's "
-                       "resource is that topic's own KMS key only."))
 
     # ---------------------------------------------------------------- launch template and group
 
@@ -134,7 +142,7 @@ class SpotCompute(Construct):
                                                  encrypted=True, delete_on_termination=True))],
         )
 
-    def _group(self, config: RunConfig, vpc: ec2.IVpc, topic: sns.ITopic | None) -> autoscaling.AutoScalingGroup:
+    def _group(self, config: RunConfig, vpc: ec2.IVpc, topic: sns.ITopic) -> autoscaling.AutoScalingGroup:
         spot = config.capacity == "spot"
         distribution = autoscaling.InstancesDistribution(
             on_demand_base_capacity=0,
@@ -156,13 +164,13 @@ class SpotCompute(Construct):
             min_capacity=0, max_capacity=1, desired_capacity=1,
             cooldown=Duration.minutes(5),
             health_checks=autoscaling.HealthChecks.ec2(grace_period=Duration.minutes(10)),
-            notifications=[autoscaling.NotificationConfiguration(topic=topic)] if topic is not None else None,
+            notifications=[autoscaling.NotificationConfiguration(topic=topic)],
         )
-        self._acknowledge_group(group, topic)
+        self._acknowledge_group(group)
         return group
 
     @staticmethod
-    def _acknowledge_group(group: autoscaling.AutoScalingGroup, topic: sns.ITopic | None) -> None:
+    def _acknowledge_group(group: autoscaling.AutoScalingGroup) -> None:
         # One instance by design: desired=1 starts the run; the runner (or the user data on failure) sets 0.
         Annotations.of(group).acknowledge_warning(
             "@aws-cdk/aws-autoscaling:desiredCapacitySet",
@@ -171,8 +179,3 @@ class SpotCompute(Construct):
             id="AwsSolutions-EC26",
             reason="The root volume is encrypted in the launch template (tests assert it); the rule cannot "
                    "follow the group's intrinsic launch template reference and errors instead."))
-        if topic is None:
-            Validations.of(group).acknowledge(Acknowledgment(
-                id="AwsSolutions-AS3",
-                reason="No notification topic is configured; the runner records every launch and "
-                       f"interruption in the run's {STATUS_FILE}. With a topic, all scaling events go to it."))

@@ -1,5 +1,5 @@
-"""A VPC for one run: public subnets in two AZs, no NAT gateway, S3 gateway endpoint, flow logs,
-and a security group with no inbound rules (the instance is reached through SSM Session Manager)."""
+"""The VPC every run shares (in the shared stack): public subnets in two AZs, no NAT gateway, S3 gateway endpoint,
+flow logs, and a security group with no inbound rules (the instance is reached through SSM Session Manager)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from aws_cdk import CfnResource, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 from constructs import Construct
+
+AZ_COUNT = 2  # public subnets, one per Availability Zone (run stacks import exactly this many)
 
 
 class Network(Construct):
@@ -19,7 +21,7 @@ class Network(Construct):
                                        removal_policy=RemovalPolicy.DESTROY)
         self.vpc = ec2.Vpc(
             self, "Vpc",
-            max_azs=2,
+            max_azs=AZ_COUNT,
             nat_gateways=0,  # cost: the instance has a public IP and egress through the internet gateway
             subnet_configuration=[ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC,
                                                           cidr_mask=24)],

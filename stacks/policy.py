@@ -1,11 +1,12 @@
-"""IAM helpers the constructs share: an Auto Scaling group's ARN by its name, and cdk-nag acknowledgements of the
-wildcards a role needs (AwsSolutions-IAM5), each with its reason."""
+"""IAM helpers the constructs share: an Auto Scaling group's ARN by its name, publishing to the encrypted topic, and
+cdk-nag acknowledgements of the wildcards a role needs (AwsSolutions-IAM5), each with its reason."""
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from aws_cdk import Acknowledgment, Aws, Stack, Validations
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sns as sns
 from constructs import IConstruct
 
 
@@ -13,6 +14,17 @@ def group_arn(group_name: str) -> str:
     """The ARN of the Auto Scaling group named `group_name` (its UUID is only known after creation: '*')."""
     return (f"arn:{Aws.PARTITION}:autoscaling:{Aws.REGION}:{Aws.ACCOUNT_ID}:autoScalingGroup:*"
             f":autoScalingGroupName/{group_name}")
+
+
+def grant_publish(role: iam.IRole, topic: sns.ITopic, key_arn: str | None) -> None:
+    """sns:Publish on the topic and, for an encrypted topic, the two KMS actions SNS calls with the publisher's
+    credentials (kms:GenerateDataKey, kms:Decrypt) on its key only. Named exactly: topic.grant_publish would add
+    kms:GenerateDataKey* (a wildcard action) and is not available for the shared stack's imported topic."""
+    role.add_to_principal_policy(iam.PolicyStatement(sid="TopicPublish", actions=["sns:Publish"],
+                                                     resources=[topic.topic_arn]))
+    if key_arn is not None:
+        role.add_to_principal_policy(iam.PolicyStatement(sid="TopicKey", actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                                                         resources=[key_arn]))
 
 
 def acknowledge_wildcards(role: iam.IRole, *, resources: Mapping[str, str] | None = None,
@@ -38,6 +50,8 @@ def nag_resource(scope: IConstruct, resource: str) -> str:
             return "<{}.{}>".format(*value["Fn::GetAtt"])
         if isinstance(value, dict) and "Ref" in value:
             return f"<{value['Ref']}>"
+        if isinstance(value, dict) and "Fn::ImportValue" in value:  # a shared stack's export, e.g. the bucket
+            return text(value["Fn::ImportValue"])
         raise ValueError(f"cannot name IAM resource {value!r}")
 
     return text(Stack.of(scope).resolve(resource))

@@ -1,5 +1,5 @@
-"""Shared synth helpers of the stack tests: the realistic context, synthesizing the app or a bare stack, and
-reading CloudFormation expressions and IAM statements back out of a template."""
+"""Shared synth helpers of the stack tests: the realistic context, synthesizing the app (its shared stack and one run
+stack) or a bare stack, and reading CloudFormation expressions and IAM statements back out of a template."""
 
 from __future__ import annotations
 
@@ -26,8 +26,11 @@ CONTEXT: dict[str, Any] = {
 
 @dataclass
 class Synth:
+    """One synthesized stack."""
+
     template: dict[str, Any]
     outdir: Path
+    stack_name: str = ""
 
     def resources(self, cfn_type: str) -> dict[str, dict[str, Any]]:
         return {k: v for k, v in self.template["Resources"].items() if v["Type"] == cfn_type}
@@ -38,13 +41,33 @@ class Synth:
         return found[0]["Properties"]
 
 
-def synth(outdir: Path, context: dict[str, Any], *, nag: bool = True, **kwargs: Any) -> Synth:
+@dataclass
+class AppSynth:
+    """The synthesized app: the shared stack and the run stack."""
+
+    shared: Synth
+    run: Synth
+    outdir: Path
+
+
+def synth(outdir: Path, context: dict[str, Any], *, nag: bool = True, **kwargs: Any) -> AppSynth:
     """Build the app as app.py does (repo_dir=None: no git lookup) and synthesize it to outdir."""
     from stacks.spotgrade_stack import build_app
 
-    app, stack = build_app(context, repo_dir=None, nag=nag, outdir=str(outdir), **kwargs)
+    app, run = build_app(context, repo_dir=None, nag=nag, outdir=str(outdir), **kwargs)
     app.synth()
-    return Synth(json.loads((outdir / f"{stack.stack_name}.template.json").read_text()), outdir)
+    return AppSynth(stack_synth(outdir, run.config.stack_name), stack_synth(outdir, run.stack_name), outdir)
+
+
+def stack_synth(outdir: Path, stack_name: str) -> Synth:
+    return Synth(json.loads((outdir / f"{stack_name}.template.json").read_text()), outdir, stack_name)
+
+
+def import_of(key: str, stack_name: str = "Spotgrade") -> dict[str, str]:
+    """How a run stack refers to one of the shared stack's outputs (core/outputs.py)."""
+    from training.cloud.core.outputs import export_name
+
+    return {"Fn::ImportValue": export_name(stack_name, key)}
 
 
 def bare_stack(outdir: Path, name: str) -> tuple[Any, Any]:
@@ -60,7 +83,7 @@ def bare_stack(outdir: Path, name: str) -> tuple[Any, Any]:
 def synth_stack(app: Any, stack: Any, outdir: Path) -> Synth:
     """Synthesize an app holding a bare stack (one construct and what it needs) to outdir."""
     app.synth()
-    return Synth(json.loads((outdir / f"{stack.stack_name}.template.json").read_text()), outdir)
+    return Synth(json.loads((outdir / f"{stack.stack_name}.template.json").read_text()), outdir, stack.stack_name)
 
 
 def run_config(context: dict[str, Any] | None = None) -> Any:
@@ -81,6 +104,8 @@ def flatten(value: Any) -> str:
         return flatten(value["Fn::Base64"])
     if "Ref" in value:
         return f"<{value['Ref']}>"
+    if "Fn::ImportValue" in value:
+        return f"<import {value['Fn::ImportValue']}>"
     if "Fn::GetAtt" in value:
         return "<{}.{}>".format(*value["Fn::GetAtt"])
     if "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):  # e.g. the CDK assets bucket's URL
@@ -121,11 +146,10 @@ def instance_policy(s: Synth) -> dict[str, dict[str, Any]]:
 
 
 def code_asset(s: Synth) -> dict[str, Any]:
-    """The CloudCode asset (the zip of stacks.cloud_code.asset_files()) in the synth's asset manifest."""
+    """The CloudCode asset (the zip of stacks.cloud_code.asset_files()) in the stack's asset manifest."""
     from stacks.cloud_code import asset_files
 
-    [manifest] = s.outdir.glob("*.assets.json")  # one stack per synth
-    assets = json.loads(manifest.read_text())["files"]
+    assets = json.loads((s.outdir / f"{s.stack_name}.assets.json").read_text())["files"]
     found = [a for a in assets.values() if a["source"].get("packaging") == "zip"
              and staged_files(s.outdir / a["source"]["path"]) == asset_files()]
     assert len(found) == 1, "one asset holds exactly stacks.cloud_code.asset_files()"

@@ -10,12 +10,12 @@ from tests.stacks.helpers import Synth, bare_stack, synth_stack
 from training.errors import ConfigError
 
 
-def build(outdir: Path, email: str | None) -> Synth:
+def build(outdir: Path, email: str | None, alarm_prefix: str | None = None) -> Synth:
 
     from stacks.notifications import Notifications
 
     app, stack = bare_stack(outdir, "NotificationsTest")
-    Notifications(stack, "Notifications", email=email)
+    Notifications(stack, "Notifications", email=email, alarm_prefix=alarm_prefix)
     return synth_stack(app, stack, outdir)
 
 
@@ -37,6 +37,17 @@ def test_the_auto_scaling_service_role_may_use_the_key(tmp_path: Path) -> None:
     statements = s.one("AWS::KMS::Key")["KeyPolicy"]["Statement"]
     [autoscaling] = [st for st in statements if st.get("Sid") == "AutoScalingNotifications"]
     assert set(autoscaling["Action"]) == {"kms:GenerateDataKey*", "kms:Decrypt"}
+
+
+def test_cloudwatch_publishes_only_with_an_alarm_prefix(tmp_path: Path) -> None:
+    plain = build(tmp_path / "plain", None)
+    assert not [st for st in plain.one("AWS::SNS::TopicPolicy")["PolicyDocument"]["Statement"]
+                if st.get("Sid") == "RunAlarms"]
+    alarms = build(tmp_path / "alarms", None, alarm_prefix="Team-")
+    [publish] = [st for st in alarms.one("AWS::SNS::TopicPolicy")["PolicyDocument"]["Statement"]
+                 if st.get("Sid") == "RunAlarms"]
+    assert publish["Effect"] == "Allow" and publish["Action"] == "sns:Publish"
+    assert publish["Condition"]["ArnLike"]["aws:SourceArn"]["Fn::Join"][1][-1] == ":alarm:Team-*"
 
 
 def test_bad_email_is_one_line(tmp_path: Path) -> None:

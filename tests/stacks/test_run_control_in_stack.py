@@ -1,5 +1,5 @@
-"""The watchdog and the notifications topic as composed into the main stack (issue 5): the scheduled
-Lambda, its least-privilege role, the topic with and without an email subscription, the instance's
+"""The watchdog and the notifications topic as composed into the app (issue 5): the scheduled Lambda in the run
+stack, its least-privilege role, the shared stack's topic with and without an email subscription, the instance's
 grants on the topic, the RunId/TopicArn outputs the run-control commands read."""
 
 from __future__ import annotations
@@ -11,11 +11,27 @@ from typing import Any
 import pytest
 
 from stacks.watchdog import HANDLER
-from tests.stacks.helpers import CONTEXT, Synth, as_list, flatten, instance_policy, staged_files, synth, user_data_of
+from tests.stacks.helpers import (
+    CONTEXT,
+    AppSynth,
+    Synth,
+    as_list,
+    flatten,
+    import_of,
+    instance_policy,
+    staged_files,
+    synth,
+    user_data_of,
+)
+from training.cloud.core import outputs as keys
+
+TOPIC = f"<import Spotgrade:{keys.TOPIC_ARN}>"
+TOPIC_KEY = f"<import Spotgrade:{keys.TOPIC_KEY_ARN}>"
+BUCKET = f"<import Spotgrade:{keys.BUCKET_NAME}>"
 
 
 @pytest.fixture(scope="module")
-def with_email(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+def with_email(tmp_path_factory: pytest.TempPathFactory) -> AppSynth:
     """notifyEmail and heartbeatMinutes set as CLI strings, cdk-nag live."""
     return synth(tmp_path_factory.mktemp("cdk-email"),
                  {**CONTEXT, "notifyEmail": "ml-team@example.com", "heartbeatMinutes": "30",
@@ -40,118 +56,108 @@ def watchdog_statements(s: Synth) -> list[dict[str, Any]]:
     return policy["Properties"]["PolicyDocument"]["Statement"]
 
 
-def test_watchdog_function_is_configured_for_this_run(default_synth: Synth) -> None:
-    _, props = watchdog_function(default_synth)
+def test_watchdog_function_is_configured_for_this_run(run_synth: Synth) -> None:
+    _, props = watchdog_function(run_synth)
     env = props["Environment"]["Variables"]
-    artifacts = next(k for k, v in default_synth.resources("AWS::S3::Bucket").items()
-                     if "LoggingConfiguration" in v["Properties"])
-    assert env["SPOTGRADE_BUCKET"] == {"Ref": artifacts}
+    assert env["SPOTGRADE_BUCKET"] == import_of(keys.BUCKET_NAME)
     assert (env["SPOTGRADE_RUN_ID"], env["SPOTGRADE_ASG_NAME"]) == ("exp-7", "Spotgrade-exp-7")
     assert (env["SPOTGRADE_MAX_RUNTIME_HOURS"], env["SPOTGRADE_HEARTBEAT_MINUTES"]) == ("8", "15")
-    assert env["SPOTGRADE_TOPIC_ARN"] == {"Ref": only_id(default_synth, "AWS::SNS::Topic")}
+    assert env["SPOTGRADE_TOPIC_ARN"] == import_of(keys.TOPIC_ARN)
     assert props["Runtime"].startswith("python3.") and props["Timeout"] <= 300
 
 
-def test_settings_reach_the_watchdog(with_email: Synth) -> None:
-    env = watchdog_function(with_email)[1]["Environment"]["Variables"]
+def test_settings_reach_the_watchdog(with_email: AppSynth) -> None:
+    env = watchdog_function(with_email.run)[1]["Environment"]["Variables"]
     assert (env["SPOTGRADE_MAX_RUNTIME_HOURS"], env["SPOTGRADE_HEARTBEAT_MINUTES"]) == ("2.5", "30")
 
 
-def test_watchdog_runs_on_a_5_to_10_minute_schedule(default_synth: Synth) -> None:
-    function_id, _ = watchdog_function(default_synth)
-    [rule] = default_synth.resources("AWS::Events::Rule").values()
+def test_watchdog_runs_on_a_5_to_10_minute_schedule(run_synth: Synth) -> None:
+    function_id, _ = watchdog_function(run_synth)
+    [rule] = run_synth.resources("AWS::Events::Rule").values()
     props = rule["Properties"]
     minutes = re.fullmatch(r"rate\((\d+) minutes?\)", props["ScheduleExpression"])
     assert minutes and 5 <= int(minutes.group(1)) <= 10, props["ScheduleExpression"]
     assert props["State"] == "ENABLED"
     assert [t["Arn"] for t in props["Targets"]] == [{"Fn::GetAtt": [function_id, "Arn"]}]
-    [permission] = default_synth.resources("AWS::Lambda::Permission").values()
+    [permission] = run_synth.resources("AWS::Lambda::Permission").values()
     assert permission["Properties"]["Principal"] == "events.amazonaws.com"
     assert permission["Properties"]["FunctionName"] == {"Fn::GetAtt": [function_id, "Arn"]}
 
 
-def test_watchdog_role_is_scoped_to_status_group_and_topic(default_synth: Synth) -> None:
-    topic = only_id(default_synth, "AWS::SNS::Topic")
-    key = only_id(default_synth, "AWS::KMS::Key")
+def test_watchdog_role_is_scoped_to_status_group_and_topic(run_synth: Synth) -> None:
     by_action: dict[str, list[str]] = {}
-    for statement in watchdog_statements(default_synth):
+    for statement in watchdog_statements(run_synth):
         assert statement["Effect"] == "Allow" and "NotAction" not in statement
         for action in as_list(statement["Action"]):
-            assert "*" not in action.split(":")[1] or action == "kms:GenerateDataKey*"
+            assert "*" not in action.split(":")[1]
             by_action.setdefault(action, []).extend(flatten(r) for r in as_list(statement["Resource"]))
-    artifacts = next(k for k, v in default_synth.resources("AWS::S3::Bucket").items()
-                     if "LoggingConfiguration" in v["Properties"])
-    status_object = [f"<{artifacts}.Arn>/runs/exp-7/status.json"]
+    status_object = [f"arn:<AWS::Partition>:s3:::{BUCKET}/runs/exp-7/status.json"]
     assert by_action["s3:GetObject"] == by_action["s3:PutObject"] == status_object
-    assert by_action["s3:ListBucket"] == [f"<{artifacts}.Arn>"]
+    assert by_action["s3:ListBucket"] == [f"arn:<AWS::Partition>:s3:::{BUCKET}"]
     [group_arn] = by_action["autoscaling:SetDesiredCapacity"]
     assert group_arn.startswith("arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup:")
     assert group_arn.endswith(":autoScalingGroupName/Spotgrade-exp-7")
-    assert by_action["sns:Publish"] == [f"<{topic}>"]
-    assert by_action["kms:GenerateDataKey*"] == by_action["kms:Decrypt"] == [f"<{key}.Arn>"]
+    assert by_action["sns:Publish"] == [TOPIC]
+    assert by_action["kms:GenerateDataKey"] == by_action["kms:Decrypt"] == [TOPIC_KEY]
     assert by_action["autoscaling:DescribeAutoScalingGroups"] == by_action["ec2:DescribeInstances"] == ["*"]
     assert {a for a, resources in by_action.items() if "*" in resources} == {
         "autoscaling:DescribeAutoScalingGroups", "ec2:DescribeInstances"}
     assert not {"s3:DeleteObject", "autoscaling:UpdateAutoScalingGroup"} & set(by_action)
 
 
-def test_topic_is_encrypted_and_has_no_subscriber_by_default(default_synth: Synth) -> None:
-    topic = default_synth.one("AWS::SNS::Topic")
-    assert topic["KmsMasterKeyId"] == {"Fn::GetAtt": [only_id(default_synth, "AWS::KMS::Key"), "Arn"]}
-    assert default_synth.resources("AWS::SNS::Subscription") == {}
-    policy = default_synth.one("AWS::SNS::TopicPolicy")
+def test_topic_is_encrypted_and_has_no_subscriber_by_default(shared_synth: Synth) -> None:
+    topic = shared_synth.one("AWS::SNS::Topic")
+    assert topic["KmsMasterKeyId"] == {"Fn::GetAtt": [only_id(shared_synth, "AWS::KMS::Key"), "Arn"]}
+    assert shared_synth.resources("AWS::SNS::Subscription") == {}
+    policy = shared_synth.one("AWS::SNS::TopicPolicy")
     assert {"Bool": {"aws:SecureTransport": "false"}} in [
         s.get("Condition") for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
 
 
-def test_notify_email_adds_one_email_subscription(with_email: Synth) -> None:
-    subscription = with_email.one("AWS::SNS::Subscription")
+def test_notify_email_adds_one_email_subscription(with_email: AppSynth) -> None:
+    subscription = with_email.shared.one("AWS::SNS::Subscription")
     assert (subscription["Protocol"], subscription["Endpoint"]) == ("email", "ml-team@example.com")
-    assert subscription["TopicArn"] == {"Ref": only_id(with_email, "AWS::SNS::Topic")}
+    assert subscription["TopicArn"] == {"Ref": only_id(with_email.shared, "AWS::SNS::Topic")}
 
 
-def test_instance_publishes_to_the_topic_and_the_group_reports_to_it(default_synth: Synth) -> None:
-    topic = only_id(default_synth, "AWS::SNS::Topic")
-    key = only_id(default_synth, "AWS::KMS::Key")
-    grants = instance_policy(default_synth)
-    assert grants["sns:Publish"]["Resource"] == {"Ref": topic}
-    assert grants["kms:Decrypt+kms:GenerateDataKey*"]["Resource"] == {"Fn::GetAtt": [key, "Arn"]}
-    [notification] = default_synth.one("AWS::AutoScaling::AutoScalingGroup")["NotificationConfigurations"]
-    assert notification["TopicARN"] == {"Ref": topic}
-    assert f"SPOTGRADE_TOPIC_ARN='<{topic}>'" in user_data_of(default_synth)
+def test_instance_publishes_to_the_topic_and_the_group_reports_to_it(run_synth: Synth) -> None:
+    grants = instance_policy(run_synth)
+    assert grants["TopicPublish"]["Resource"] == import_of(keys.TOPIC_ARN)
+    assert grants["TopicKey"]["Resource"] == import_of(keys.TOPIC_KEY_ARN)
+    [notification] = run_synth.one("AWS::AutoScaling::AutoScalingGroup")["NotificationConfigurations"]
+    assert notification["TopicARN"] == import_of(keys.TOPIC_ARN)
+    assert f"SPOTGRADE_TOPIC_ARN='{TOPIC}'" in user_data_of(run_synth)
 
 
-def test_outputs_name_the_run_and_the_topic(default_synth: Synth) -> None:
-    from training.cloud.core import outputs as keys
-
-    outputs = default_synth.template["Outputs"]
-    assert outputs[keys.RUN_ID]["Value"] == "exp-7"
-    assert outputs[keys.TOPIC_ARN]["Value"] == {"Ref": only_id(default_synth, "AWS::SNS::Topic")}
+def test_outputs_name_the_run_and_the_topic(default_synth: AppSynth) -> None:
+    run, shared = default_synth.run.template["Outputs"], default_synth.shared.template["Outputs"]
+    assert run[keys.RUN_ID]["Value"] == "exp-7" and run[keys.SHARED_STACK]["Value"] == "Spotgrade"
+    assert shared[keys.TOPIC_ARN]["Value"] == {"Ref": only_id(default_synth.shared, "AWS::SNS::Topic")}
 
 
-def test_watchdog_is_created_after_the_group(default_synth: Synth) -> None:
-    function_id, _ = watchdog_function(default_synth)
-    group_id = only_id(default_synth, "AWS::AutoScaling::AutoScalingGroup")
-    assert group_id in default_synth.template["Resources"][function_id]["DependsOn"]
+def test_watchdog_is_created_after_the_group(run_synth: Synth) -> None:
+    function_id, _ = watchdog_function(run_synth)
+    group_id = only_id(run_synth, "AWS::AutoScaling::AutoScalingGroup")
+    assert group_id in run_synth.template["Resources"][function_id]["DependsOn"]
 
 
-def test_watchdog_code_is_the_staged_cloud_code_asset(default_synth: Synth) -> None:
+def test_watchdog_code_is_the_staged_cloud_code_asset(run_synth: Synth) -> None:
     """The Lambda's code is the CloudCode zip (stacks.cloud_code.asset_files()), the same object the instance's
     boot kit is fetched from and the only asset object the instance role may read."""
     from stacks.cloud_code import asset_files
 
-    _, props = watchdog_function(default_synth)
-    assets = json.loads((default_synth.outdir / "Spotgrade.assets.json").read_text())["files"]
+    _, props = watchdog_function(run_synth)
+    assets = json.loads((run_synth.outdir / f"{run_synth.stack_name}.assets.json").read_text())["files"]
     [asset] = [a for a in assets.values()
                if [d["objectKey"] for d in a["destinations"].values()] == [flatten(props["Code"]["S3Key"])]]
     source = asset["source"]
     assert source["packaging"] == "zip"
     [destination] = asset["destinations"].values()
     assert props["Code"]["S3Bucket"] == {"Fn::Sub": destination["bucketName"]}
-    staged = default_synth.outdir / source["path"]
+    staged = run_synth.outdir / source["path"]
     assert staged_files(staged) == asset_files()
     assert {f"training/cloud/core/{name}.py" for name in ("watchdog", "layout", "lifecycle", "status_store",
                                                             "notify", "boot_report", "imds")} <= set(asset_files())
-    assert flatten(instance_policy(default_synth)["BootKitRead"]["Resource"]).endswith(
+    assert flatten(instance_policy(run_synth)["BootKitRead"]["Resource"]).endswith(
         f"/{destination['objectKey']}")
-    assert f"/{destination['objectKey']}'\n" in user_data_of(default_synth)  # SPOTGRADE_BOOT_KIT_URI
+    assert f"/{destination['objectKey']}'\n" in user_data_of(run_synth)  # SPOTGRADE_BOOT_KIT_URI

@@ -1,5 +1,5 @@
 """The watchdog construct in a tiny stack of its own (with the topic it publishes to): resources, least
-privilege, the Lambda asset, cdk-nag AwsSolutionsChecks (live) and cfn-lint."""
+privilege, the Lambda asset, its alarm, cdk-nag AwsSolutionsChecks (live) and cfn-lint."""
 from __future__ import annotations
 
 import json
@@ -26,18 +26,19 @@ RUN_ID = "exp-7"
 GROUP = "Tiny-exp-7"
 
 
-def build(outdir: Path, *, email: str | None = "ml-team@example.com", topic: bool = True) -> tuple[App, Stack]:
+def build(outdir: Path, *, email: str | None = "ml-team@example.com") -> tuple[App, Stack]:
     app = App(outdir=str(outdir))
     stack = Stack(app, "Tiny")
     bucket = s3.Bucket(stack, "Artifacts", block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
                        encryption=s3.BucketEncryption.S3_MANAGED, enforce_ssl=True, versioned=True)
     Validations.of(bucket).acknowledge(Acknowledgment(
         id="AwsSolutions-S1", reason="Test stack only: the real bucket (stacks/storage.py) logs server access."))
-    notifications = Notifications(stack, "Notifications", email=email) if topic else None
+    notifications = Notifications(stack, "Notifications", email=email, alarm_prefix="Tiny-")
     stack.code = CloudCode(stack, "CloudCode")
     stack.watchdog = RunWatchdog(stack, "Watchdog", code=stack.code, bucket=bucket, run_id=RUN_ID, group_name=GROUP,
                                  max_runtime_hours=6, heartbeat_minutes=12, schedule_minutes=5,
-                                 topic=notifications.topic if notifications else None)
+                                 topic=notifications.topic, topic_key_arn=notifications.key.key_arn,
+                                 alarm_name=f"{GROUP}-watchdog-failing")
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app, stack
 
@@ -105,6 +106,8 @@ def test_role_is_least_privilege(synthesized):
             assert statement.get("Sid") == "DescribeOnly"
     publish = [s for s in st.values() if s["Action"] == "sns:Publish"]
     assert len(publish) == 1 and "Ref" in publish[0]["Resource"]
+    assert st["TopicKey"]["Action"] == ["kms:GenerateDataKey", "kms:Decrypt"]  # on the topic's key only
+    assert "Fn::GetAtt" in st["TopicKey"]["Resource"]
     [role] = of_type(template, "AWS::IAM::Role")
     assert "ManagedPolicyArns" not in role["Properties"]
 
@@ -123,14 +126,22 @@ def test_asset_holds_the_core_package_the_handler_imports(synthesized):
     assert (code["S3Bucket"], code["S3Key"]) == ({"Fn::Sub": destination["bucketName"]}, destination["objectKey"])
 
 
-def test_no_topic_and_no_email(tmp_path):
-    app, stack = build(tmp_path / "a", topic=False)
-    template = Template.from_stack(stack).to_json()
-    assert of_type(template, "AWS::SNS::Topic") == []
-    env = of_type(template, "AWS::Lambda::Function")[0]["Properties"]["Environment"]["Variables"]
-    assert env["SPOTGRADE_TOPIC_ARN"] == ""
-    app2, stack2 = build(tmp_path / "b", email=None)
-    assert of_type(Template.from_stack(stack2).to_json(), "AWS::SNS::Subscription") == []
+def test_no_email(tmp_path):
+    _, stack = build(tmp_path / "b", email=None)
+    assert of_type(Template.from_stack(stack).to_json(), "AWS::SNS::Subscription") == []
+
+
+def test_alarm_on_errors_and_throttles_notifies_the_topic(synthesized):
+    template, _ = synthesized
+    [alarm] = of_type(template, "AWS::CloudWatch::Alarm")
+    props = alarm["Properties"]
+    [topic_id] = [k for k, v in template["Resources"].items() if v["Type"] == "AWS::SNS::Topic"]
+    [function_id] = [k for k, v in template["Resources"].items() if v["Type"] == "AWS::Lambda::Function"]
+    assert props["AlarmName"] == f"{GROUP}-watchdog-failing" and props["AlarmActions"] == [{"Ref": topic_id}]
+    names = {m["MetricStat"]["Metric"]["MetricName"]: m["MetricStat"]["Metric"]["Dimensions"]
+             for m in props["Metrics"] if "MetricStat" in m}
+    assert names == {"Errors": [{"Name": "FunctionName", "Value": {"Ref": function_id}}],
+                     "Throttles": [{"Name": "FunctionName", "Value": {"Ref": function_id}}]}
 
 
 def test_nag_is_live(tmp_path):
