@@ -37,12 +37,19 @@ def _print(lines: Iterable[str]) -> None:
         print(line)
 
 
-def _aws_arguments(more: AddArguments | None = None, *, stack: bool = True) -> AddArguments:
-    """add_arguments of a run-control command: [--stack,] --region, --profile, then the command's own."""
+RUN_ID_HELP = ("the run (default: the newest run: that of the most recently created run stack, else the run in "
+               "the bucket that started last; `runs` lists them)")
+
+
+def _aws_arguments(more: AddArguments | None = None, *, stack: bool = True, run_id: bool = False) -> AddArguments:
+    """add_arguments of a run-control command: [--stack,] [--run-id,] --region, --profile, then the command's own."""
     def add(parser: argparse.ArgumentParser) -> None:
         if stack:
             parser.add_argument("--stack", metavar="NAME",
-                                help="CloudFormation stack of the run (default: stackName in cdk.json, 'Spotgrade')")
+                                help="the shared stack, whose bucket holds every run (default: stackName in cdk.json, "
+                                     "'Spotgrade'); run stacks are NAME-<run-id>")
+        if run_id:
+            parser.add_argument("--run-id", metavar="ID", help=RUN_ID_HELP)
         parser.add_argument("--region", help="AWS region (default: AWS_REGION / your AWS config)")
         parser.add_argument("--profile", help="AWS profile (default: AWS_PROFILE / default credentials)")
         if more is not None:
@@ -51,8 +58,8 @@ def _aws_arguments(more: AddArguments | None = None, *, stack: bool = True) -> A
 
 
 def _cloud_command(name: str, help: str, more: AddArguments | None = None, *,
-                   stack: bool = True) -> Callable[[Run], Run]:
-    return command(name, help, _aws_arguments(more, stack=stack))
+                   stack: bool = True, run_id: bool = False) -> Callable[[Run], Run]:
+    return command(name, help, _aws_arguments(more, stack=stack, run_id=run_id))
 
 
 # ---- status, logs, pull ----
@@ -61,11 +68,12 @@ def _status_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lines", type=int, default=5, metavar="N", help="latest log lines to show (default 5)")
 
 
-@_cloud_command("status", "show the deployed run: state, attempts, instance, progress, cost so far", _status_args)
+@_cloud_command("status", "show a run: state, attempts, instance, progress, cost so far", _status_args, run_id=True)
 def _status(args: argparse.Namespace) -> int:
     from training.cloud import control, control_view
 
-    _print(control_view.status_lines(control.status_report(_session(args), _stack(args), log_lines=args.lines)))
+    _print(control_view.status_lines(control.status_report(_session(args), _stack(args), run_id=args.run_id,
+                                                           log_lines=args.lines)))
     return 0
 
 
@@ -74,11 +82,12 @@ def _logs_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--poll", type=positive_float, default=5.0, metavar="SECONDS", help="--follow poll interval")
 
 
-@_cloud_command("logs", "print the run's logs, every attempt in order", _logs_args)
+@_cloud_command("logs", "print a run's logs, every attempt in order", _logs_args, run_id=True)
 def _logs(args: argparse.Namespace) -> int:
     from training.cloud import control, control_view
 
-    for entry in control.log_entries(_session(args), _stack(args), follow=args.follow, poll_seconds=args.poll):
+    for entry in control.log_entries(_session(args), _stack(args), run_id=args.run_id, follow=args.follow,
+                                     poll_seconds=args.poll):
         print(control_view.log_line(entry))
     return 0
 
@@ -87,29 +96,29 @@ def _pull_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dest", default="outputs", metavar="DIR", help="download to DIR/<run-id>/ (default outputs)")
 
 
-@_cloud_command("pull", "download the run's artifacts and print its headline metrics", _pull_args)
+@_cloud_command("pull", "download a run's artifacts and print its headline metrics", _pull_args, run_id=True)
 def _pull(args: argparse.Namespace) -> int:
     from training.cloud import control, control_view
 
-    _print(control_view.pull_lines(control.pull(_session(args), _stack(args), dest=args.dest)))
+    _print(control_view.pull_lines(control.pull(_session(args), _stack(args), run_id=args.run_id, dest=args.dest)))
     return 0
 
 
 # ---- stop, resume ----
 
-@_cloud_command("stop", "stop the run: state STOPPED, group capacity 0; checkpoints are kept")
+@_cloud_command("stop", "stop a run: state STOPPED, group capacity 0; checkpoints are kept", run_id=True)
 def _stop(args: argparse.Namespace) -> int:
     from training.cloud import control, control_view
 
-    _print(control_view.stop_lines(control.stop(_session(args), _stack(args))))
+    _print(control_view.stop_lines(control.stop(_session(args), _stack(args), run_id=args.run_id)))
     return 0
 
 
-@_cloud_command("resume", "restart a stopped run from its checkpoints (group capacity 1)")
+@_cloud_command("resume", "restart a stopped run from its checkpoints (group capacity 1)", run_id=True)
 def _resume(args: argparse.Namespace) -> int:
     from training.cloud import control, control_view
 
-    _print(control_view.resume_lines(control.resume(_session(args), _stack(args))))
+    _print(control_view.resume_lines(control.resume(_session(args), _stack(args), run_id=args.run_id)))
     return 0
 
 
@@ -128,7 +137,8 @@ def _upload(args: argparse.Namespace) -> int:
     return 0
 
 
-@_cloud_command("runs", "list every run in the bucket, newest first, with state, cost and weighted F1")
+@_cloud_command("runs", "list every run in the bucket (and every deployed run stack), newest first, with state, "
+                        "cost and weighted F1")
 def _runs(args: argparse.Namespace) -> int:
     from training.cloud import control, control_view
 

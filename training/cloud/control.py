@@ -1,8 +1,14 @@
-"""Run control: what the commands find out about a deployed run and the changes they make to it.
+"""Run control: what the commands find out about a run and the changes they make to it.
 
-Each function takes a boto3 Session and returns what it found or did; training/cloud/control_view.py turns
-that into the lines the commands print. Failures the user can fix are one-line `CloudError`s. The run is
-found from the stack's outputs (see stack_outputs.py).
+Each function takes a boto3 Session, the shared stack's name and a run id, and returns what it found or did;
+training/cloud/control_view.py turns that into the lines the commands print. Failures the user can fix are one-line
+`CloudError`s. The bucket comes from the shared stack's outputs, a run's group and log group from its run stack's
+(see stack_outputs.py), so every run in the bucket can be shown, followed and pulled, finished or not, even after
+its stack is destroyed; stop and resume need its stack.
+
+Without a run id, a command works on the newest run (`find_run`): the run of the most recently created run stack
+of the shared stack, or, with none deployed, the run in the bucket whose first attempt started last (the top line
+of `runs`).
 """
 from __future__ import annotations
 
@@ -18,10 +24,49 @@ from boto3.s3.transfer import TransferConfig
 from training.checksums import sha256_file
 from training.cloud import aws, spot_prices
 from training.cloud.core import billing, clock, layout, lifecycle, notify, status_store
-from training.cloud.stack_outputs import DEFAULT_STACK, RunStack, aws_errors, find_run_stack
+from training.cloud.stack_outputs import (
+    DEFAULT_STACK,
+    RunStack,
+    SharedStack,
+    aws_errors,
+    deployed_runs,
+    find_run_stack,
+    find_shared_stack,
+)
 from training.errors import CloudError, DataError
 
 DEFAULT_TRANSFER = TransferConfig(multipart_threshold=64 * 1024 * 1024, multipart_chunksize=64 * 1024 * 1024)
+
+
+# ---------------------------------------------------------------- which run
+
+
+def find_run(session: Any, stack: str = DEFAULT_STACK, run_id: str | None = None) -> RunStack:
+    """Run `run_id` of shared stack `stack` (default: the newest run, see the module docstring)."""
+    shared = find_shared_stack(session, stack)
+    if run_id is None:
+        return find_run_stack(session, shared, newest_run_id(session, shared))
+    run = find_run_stack(session, shared, layout.validate_run_id(run_id))
+    if run.run_stack is None and not session.client("s3").list_objects_v2(
+            Bucket=shared.bucket, Prefix=run.layout.prefix, MaxKeys=1).get("KeyCount"):
+        raise CloudError(f"no run {run_id!r}: no stack {stack}-{run_id} and nothing under "
+                         f"{run.layout.uri(run.layout.prefix)}; `python -m training runs` lists the runs")
+    return run
+
+
+def newest_run_id(session: Any, shared: SharedStack) -> str:
+    """The run of the most recently created run stack; with none deployed, the run in the bucket whose first
+    attempt started last."""
+    deployed = deployed_runs(session, shared.stack_name)
+    if deployed:
+        return deployed[0].run_id
+    s3 = session.client("s3")
+    started = {run_id: _first_start(status_store.read_status(s3, layout.RunLayout(shared.bucket, run_id)) or {})
+               for run_id in layout.list_run_ids(s3, shared.bucket)}
+    if not started:
+        raise CloudError(f"no runs yet: no run stack of {shared.stack_name} is deployed and s3://{shared.bucket}/ "
+                         "holds no run; deploy one with `make deploy RUN=<run-id>`")
+    return max(started, key=lambda run_id: (started[run_id], run_id))
 
 
 # ---------------------------------------------------------------- status
@@ -42,12 +87,12 @@ class StatusReport:
     heartbeat_age_seconds: Optional[float]
 
 
-def status_report(session: Any, stack: str = DEFAULT_STACK, *, log_lines: int = 5,
+def status_report(session: Any, stack: str = DEFAULT_STACK, *, run_id: str | None = None, log_lines: int = 5,
                   now: datetime | None = None) -> StatusReport:
     """The run's state, attempts, instance, elapsed time, progress, cost so far and latest log lines."""
     now = now or clock.utc_now()
     with aws_errors("status"):
-        run = find_run_stack(session, stack)
+        run = find_run(session, stack, run_id)
         record = _read_status(session, run)
         seconds, dollars, unpriced = billing.run_cost(record, now, _launch_prices(session, record))
         tail = _log_tail(session, run, record, log_lines)
@@ -62,6 +107,9 @@ def status_report(session: Any, stack: str = DEFAULT_STACK, *, log_lines: int = 
 def _read_status(session: Any, run: RunStack) -> dict:
     status = status_store.read_status(session.client("s3"), run.layout)
     if status is None:
+        if run.run_stack is None:
+            raise CloudError(f"run {run.run_id!r} never started (no {run.layout.uri(run.layout.status_key)}) and its "
+                             "stack is not deployed")
         raise CloudError(
             f"run {run.run_id!r} has not started yet (no {run.layout.uri(run.layout.status_key)}): the instance "
             "is probably still booting; try again in a few minutes"
@@ -116,14 +164,14 @@ class LogLine:
     text: str
 
 
-def log_entries(session: Any, stack: str = DEFAULT_STACK, *, follow: bool = False, poll_seconds: float = 5.0,
-                sleep: Callable[[float], None] = time.sleep) -> Iterator[LogLine]:
+def log_entries(session: Any, stack: str = DEFAULT_STACK, *, run_id: str | None = None, follow: bool = False,
+                poll_seconds: float = 5.0, sleep: Callable[[float], None] = time.sleep) -> Iterator[LogLine]:
     """The run's CloudWatch log lines in attempt order; with follow, keep yielding new ones until the run ends.
 
-    Falls back to the per-attempt logs in S3 where CloudWatch has none.
+    Falls back to the per-attempt logs in S3 where CloudWatch has none (its log group removed or expired).
     """
     with aws_errors("logs"):
-        run = find_run_stack(session, stack)
+        run = find_run(session, stack, run_id)
         client, s3 = session.client("logs"), session.client("s3")
         tokens: dict[str, str | None] = {}
         count = 0
@@ -138,7 +186,7 @@ def log_entries(session: Any, stack: str = DEFAULT_STACK, *, follow: bool = Fals
                 if not count:
                     raise CloudError(f"run {run.run_id!r} has no logs yet: the instance is probably still booting; "
                                      "try `logs --follow`")
-            if not follow or finished:
+            if not follow or finished or run.run_stack is None:  # without its stack, nothing writes more lines
                 return
             sleep(poll_seconds)
 
@@ -194,17 +242,18 @@ class Pulled:
     metrics: Optional[dict]  # metrics.json, where the run wrote one
 
 
-def pull(session: Any, stack: str = DEFAULT_STACK, *, dest: str | Path = "outputs") -> Pulled:
+def pull(session: Any, stack: str = DEFAULT_STACK, *, run_id: str | None = None,
+         dest: str | Path = "outputs") -> Pulled:
     """Download the run's artifacts to <dest>/<run_id>/."""
     with aws_errors("pull"):
-        run = find_run_stack(session, stack)
+        run = find_run(session, stack, run_id)
         s3 = session.client("s3")
         keys = [o["Key"] for o in aws.list_objects(s3, run.bucket, run.layout.artifacts_prefix)]
         if not keys:
             record = status_store.read_status(s3, run.layout)
             state = record.get("state") if record else "not started"
             raise CloudError(f"run {run.run_id!r} has no artifacts yet (state {state}): they are uploaded when it "
-                             "SUCCEEDS; check `python -m training status`")
+                             f"SUCCEEDS; check `python -m training status --run-id {run.run_id}`")
         target = Path(dest) / run.run_id
         files = {}
         for key in keys:
@@ -227,11 +276,12 @@ class StateChange:
     already: Optional[str] = None  # the terminal state the run was already in (nothing changed)
 
 
-def stop(session: Any, stack: str = DEFAULT_STACK, *, now: datetime | None = None) -> StateChange:
+def stop(session: Any, stack: str = DEFAULT_STACK, *, run_id: str | None = None,
+         now: datetime | None = None) -> StateChange:
     """Set the run to STOPPED and its Auto Scaling group to 0; checkpoints stay for a later resume."""
     now = now or clock.utc_now()
     with aws_errors("stop"):
-        run = _run_with_group(session, stack)
+        run = _run_with_group(session, stack, run_id, "stop")
         session.client("autoscaling").set_desired_capacity(
             AutoScalingGroupName=run.asg_name, DesiredCapacity=0, HonorCooldown=False)
         reason = f"stopped by the user (`python -m training stop`) at {clock.iso(now)}"
@@ -243,7 +293,8 @@ def stop(session: Any, stack: str = DEFAULT_STACK, *, now: datetime | None = Non
     return StateChange(run, record)
 
 
-def resume(session: Any, stack: str = DEFAULT_STACK, *, now: datetime | None = None) -> StateChange:
+def resume(session: Any, stack: str = DEFAULT_STACK, *, run_id: str | None = None,
+           now: datetime | None = None) -> StateChange:
     """Restart a STOPPED, HUNG or FAILED run from its checkpoints: state PENDING, group capacity 1.
 
     The next instance starts attempt N+1 and resumes from the last checkpoint, with the code and settings of
@@ -253,7 +304,7 @@ def resume(session: Any, stack: str = DEFAULT_STACK, *, now: datetime | None = N
     """
     now = now or clock.utc_now()
     with aws_errors("resume"):
-        run = _run_with_group(session, stack)
+        run = _run_with_group(session, stack, run_id, "resume")
         record = _read_status(session, run)
         state = record.get("state")
         if state in lifecycle.RESUMABLE_STATES:
@@ -262,16 +313,22 @@ def resume(session: Any, stack: str = DEFAULT_STACK, *, now: datetime | None = N
                 lambda s: lifecycle.reopen(s, reason=reason, now=now))
         elif state not in (lifecycle.PENDING, lifecycle.INTERRUPTED, lifecycle.RETRYING):
             raise CloudError(f"run {run.run_id!r} is {state}: only a {', '.join(sorted(lifecycle.RESUMABLE_STATES))} "
-                             "run, or one waiting for an instance, resumes (deploy a new runId to train again)")
+                             "run, or one waiting for an instance, resumes (deploy a new run id to train again)")
         session.client("autoscaling").set_desired_capacity(
             AutoScalingGroupName=run.asg_name, DesiredCapacity=1, HonorCooldown=False)
     return StateChange(run, record)
 
 
-def _run_with_group(session: Any, stack: str) -> RunStack:
-    run = find_run_stack(session, stack)
+def _run_with_group(session: Any, stack: str, run_id: str | None, action: str) -> RunStack:
+    """The run, which must have its stack (its Auto Scaling group) for `action`."""
+    run = find_run(session, stack, run_id)
+    if run.run_stack is None:
+        raise CloudError(f"cannot {action} run {run.run_id!r}: its stack {stack}-{run.run_id} is not deployed (nothing "
+                         f"of it runs; its files stay in {run.layout.uri(run.layout.prefix)}): redeploy it with "
+                         f"`make deploy RUN={run.run_id}` first")
     if not run.asg_name:
-        raise CloudError(f"stack {run.stack_name!r} has no AutoScalingGroupName output: redeploy with `make deploy`")
+        raise CloudError(f"stack {run.run_stack!r} has no AutoScalingGroupName output: redeploy it with "
+                         f"`make deploy RUN={run.run_id}`")
     return run
 
 
@@ -294,7 +351,7 @@ def upload_data(session: Any, path: str | Path, stack: str = DEFAULT_STACK, *, k
     if not path.is_file():
         raise DataError(f"{path}: no such file; give the path of a Lending Club CSV (.csv, .csv.gz or .zip)")
     with aws_errors("upload-data"):
-        run = find_run_stack(session, stack)
+        run = find_shared_stack(session, stack)
         s3 = session.client("s3")
         key = key or layout.data_key(path.name)
         digest = sha256_file(path)
@@ -314,14 +371,21 @@ def upload_data(session: Any, path: str | Path, stack: str = DEFAULT_STACK, *, k
 
 
 def runs(session: Any, stack: str = DEFAULT_STACK, *, now: datetime | None = None) -> list[dict]:
-    """Every run in the bucket, newest first: state, dates, instance types, cost and test weighted F1."""
+    """Every run in the bucket, and every deployed run stack of the shared stack, newest first: state, dates,
+    instance types, cost, test weighted F1 and whether its stack is deployed."""
     now = now or clock.utc_now()
     with aws_errors("runs"):
-        run = find_run_stack(session, stack)
+        shared = find_shared_stack(session, stack)
         s3 = session.client("s3")
-        rows = [_run_row(s3, layout.RunLayout(run.bucket, run_id), now)
-                for run_id in layout.list_run_ids(s3, run.bucket)]
-    rows.sort(key=lambda r: r["started"], reverse=True)
+        deployed = {r.run_id: r for r in deployed_runs(session, shared.stack_name)}
+        run_ids = sorted(set(layout.list_run_ids(s3, shared.bucket)) | set(deployed))
+        rows = [_run_row(s3, layout.RunLayout(shared.bucket, run_id), now) for run_id in run_ids]
+    for row in rows:
+        stack_run = deployed.get(row["run_id"])
+        row["stack"] = stack_run.stack_name if stack_run else None
+        deployed_at = clock.iso(stack_run.created) if stack_run and stack_run.created else ""
+        row["newest"] = row["started"] or deployed_at
+    rows.sort(key=lambda r: (r["newest"], r["run_id"]), reverse=True)
     return rows
 
 

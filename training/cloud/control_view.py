@@ -31,7 +31,8 @@ def money(dollars: float) -> str:
 def status_lines(report: StatusReport) -> list[str]:
     run, record = report.run, report.status
     attempts = record.get("attempts") or []
-    lines = [f"run {run.run_id}  (stack {run.stack_name}, {run.layout.uri(run.layout.prefix)})",
+    where = f"stack {run.run_stack}" if run.run_stack else f"its stack {run.stack_name}-{run.run_id} is not deployed"
+    lines = [f"run {run.run_id}  ({where}, {run.layout.uri(run.layout.prefix)})",
              f"state:      {record.get('state')}  (attempt {record.get('attempt')}, {report.interruptions} interruption"
              f"{'' if report.interruptions == 1 else 's'})"]
     if attempts:
@@ -105,16 +106,19 @@ def upload_lines(uploaded: Uploaded) -> list[str]:
     digest = uploaded.sha256[:12]
     first = (f"{uploaded.uri} is already up to date (sha256 {digest}...)" if uploaded.up_to_date else
              f"uploaded {uploaded.path} ({uploaded.size:,} bytes, sha256 {digest}...) to {uploaded.uri}")
-    return [first, f"deploy with:  make deploy ARGS='-c dataUri={uploaded.uri}'"]
+    return [first, f"deploy with:  make deploy RUN=<run-id> ARGS='-c dataUri={uploaded.uri}'"]
 
 
 # ---------------------------------------------------------------- runs
 
 
 def runs_lines(rows: list[dict]) -> list[str]:
-    lines = [f"{'RUN':<20} {'STATE':<11} {'STARTED':<20} {'ENDED':<20} {'INSTANCES':<22} {'COST':>9} {'F1(w)':>6}"]
+    """One line per run; STACK says whether its run stack is deployed (`up`) or not (`-`: stop/resume need it)."""
+    lines = [f"{'RUN':<20} {'STATE':<11} {'STACK':<5} {'STARTED':<20} {'ENDED':<20} {'INSTANCES':<22} {'COST':>9} "
+             f"{'F1(w)':>6}"]
     for r in rows:
         f1 = f"{r['weighted_f1']:.3f}" if isinstance(r["weighted_f1"], (int, float)) else "-"
-        lines.append(f"{r['run_id']:<20} {r['state']:<11} {r['started'] or '-':<20} {r['ended'] or '-':<20} "
+        lines.append(f"{r['run_id']:<20} {r['state']:<11} {'up' if r.get('stack') else '-':<5} "
+                     f"{r['started'] or '-':<20} {r['ended'] or '-':<20} "
                      f"{','.join(r['instance_types']) or '-':<22} {money(r['cost']):>9} {f1:>6}")
     return lines

@@ -1,7 +1,8 @@
 """`sweep`: find (and with --yes remove) spotgrade capacity that should not be billing.
 
 Looks at every spotgrade-tagged EC2 instance, Auto Scaling group and spot request in the region. One is
-an orphan when the stack that made it is gone, or when its run is terminal (SUCCEEDED/FAILED/STOPPED).
+an orphan when the stack that made it (a run's stack) is gone, or when its run is terminal
+(SUCCEEDED/FAILED/STOPPED/HUNG).
 Dry run by default: nothing changes without `yes=True`.
 
 - stack gone: instances are terminated, groups deleted (force), spot requests cancelled;
@@ -15,7 +16,7 @@ from typing import Any, Callable
 
 from training.cloud.core import lifecycle
 from training.cloud.core.status_store import read_status
-from training.cloud.stack_outputs import aws_errors, find_run_stack
+from training.cloud.stack_outputs import aws_errors, run_of_stack
 from training.errors import CloudError
 
 PROJECT_TAG = ("Project", "spotgrade")
@@ -49,10 +50,12 @@ class _Verdicts:
             return "tagged spotgrade but belongs to no CloudFormation stack", True
         if stack not in self.cache:
             try:
-                run = find_run_stack(self.session, stack)
-            except CloudError as error:
-                gone = "not found" in str(error)
-                self.cache[stack] = (f"stack {stack} is gone" if gone else None, gone)
+                run = run_of_stack(self.session, stack)
+            except CloudError:  # a stack that names no run: not ours to judge
+                self.cache[stack] = (None, False)
+                return self.cache[stack]
+            if run is None:
+                self.cache[stack] = (f"stack {stack} is gone", True)
             else:
                 status = read_status(self.session.client("s3"), run.layout)
                 state = status.get("state") if status else None

@@ -1,5 +1,5 @@
-"""A deployed run, faked in moto: bucket, Auto Scaling group, log group, topic and a CloudFormation stack
-whose outputs name them (the outputs the run-control commands read)."""
+"""Deployed runs, faked in moto: the shared stack (bucket, topic) and, per run, an Auto Scaling group, a log group
+and the run's stack, with the outputs the run-control commands read (core/outputs.py)."""
 from __future__ import annotations
 
 import json
@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 import boto3
 
 from training.cloud.core import layout, lifecycle, status_store
+from training.cloud.core import outputs as keys
 
 REGION = "us-east-1"
 STACK = "Spotgrade"
@@ -22,6 +23,16 @@ class FakeRun:
     asg_name: str
     log_group: str
     topic_arn: str
+    stack: str = STACK  # the shared stack
+
+    @property
+    def run_stack(self) -> str:
+        return keys.run_stack_name(self.stack, self.run_id)
+
+    def destroy_stack(self) -> None:
+        """`make destroy RUN=<id>`: the run's stack and group go; its files and its log group stay."""
+        self.client("cloudformation").delete_stack(StackName=self.run_stack)
+        self.client("autoscaling").delete_auto_scaling_group(AutoScalingGroupName=self.asg_name, ForceDelete=True)
 
     @property
     def layout(self) -> layout.RunLayout:
@@ -50,13 +61,32 @@ def session() -> boto3.Session:
     return boto3.Session(region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
 
 
+def make_shared(sess: boto3.Session, stack: str = STACK) -> tuple[str, str]:
+    """The shared stack (bucket, topic) where it does not exist yet; (bucket, topic ARN)."""
+    cfn = sess.client("cloudformation")
+    existing = [s for s in cfn.list_stacks()["StackSummaries"]
+                if s["StackName"] == stack and s["StackStatus"] != "DELETE_COMPLETE"]
+    if existing:
+        [described] = cfn.describe_stacks(StackName=stack)["Stacks"]
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in described["Outputs"]}
+        return outputs[keys.BUCKET_NAME], outputs[keys.TOPIC_ARN]
+    bucket = f"spotgrade-artifacts-{stack.lower()}"
+    sess.client("s3").create_bucket(Bucket=bucket)
+    topic_arn = sess.client("sns").create_topic(Name=f"{stack}-notifications")["TopicArn"]
+    template = {"Resources": {"Placeholder": {"Type": "AWS::SNS::Topic"}},
+                "Outputs": {keys.BUCKET_NAME: {"Value": bucket}, keys.TOPIC_ARN: {"Value": topic_arn}}}
+    cfn.create_stack(StackName=stack, TemplateBody=json.dumps(template))
+    return bucket, topic_arn
+
+
 def make_run(sess: boto3.Session, *, run_id: str = "run-1", desired: int = 1, stack: str = STACK,
              with_stack: bool = True) -> FakeRun:
-    """Create the run's resources (inside mock_aws) and a stack with their names as outputs."""
-    bucket = f"spotgrade-artifacts-{run_id.lower()}"
-    asg_name = f"spotgrade-{run_id}"
-    log_group = f"/spotgrade/{run_id}"
-    sess.client("s3").create_bucket(Bucket=bucket)
+    """Create the shared stack (once) and the run's resources (inside mock_aws): its group, its log group and, with
+    `with_stack`, its run stack whose outputs name them."""
+    bucket, topic_arn = make_shared(sess, stack)
+    run_stack = keys.run_stack_name(stack, run_id)
+    asg_name = run_stack
+    log_group = keys.log_group_name(stack, run_id)
     ec2 = sess.client("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/24", AvailabilityZone=f"{REGION}a")["Subnet"]["SubnetId"]
@@ -70,25 +100,23 @@ def make_run(sess: boto3.Session, *, run_id: str = "run-1", desired: int = 1, st
         MinSize=0, MaxSize=1, DesiredCapacity=desired, VPCZoneIdentifier=subnet,
         Tags=[{"Key": "Project", "Value": "spotgrade", "PropagateAtLaunch": True,
                "ResourceId": asg_name, "ResourceType": "auto-scaling-group"},
-              {"Key": "aws:cloudformation:stack-name", "Value": stack, "PropagateAtLaunch": True,
+              {"Key": "aws:cloudformation:stack-name", "Value": run_stack, "PropagateAtLaunch": True,
                "ResourceId": asg_name, "ResourceType": "auto-scaling-group"}],
     )
     sess.client("logs").create_log_group(logGroupName=log_group)
-    topic_arn = sess.client("sns").create_topic(Name=f"spotgrade-{run_id}")["TopicArn"]
     if with_stack:
         template = {
             "Resources": {"Placeholder": {"Type": "AWS::SNS::Topic"}},
             "Outputs": {
-                "BucketName": {"Value": bucket},
-                "RunPrefix": {"Value": f"s3://{bucket}/runs/{run_id}/"},
-                "RunId": {"Value": run_id},
-                "AutoScalingGroupName": {"Value": asg_name},
-                "LogGroupName": {"Value": log_group},
-                "TopicArn": {"Value": topic_arn},
+                keys.RUN_ID: {"Value": run_id},
+                keys.SHARED_STACK: {"Value": stack},
+                keys.RUN_PREFIX: {"Value": layout.RunKeys(run_id).prefix},
+                keys.ASG_NAME: {"Value": asg_name},
+                keys.LOG_GROUP_NAME: {"Value": log_group},
             },
         }
-        sess.client("cloudformation").create_stack(StackName=stack, TemplateBody=json.dumps(template))
-    return FakeRun(sess, bucket, run_id, asg_name, log_group, topic_arn)
+        sess.client("cloudformation").create_stack(StackName=run_stack, TemplateBody=json.dumps(template))
+    return FakeRun(sess, bucket, run_id, asg_name, log_group, topic_arn, stack)
 
 
 def attempt(n: int, started: datetime, ended: datetime | None = None, *, end_state: str | None = None,

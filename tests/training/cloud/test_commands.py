@@ -35,6 +35,22 @@ def test_arguments_parse():
         build_parser().parse_args(["logs", "--poll", "0"])
 
 
+@pytest.mark.parametrize("name", ["status", "logs", "pull", "stop", "resume"])
+def test_every_run_command_takes_a_run_id(name, capsys):
+    assert build_parser().parse_args([name, "--run-id", "lc-7"]).run_id == "lc-7"
+    assert build_parser().parse_args([name]).run_id is None  # the newest run
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([name, "--help"])
+    assert "--run-id ID" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["upload-data", "runs"])
+def test_commands_on_the_shared_stack_take_no_run_id(name):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([name, "x.csv", "--run-id", "lc-7"] if name == "upload-data" else
+                                  [name, "--run-id", "lc-7"])
+
+
 def test_stack_not_found_exits_2_with_one_line(aws_env, capsys):
     with mock_aws():
         assert main(["status", "--stack", "Missing", "--region", "us-east-1"]) == 2
@@ -57,11 +73,18 @@ def test_unknown_profile_exits_2(capsys):
 def test_status_and_stop_through_the_cli(aws_env, capsys):
     with mock_aws():
         run = make_run(session())
-        run.put_status(running_status(run.run_id, datetime.now(timezone.utc)))
-        assert main(["status", "--stack", "Spotgrade", "--region", "us-east-1"]) == 0
-        assert "state:      RUNNING" in capsys.readouterr().out
-        assert main(["stop", "--stack", "Spotgrade", "--region", "us-east-1"]) == 0
+        other = make_run(session(), run_id="run-2")
+        for each in (run, other):
+            each.put_status(running_status(each.run_id, datetime.now(timezone.utc)))
+        assert main(["status", "--stack", "Spotgrade", "--run-id", "run-1", "--region", "us-east-1"]) == 0
+        out = capsys.readouterr().out
+        assert "run run-1  (stack Spotgrade-run-1" in out and "state:      RUNNING" in out
+        assert main(["stop", "--stack", "Spotgrade", "--run-id", "run-1", "--region", "us-east-1"]) == 0
         assert run.group()["DesiredCapacity"] == 0 and run.status()["state"] == "STOPPED"
+        assert other.group()["DesiredCapacity"] == 1 and other.status()["state"] == "RUNNING"
+        assert main(["stop", "--run-id", "no-such-run", "--region", "us-east-1"]) == 2  # --stack: cdk.json's
+        err = capsys.readouterr().err
+        assert err.startswith("error: no run 'no-such-run'") and err.count("\n") == 1
 
 
 def test_preflight_hands_its_arguments_to_the_preflight_module(monkeypatch):

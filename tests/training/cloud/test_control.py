@@ -276,7 +276,7 @@ def test_upload_data_records_sha256_and_uses_multipart(run, tmp_path):
     head = run.client("s3").head_object(Bucket=run.bucket, Key="data/loans.csv.gz")
     assert head["Metadata"]["sha256"] == hashlib.sha256(payload).hexdigest()
     assert head["ETag"].strip('"').endswith("-2")  # a multipart upload of two parts
-    assert captured[-1] == f"deploy with:  make deploy ARGS='-c dataUri={uri}'"
+    assert captured[-1] == f"deploy with:  make deploy RUN=<run-id> ARGS='-c dataUri={uri}'"
     again = control.upload_data(run.session, data, transfer=small_parts)
     assert again.up_to_date and "already up to date" in control_view.upload_lines(again)[0]
 
@@ -304,11 +304,15 @@ def test_runs_newest_first_with_cost_and_f1(run):
                           Body=json.dumps({"test": {"weighted_f1": f1}}).encode())
     rows = control.runs(run.session, now=NOW)
     captured = control_view.runs_lines(rows)
+    # run-1: deployed (its stack is up) but not started yet, so nothing of it is in the bucket; listed all the same.
+    [deployed] = [r for r in rows if r["stack"]]
+    assert (deployed["run_id"], deployed["state"], deployed["stack"]) == ("run-1", "-", "Spotgrade-run-1")
+    rows = [r for r in rows if not r["stack"]]
     assert [r["run_id"] for r in rows] == ["new", "mid", "old"]
     assert [r["weighted_f1"] for r in rows] == [0.55, None, 0.41]
     assert rows[0]["cost"] == pytest.approx(0.45)  # one hour at $0.45
     assert rows[0]["instance_types"] == ["g5.xlarge"]
-    assert captured[0].startswith("RUN") and captured[1].startswith("new")
+    assert captured[0].startswith("RUN") and any(line.startswith("new ") for line in captured)
 
 
 # ------------------------------------------------------------------ errors
@@ -333,3 +337,101 @@ def test_costs_minimum_and_open_attempt():
     assert billing.billable_seconds(a, NOW) == 60
     assert billing.attempt_cost(a, NOW) == pytest.approx(0.36 * 60 / 3600)
     assert billing.billable_seconds({"started_at": None}, NOW) is None
+
+
+# ------------------------------------------------------------------ several runs (issue 12)
+
+
+@pytest.fixture()
+def two_runs(aws):
+    """Runs a and b of the same shared stack, both deployed and training (b deployed last)."""
+    a = make_run(aws, run_id="a")
+    time.sleep(1.1)  # CloudFormation creation times (moto: whole seconds)
+    b = make_run(aws, run_id="b")
+    for run, epoch in ((a, 3), (b, 9)):
+        run.put_status(dict(running_status(run.run_id, NOW), last_epoch=epoch))
+    return a, b
+
+
+def test_every_command_takes_the_run_id(two_runs, tmp_path):
+    a, b = two_runs
+    assert a.bucket == b.bucket  # one bucket, the shared stack's
+    reports = {r: control.status_report(a.session, run_id=r, now=NOW, log_lines=0) for r in ("a", "b")}
+    assert {r: (report.run.run_stack, report.status["last_epoch"]) for r, report in reports.items()} == {
+        "a": ("Spotgrade-a", 3), "b": ("Spotgrade-b", 9)}
+    put_log(a, 1, ["a's line"])
+    put_log(b, 1, ["b's line"])
+    assert log_lines(a, run_id="a") == ["[attempt-0001] a's line"]
+    assert log_lines(a, run_id="b") == ["[attempt-0001] b's line"]
+    for run in (a, b):
+        a.client("s3").put_object(Bucket=run.bucket, Key=run.layout.artifact_key("model.keras"),
+                                  Body=run.run_id.encode())
+    assert control.pull(a.session, run_id="a", dest=tmp_path).files == {tmp_path / "a" / "model.keras": 1}
+    assert (tmp_path / "a" / "model.keras").read_bytes() == b"a"
+    control.stop(a.session, run_id="a", now=NOW)
+    assert (a.group()["DesiredCapacity"], a.status()["state"]) == (0, "STOPPED")
+    assert (b.group()["DesiredCapacity"], b.status()["state"]) == (1, "RUNNING")  # b untouched
+    control.resume(a.session, run_id="a", now=NOW)
+    assert (a.group()["DesiredCapacity"], a.status()["state"]) == (1, "PENDING")
+    assert b.status()["state"] == "RUNNING"
+
+
+def test_the_default_run_is_the_newest_run_stack_then_the_newest_run_in_the_bucket(two_runs):
+    a, b = two_runs
+    assert control.find_run(a.session).run_id == "b"  # its stack was created last
+    b.destroy_stack()
+    assert control.find_run(a.session).run_id == "a"  # the newest stack still deployed
+    a.destroy_stack()
+    # No run stack left: the run in the bucket whose first attempt started last.
+    status = a.status()
+    status["attempts"][0]["started_at"] = iso(NOW + timedelta(minutes=5))
+    a.put_status(status)
+    assert control.find_run(a.session).run_id == "a"
+    assert control.status_report(a.session, now=NOW).run.run_id == "a"
+
+
+def test_a_run_whose_stack_is_destroyed_still_shows_its_status_logs_and_artifacts(two_runs, tmp_path):
+    a, b = two_runs
+    put_log(a, 1, ["kept line"])
+    a.client("s3").put_object(Bucket=a.bucket, Key=a.layout.artifact_key("metrics.json"), Body=b"{}")
+    a.destroy_stack()
+    report = control.status_report(a.session, run_id="a", now=NOW)
+    assert report.run.run_stack is None and report.status["last_epoch"] == 3
+    assert report.log_tail == ["kept line"]  # from the log group the stack kept
+    assert control_view.status_lines(report)[0].startswith("run a  (its stack Spotgrade-a is not deployed")
+    assert log_lines(a, run_id="a", follow=True, sleep=lambda _: pytest.fail("nothing writes")) == [
+        "[attempt-0001] kept line"]
+    assert [p.name for p in control.pull(a.session, run_id="a", dest=tmp_path).files] == ["metrics.json"]
+    for action in (control.stop, control.resume):
+        with pytest.raises(CloudError, match="its stack Spotgrade-a is not deployed") as info:
+            action(a.session, run_id="a")
+        assert "\n" not in str(info.value) and "make deploy RUN=a" in str(info.value)
+    assert b.group()["DesiredCapacity"] == 1
+
+
+def test_an_unknown_run_id_is_one_line(two_runs):
+    a, _ = two_runs
+    with pytest.raises(CloudError, match="no run 'nope'.*`python -m training runs` lists the runs") as info:
+        control.status_report(a.session, run_id="nope")
+    assert "\n" not in str(info.value)
+    from training.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="run id '../a' is invalid"):
+        control.pull(a.session, run_id="../a")
+
+
+def test_no_run_at_all_is_one_line(aws):
+    from tests.training.cloud.moto_run import make_shared
+
+    make_shared(aws)
+    with pytest.raises(CloudError, match="no runs yet: .*make deploy RUN=<run-id>"):
+        control.status_report(aws)
+    assert control.runs(aws) == []
+
+
+def test_runs_lists_every_run_with_its_stack(two_runs):
+    a, b = two_runs
+    b.destroy_stack()
+    rows = {r["run_id"]: r for r in control.runs(a.session, now=NOW)}
+    assert {r: (row["state"], row["stack"]) for r, row in rows.items()} == {
+        "a": ("RUNNING", "Spotgrade-a"), "b": ("RUNNING", None)}

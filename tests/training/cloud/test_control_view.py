@@ -8,8 +8,8 @@ import pytest
 from training.cloud import control, control_view
 from training.cloud.stack_outputs import RunStack
 
-RUN = RunStack(stack_name="Spotgrade", bucket="spotgrade-b", run_id="r-1", asg_name="grp", log_group="/g",
-               topic_arn=None, region="us-east-1")
+RUN = RunStack(stack_name="Spotgrade", run_stack="Spotgrade-r-1", bucket="spotgrade-b", run_id="r-1",
+               asg_name="grp", log_group="/g", topic_arn=None, region="us-east-1")
 
 
 def report(status: dict, **fields) -> control.StatusReport:
@@ -30,11 +30,20 @@ def test_money(dollars, shown):
 
 def test_status_lines_of_a_run_without_attempts():
     lines = control_view.status_lines(report({"state": "PENDING", "attempt": 0, "last_epoch": 0}))
-    assert lines == ["run r-1  (stack Spotgrade, s3://spotgrade-b/runs/r-1/)",
+    assert lines == ["run r-1  (stack Spotgrade-r-1, s3://spotgrade-b/runs/r-1/)",
                      "state:      PENDING  (attempt 0, 0 interruptions)",
                      "epochs:     0 of ? completed",
                      "validation: -",
                      "cost:       $0.00 so far, 60 billable seconds"]
+
+
+def test_status_lines_of_a_run_whose_stack_is_destroyed():
+    gone = RunStack(stack_name="Spotgrade", run_stack=None, bucket="spotgrade-b", run_id="r-1", asg_name=None,
+                    log_group="/g", topic_arn=None, region="us-east-1")
+    lines = control_view.status_lines(control.StatusReport(
+        run=gone, status={"state": "SUCCEEDED"}, billable_seconds=60, estimated_cost=0.0, unpriced_attempts=0,
+        interruptions=0, log_tail=[], elapsed_seconds=None, heartbeat_age_seconds=None))
+    assert lines[0] == "run r-1  (its stack Spotgrade-r-1 is not deployed, s3://spotgrade-b/runs/r-1/)"
 
 
 def test_status_lines_of_a_running_run():
@@ -75,7 +84,7 @@ def test_stop_and_resume_lines():
         ["run r-1 was already SUCCEEDED; group grp set to 0"]
     assert control_view.stop_lines(control.StateChange(RUN, {"state": "STOPPED"})) == [
         "run r-1: STOPPED; group grp desired capacity 0 (the instance terminates shortly)",
-        "checkpoints kept under s3://spotgrade-b/runs/r-1/checkpoints/"]
+        "checkpoints kept under s3://spotgrade-b/scratch/r-1/checkpoints/"]
     assert control_view.resume_lines(control.StateChange(RUN, {"last_epoch": 7})) == \
         ["run r-1: resuming from epoch 7; group grp desired capacity 1"]
 
@@ -84,18 +93,20 @@ def test_upload_lines():
     sent = control.Uploaded(Path("loans.csv"), "s3://b/data/loans.csv", 2048, "ab" * 32, up_to_date=False)
     assert control_view.upload_lines(sent) == [
         "uploaded loans.csv (2,048 bytes, sha256 abababababab...) to s3://b/data/loans.csv",
-        "deploy with:  make deploy ARGS='-c dataUri=s3://b/data/loans.csv'"]
+        "deploy with:  make deploy RUN=<run-id> ARGS='-c dataUri=s3://b/data/loans.csv'"]
     kept = control.Uploaded(Path("loans.csv"), "s3://b/data/loans.csv", 2048, "ab" * 32, up_to_date=True)
     assert control_view.upload_lines(kept)[0] == "s3://b/data/loans.csv is already up to date (sha256 abababababab...)"
 
 
 def test_runs_lines():
     rows = [{"run_id": "new", "state": "SUCCEEDED", "started": "2026-03-01T10:00:00Z", "ended": "",
-             "instance_types": ["g5.xlarge", "g6.xlarge"], "cost": 0.45, "weighted_f1": 0.5512},
+             "instance_types": ["g5.xlarge", "g6.xlarge"], "cost": 0.45, "weighted_f1": 0.5512,
+             "stack": "Spotgrade-new"},
             {"run_id": "old", "state": "-", "started": "", "ended": "", "instance_types": [], "cost": 0,
-             "weighted_f1": None}]
+             "weighted_f1": None, "stack": None}]
     header, new, old = control_view.runs_lines(rows)
-    assert header.split() == ["RUN", "STATE", "STARTED", "ENDED", "INSTANCES", "COST", "F1(w)"]
-    assert new.split() == ["new", "SUCCEEDED", "2026-03-01T10:00:00Z", "-", "g5.xlarge,g6.xlarge", "$0.45", "0.551"]
-    assert old.split() == ["old", "-", "-", "-", "-", "$0.00", "-"]
+    assert header.split() == ["RUN", "STATE", "STACK", "STARTED", "ENDED", "INSTANCES", "COST", "F1(w)"]
+    assert new.split() == ["new", "SUCCEEDED", "up", "2026-03-01T10:00:00Z", "-", "g5.xlarge,g6.xlarge", "$0.45",
+                           "0.551"]
+    assert old.split() == ["old", "-", "-", "-", "-", "-", "$0.00", "-"]
     assert len(header) == len(new) == len(old)
