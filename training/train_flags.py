@@ -11,6 +11,8 @@ from training.commands import fraction, non_negative_int, positive_float, positi
 from training.errors import ConfigError
 
 PROG = "python -m training train"
+# training.features.FEATURE_SETS' names (a test checks it); listed here so parsing the flags imports no pandas.
+FEATURE_SET_NAMES = ("application", "reference")
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
@@ -19,7 +21,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="LendingClub CSV (.csv/.gz/.zip), glob or s3://bucket/key; repeatable. "
                         "Default: the built-in synthetic sample")
     p.add_argument("--sample", type=positive_int, metavar="N", help="stratified random sample of N rows")
-    p.add_argument("--features", default="application", help="feature set: application (default) or reference")
+    p.add_argument("--features", choices=FEATURE_SET_NAMES, default="application",
+                   help="feature set: application (default) or reference")
     p.add_argument("--epochs", type=positive_int, default=30, help="maximum epochs (default 30)")
     p.add_argument("--batch-size", type=positive_int, default=256, help="batch size (default 256)")
     p.add_argument("--patience", type=non_negative_int, default=5,
@@ -49,8 +52,12 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def parse_train_flags(argv: Sequence[str]) -> argparse.Namespace:
-    """Parsed `train` flags; a bad flag raises ConfigError holding argparse's one-line message."""
-    parser = argparse.ArgumentParser(prog=PROG)
+    """Parsed `train` flags; a bad flag raises ConfigError holding argparse's one-line message.
+
+    Also what checks trainArgs at synth (training/cloud/preflight.py). Without `--help` (an unknown flag here),
+    so nothing ever prints help and exits. Imports nothing heavy (a test checks it).
+    """
+    parser = argparse.ArgumentParser(prog=PROG, add_help=False)
     add_train_arguments(parser)
     errors = io.StringIO()
     try:
