@@ -55,8 +55,8 @@ HOSTILE: list[tuple[str, dict[str, Any], str]] = [
     ("-c", {"repoUrl": "https://git.example.com/team/$(id).git"}, "context key 'repoUrl': "),
     ("-c", {"repoUrl": "https://git.example.com/team/my repo.git"}, "context key 'repoUrl': "),
     ("-c", {"repoUrl": "https://me:ghp_secret@git.example.com/team/repo.git"},
-     "context key 'repoUrl': 'https://me:ghp_secret@git.example.com/team/repo.git' is not allowed; expected an "
-     "https URL without credentials"),
+     "context key 'repoUrl': 'https://***@git.example.com/team/repo.git' is not allowed; expected an https URL "
+     "without credentials"),
     ("cdk.json", {"repoUrl": ["https://git.example.com/team/repo.git"]}, "context key 'repoUrl': "),
     ("-c", {"gitRef": "main; rm -rf /"}, "context key 'gitRef': "),
     ("-c", {"gitRef": "`id`"}, "context key 'gitRef': "),
@@ -89,6 +89,8 @@ HOSTILE: list[tuple[str, dict[str, Any], str]] = [
     ("-c", {"amiParameter": "ami-0123456789abcdef0"}, "context key 'amiParameter': "),
     ("-c", {"repoTokenSecret": "tok;id"}, "context key 'repoTokenSecret': 'tok;id' is not allowed; expected a "
                                           "Secrets Manager secret name"),
+    ("-c", {"repoTokenSecret": "ghp_" + "A1b2" * 9}, "context key 'repoTokenSecret': the value looks like a token "
+                                                     "itself (not shown)"),
     ("-c", {"allowUnpushedCode": "yes"}, "context key 'allowUnpushedCode': 'yes' is not allowed; expected true or "
                                          "false"),
 ]

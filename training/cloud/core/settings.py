@@ -94,6 +94,8 @@ _FLAG_VALUE = re.compile(r"[A-Za-z0-9_.,:/+=-]+")
 _SECRET_NAME = r"[A-Za-z0-9/_+=.@-]{1,512}"
 _SECRET = re.compile(rf"{_SECRET_NAME}|arn:aws[a-z-]*:secretsmanager:[a-z]{{2}}(?:-[a-z]+)+-[0-9]{{1,2}}:[0-9]{{12}}"
                      rf":secret:{_SECRET_NAME}")
+# A GitHub or GitLab token (given where its secret's name belongs).
+_TOKEN = re.compile(r"gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{82}|glpat-[A-Za-z0-9_-]{20}")
 # Line breaks and other control characters (C0, DEL, C1, the Unicode line and paragraph separators).
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
@@ -415,8 +417,10 @@ def _max_spot_price(raw: Any, capacity: str) -> float | None:
 
 
 def _repo_url(raw: Any) -> str:
-    if isinstance(raw, str) and "@" in raw:
-        raise _bad("repoUrl", raw, "an https URL without credentials (user data is not secret)")
+    if isinstance(raw, str) and "@" in raw:  # the credentials are not repeated in the message
+        raise _bad("repoUrl", re.sub(r"(?<=//)[^/@]*@", "***@", raw),
+                   "an https URL without credentials (user data is not secret; a private repository's token goes "
+                   "in a Secrets Manager secret named by repoTokenSecret)")
     return _match("repoUrl", raw, _REPO_URL, "an https git URL such as https://host/owner/repo.git "
                                              "(letters, digits and . _ ~ - in each path part)")
 
@@ -499,6 +503,10 @@ def _train_args(raw: Any, check: CheckTrainArgs | None = None) -> str:
 
 def _repo_token_secret(raw: Any) -> str | None:
     secret = _optional(raw)
+    if isinstance(secret, str) and _TOKEN.fullmatch(secret):  # the token itself: not repeated in the message
+        raise ConfigError("context key 'repoTokenSecret': the value looks like a token itself (not shown); store the "
+                          "token in Secrets Manager and give the secret's name or ARN "
+                          "(set it with -c repoTokenSecret=...)")
     if secret is not None and (not isinstance(secret, str) or not _SECRET.fullmatch(secret)):
         raise _bad("repoTokenSecret", raw, "a Secrets Manager secret name (1-512 of letters, digits and "
                                            "/ _ + = . @ -) or its ARN (arn:aws:secretsmanager:REGION:ACCOUNT:"

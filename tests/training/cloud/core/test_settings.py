@@ -313,7 +313,25 @@ def test_repo_token_secret_refuses_anything_else(secret: Any) -> None:
         load(repoTokenSecret=secret)
 
 
+@pytest.mark.parametrize("token", ["ghp_" + "A1b2" * 9, "github_pat_11ABCDEFG_" + "aB3" * 24,
+                                   "glpat-" + "x1Y2-" * 4])
+def test_a_token_given_as_the_secret_name_is_refused_without_repeating_it(token: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load(repoTokenSecret=token)
+    assert str(err.value).startswith("context key 'repoTokenSecret': the value looks like a token itself")
+    assert token not in str(err.value) and token[4:20] not in str(err.value)
+
+
+def test_credentials_in_repo_url_are_not_repeated() -> None:
+    with pytest.raises(ConfigError) as err:
+        load(repoUrl="https://me:ghp_secret123@git.example.com/team/repo.git")
+    assert str(err.value).startswith("context key 'repoUrl': 'https://***@git.example.com/team/repo.git' is not "
+                                     "allowed; expected an https URL without credentials")
+    assert "ghp_secret123" not in str(err.value) and "me:" not in str(err.value)
+
+
 def test_new_settings_default_off() -> None:
+    assert load(repoTokenSecret="ghp_tokens_for_ci").repo_token_secret == "ghp_tokens_for_ci"  # a name, no token
     config = load()
     assert (config.repo_token_secret, config.allow_unpushed_code) == (None, False)
     assert load(repoTokenSecret="", allowUnpushedCode="true").allow_unpushed_code is True
