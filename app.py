@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """CDK app: one stack per training run. Settings come from CDK context (cdk.json, -c key=value);
-see training/cloud/core/settings.py. A bad setting stops synth with one line and exit status 2."""
+see training/cloud/core/settings.py. A bad setting (an unknown key, a bad value, trainArgs that
+`python -m training train` refuses) stops synth with one line and exit status 2, never a traceback."""
 
 import os
 import sys
@@ -12,9 +13,12 @@ from training.errors import ConfigError  # noqa: E402  (stdlib-only module)
 
 def main() -> int:
     from stacks.spotgrade_stack import build_app
+    from training.cloud.preflight import read_deploy_settings
 
     try:
         app, _ = build_app()
+        # The whole context as the CLI passed it: unknown keys and trainArgs refused before anything is written.
+        read_deploy_settings(app.node.get_all_context(), repo_dir=None, resolve=None)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -11,6 +11,9 @@ from training.commands import fraction, non_negative_int, positive_float, positi
 from training.errors import ConfigError
 
 PROG = "python -m training train"
+# training.features.FEATURE_SETS' names (a test checks it), which parse_train_flags accepts; listed here so parsing
+# the flags imports no pandas. (`python -m training train` itself refuses another name when the run starts.)
+FEATURE_SET_NAMES = ("application", "reference")
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
@@ -49,16 +52,24 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def parse_train_flags(argv: Sequence[str]) -> argparse.Namespace:
-    """Parsed `train` flags; a bad flag raises ConfigError holding argparse's one-line message."""
-    parser = argparse.ArgumentParser(prog=PROG)
+    """Parsed `train` flags; a bad flag raises ConfigError holding argparse's one-line message.
+
+    Also what checks trainArgs at synth (training/cloud/preflight.py). Without `--help` (an unknown flag here),
+    so nothing ever prints help and exits. Imports nothing heavy (a test checks it).
+    """
+    parser = argparse.ArgumentParser(prog=PROG, add_help=False)
     add_train_arguments(parser)
     errors = io.StringIO()
     try:
         with contextlib.redirect_stderr(errors):
-            return parser.parse_args(list(argv))
+            args = parser.parse_args(list(argv))
     except SystemExit:
         message = errors.getvalue().strip().splitlines()[-1:] or ["invalid flags"]
         raise ConfigError(message[0]) from None
+    if args.features not in FEATURE_SET_NAMES:  # train itself says so too, but only once it has started
+        raise ConfigError(f"{PROG}: error: argument --features: invalid choice: {args.features!r} "
+                          f"(choose from {', '.join(repr(name) for name in FEATURE_SET_NAMES)})")
+    return args
 
 
 def train_config_from_args(args: argparse.Namespace):

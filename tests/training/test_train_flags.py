@@ -33,3 +33,34 @@ def test_bad_flags_are_one_line_config_errors(flags, message):
     with pytest.raises(ConfigError) as info:
         parse_train_flags(flags)
     assert str(info.value) == message
+
+
+def test_feature_set_choices_are_the_feature_sets():
+    from training.features import FEATURE_SETS
+    from training.train_flags import FEATURE_SET_NAMES
+
+    assert FEATURE_SET_NAMES == tuple(FEATURE_SETS)
+    with pytest.raises(ConfigError, match="argument --features: invalid choice: 'bogus'"):
+        parse_train_flags(["--features", "bogus"])
+
+
+def test_help_is_an_unknown_flag_here_and_prints_nothing(capsys):
+    """trainArgs='--help' must not print help and exit (synth and the runner parse with this)."""
+    for flag in ("--help", "-h"):
+        with pytest.raises(ConfigError, match=f"unrecognized arguments: {flag}$"):
+            parse_train_flags([flag])
+    assert capsys.readouterr() == ("", "")
+
+
+def test_parsing_the_flags_imports_nothing_heavy():
+    """Synth checks trainArgs with this parser, and the stacks never import TensorFlow (nor pandas)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, training.train_flags as t; t.parse_train_flags(['--epochs', '3']); "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'tensorflow', 'keras', 'pandas', 'numpy', 'pyarrow', 'sklearn', 'boto3', 'aws_cdk'}))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.stdout == "[]\n"

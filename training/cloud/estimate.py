@@ -2,8 +2,9 @@
 
 Recent EC2 spot prices for each configured instance type in every AZ of the region, times the expected
 hours: `maxRuntimeHours`, or epochs / a measured epochs-per-hour figure (capped by maxRuntimeHours).
-The settings are read and validated as the stack reads them (core/settings.py: cdk.json's "context" plus
-`-c key=value` overrides); the training package never imports the CDK app.
+The settings are read and validated by the code synth uses (preflight.read_deploy_settings: unknown keys,
+every value, trainArgs through train's own parser) before any AWS call; the training package never imports the
+CDK app.
 """
 from __future__ import annotations
 
@@ -13,22 +14,18 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from training.cloud.core.settings import RunConfig
+from training.cloud.preflight import read_deploy_settings
 from training.cloud.spot_prices import latest_prices
 from training.cloud.stack_outputs import aws_errors
+from training.train_flags import parse_train_flags
 
-DEFAULT_EPOCHS = 30  # training.train.TrainConfig.epochs
 Out = Callable[[str], None]
 
 
 def epochs_from(train_args: str) -> int:
-    """The --epochs in trainArgs, else the training default."""
-    tokens = shlex.split(train_args)
-    for i, token in enumerate(tokens):
-        if token == "--epochs" and i + 1 < len(tokens):
-            return int(tokens[i + 1])
-        if token.startswith("--epochs="):
-            return int(token.split("=", 1)[1])
-    return DEFAULT_EPOCHS
+    """The epochs trainArgs asks for (as train parses them: `--epochs N`, `--epochs=N`, `--epoch N`), else
+    train's default."""
+    return int(parse_train_flags(shlex.split(train_args)).epochs)
 
 
 def expected_hours(config: RunConfig, *, hours: float | None = None,
@@ -77,9 +74,10 @@ def estimate(session: Any, context: Mapping[str, Any], *, hours: float | None = 
              epochs_per_hour: float | None = None, out: Out = print, now: datetime | None = None) -> list[dict]:
     """Print and return, per configured instance type, the spot price range across AZs and the expected cost.
 
-    `context` is what core.settings.load_context returns; it is validated as the stack validates it.
+    `context` is what core.settings.load_context returns; it is validated as synth validates it (no gitRef
+    lookup: the cost does not depend on it), before any AWS call.
     """
-    config = RunConfig.from_context(context.get)
+    config = read_deploy_settings(context, repo_dir=None, resolve=None)
     now = now or datetime.now(timezone.utc)
     run_hours, how = expected_hours(config, hours=hours, epochs_per_hour=epochs_per_hour)
     with aws_errors("estimate"):

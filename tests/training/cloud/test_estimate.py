@@ -1,8 +1,12 @@
-"""`estimate` against moto: spot prices times the expected hours, for settings read and validated as the stack
-reads them."""
+"""`estimate` against moto: spot prices times the expected hours, for settings read and validated by the code synth
+uses, before any AWS call (a bad setting is refused even without credentials)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -40,7 +44,8 @@ def test_expected_hours_from_epochs_per_hour():
     assert est.expected_hours(config, epochs_per_hour=2)[0] == 8.0  # capped
     assert est.expected_hours(config, hours=1.5)[0] == 1.5
     assert est.epochs_from("--features reference --epochs=12") == 12
-    assert est.epochs_from("") == est.DEFAULT_EPOCHS
+    assert est.epochs_from("--epoch 7") == 7  # as train parses it (an abbreviation)
+    assert est.epochs_from("") == 30  # train's default
 
 
 def test_estimate_validates_the_settings_as_the_stack_does(aws):
@@ -51,6 +56,11 @@ def test_estimate_validates_the_settings_as_the_stack_does(aws):
         est.estimate(aws, load_context(["instanceTypes=g5.xlarge;reboot"], None), out=lambda _: None)
     config = RunConfig.from_context(load_context(["instanceTypes=g5.xlarge, g6.xlarge"], None).get)
     assert config.instance_types == ("g5.xlarge", "g6.xlarge")
+    with pytest.raises(ConfigError, match="^context key 'maxRuntimeHour' is unknown; did you mean 'maxRuntimeHours'"):
+        est.estimate(aws, load_context(["maxRuntimeHour=3"], None), out=lambda _: None)
+    with pytest.raises(ConfigError, match="^context key 'trainArgs': '--epohcs 40' is not allowed; `python -m "
+                                          "training train` says: unrecognized arguments: --epohcs 40"):
+        est.estimate(aws, load_context(["trainArgs=--epohcs 40"], None), out=lambda _: None)
 
 
 def test_on_demand_and_price_cap_notes(aws):
@@ -68,3 +78,23 @@ def test_estimate_without_credentials_is_one_line(no_aws_credentials):
 
     with pytest.raises(CloudError, match="^estimate: no AWS credentials found"):
         est.estimate(boto3.Session(region_name="us-east-1"), load_context([], None), out=lambda _: None)
+
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.mark.parametrize(("setting", "answer"), [
+    ("maxRuntimeHours=-1", "error: context key 'maxRuntimeHours': '-1' is not allowed; expected a number of hours"),
+    ("maxRuntimeHour=3", "error: context key 'maxRuntimeHour' is unknown; did you mean 'maxRuntimeHours'?"),
+    ("trainArgs=--epochs abc", "error: context key 'trainArgs': '--epochs abc' is not allowed; "),
+    (None, "error: estimate: no AWS credentials found"),  # valid settings: only now the credentials
+])
+def test_estimate_cli_refuses_a_bad_setting_before_looking_for_credentials(tmp_path, setting, answer):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_EC2_METADATA_DISABLED="true", AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+               AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_DEFAULT_REGION="us-east-1")
+    args = [sys.executable, "-m", "training", "estimate", *(["-c", setting] if setting else [])]
+    done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(answer) and done.stderr.count("\n") == 1, done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""

@@ -1,21 +1,25 @@
 """The deploy settings: every CDK context key's name, default and validation, and the one context loader.
 
 Defaults live in `DEFAULTS` (cdk.json's "context" holds the same values; a test checks it); override any key
-with `-c key=value`. `RunConfig.from_context` checks every value: a bad one raises `ConfigError` with one line
-naming the key, the value and what is allowed. Values that reach the instance's shell are matched against
-strict patterns and are shell-quoted later by stacks/user_data.py. The stack (at synth), `make deploy`'s
-pre-flight and `estimate` all read the settings through this module.
+with `-c key=value`. `read_settings` refuses a context key that is not a setting (naming the closest one) and
+`RunConfig.from_context` checks every value: a bad one raises `ConfigError` with one line naming the key, the
+value and what is allowed, whatever its type. Values that reach the instance's shell are matched against
+strict patterns (the whole value, control characters refused) and are shell-quoted later by
+stacks/user_data.py. The stack (at synth), `make deploy`'s pre-flight and `estimate` all read the settings
+through this module (training/cloud/preflight.py's `read_deploy_settings` adds what lies outside core: train's
+own flag parser and the gitRef lookup, both passed in, so core stays standard library only).
 """
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import re
 import shlex
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional, Tuple
 
 from training.cloud.core.layout import BUCKET_PATTERN, RUN_ID_PATTERN, RUN_ID_RULE, RunKeys
 from training.cloud.core.lifecycle import DEFAULT_MAX_ATTEMPTS
@@ -51,7 +55,17 @@ DEFAULTS: dict[str, Any] = {
     "notifyEmail": None,
     "heartbeatMinutes": 15,
     "maxAttempts": DEFAULT_MAX_ATTEMPTS,
+    "allowUnpushedCode": False,
+    "repoTokenSecret": None,
 }
+
+# What the CDK CLI and its context providers put into every app's context; they are not spotgrade settings.
+CDK_CONTEXT_KEYS = ("acknowledged-issue-numbers", "notices")
+CDK_CONTEXT_PREFIXES = ("@", "aws:", "aws-cdk:", "cdk", "cli-",  # feature flags, aws:cdk:*, cli-telemetry
+                        # context-provider lookups cached in cdk.context.json
+                        "ami:", "availability-zones:", "hosted-zone:", "ssm:", "vpc-provider:",
+                        "endpoint-service-availability-zones:", "load-balancer:", "load-balancer-listener:",
+                        "security-group:", "key-provider:", "plugin:", "cc-api-provider:")
 
 CAPACITY_MODES = ("spot", "on-demand")
 # CloudWatch Logs accepts only these retention periods (days).
@@ -60,6 +74,12 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
 # Flags the runner sets itself; trainArgs may not override them.
 RESERVED_TRAIN_FLAGS = ("--data", "--output", "--run-id")
 MAX_INSTANCE_TYPES = 20  # a mixed-instances policy takes at most 40 overrides; 20 is plenty
+# A full commit id: a gitRef of this form is taken as the commit itself (no lookup).
+FULL_COMMIT = re.compile(r"[0-9a-fA-F]{40}")
+# resolve_commit(repo_url, git_ref) -> (commit, None) or (None, one-line reason): training/cloud/git_remote.py's.
+ResolveCommit = Callable[[str, str], Tuple[Optional[str], Optional[str]]]
+# check_train_args(tokens): raises ConfigError with one line for flags `python -m training train` refuses.
+CheckTrainArgs = Callable[[Sequence[str]], object]
 
 # Every pattern is matched against the whole value (fullmatch).
 _INSTANCE_TYPE = re.compile(r"[a-z][a-z0-9-]*\.[a-z0-9]+")
@@ -71,6 +91,13 @@ _DATA_URI = re.compile(rf"s3://(?P<bucket>{BUCKET_PATTERN.pattern})(?:/(?P<key>[
 _AMI_PARAMETER = re.compile(r"/[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*")
 _FLAG = re.compile(r"--[a-z][a-z0-9-]*(?:=[A-Za-z0-9_.,:/+=-]+)?")
 _FLAG_VALUE = re.compile(r"[A-Za-z0-9_.,:/+=-]+")
+_SECRET_NAME = r"[A-Za-z0-9/_+=.@-]{1,512}"
+_SECRET = re.compile(rf"{_SECRET_NAME}|arn:aws[a-z-]*:secretsmanager:[a-z]{{2}}(?:-[a-z]+)+-[0-9]{{1,2}}:[0-9]{{12}}"
+                     rf":secret:{_SECRET_NAME}")
+# A GitHub or GitLab token (given where its secret's name belongs).
+_TOKEN = re.compile(r"gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{82}|glpat-[A-Za-z0-9_-]{20}")
+# Line breaks and other control characters (C0, DEL, C1, the Unicode line and paragraph separators).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+")
 
@@ -81,16 +108,28 @@ def load_context(overrides: Iterable[str] = (), cdk_json: Path | None = CDK_JSON
     """DEFAULTS, overlaid with cdk.json's "context", overlaid with `key=value` overrides (as `cdk -c`)."""
     context = dict(DEFAULTS)
     if cdk_json is not None and cdk_json.exists():
-        try:
-            context.update(json.loads(cdk_json.read_text()).get("context", {}))
-        except json.JSONDecodeError as error:
-            raise ConfigError(f"{cdk_json}: not valid JSON ({error.msg} at line {error.lineno}); "
-                              "fix the file") from None
+        context.update(_cdk_json_context(cdk_json))
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"-c {item!r}: expected key=value, e.g. -c maxRuntimeHours=4")
         context[key.strip()] = value
+    return context
+
+
+def _cdk_json_context(cdk_json: Path) -> dict[str, Any]:
+    """cdk.json's "context" object; ConfigError (one line) for a file that is not JSON or not shaped like cdk.json."""
+    try:
+        document = json.loads(cdk_json.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{cdk_json}: not valid JSON ({error.msg} at line {error.lineno}); "
+                          "fix the file") from None
+    except (OSError, ValueError, RecursionError) as error:  # unreadable, not UTF-8, nested too deeply
+        raise ConfigError(f"{cdk_json}: cannot be read ({type(error).__name__}); fix the file") from None
+    context = document.get("context", {}) if isinstance(document, dict) else None
+    if not isinstance(context, dict):
+        raise ConfigError(f'{cdk_json}: expected a JSON object with a "context" object (key: value settings); '
+                          "fix the file")
     return context
 
 
@@ -106,6 +145,42 @@ def cdk_context_args(args: Sequence[str]) -> list[str]:
         elif arg.startswith("-c") and len(arg) > 2:
             pairs.append(arg[2:])
     return pairs
+
+
+# ---------------------------------------------------------------- the keys
+
+def is_cdk_context_key(key: str) -> bool:
+    """A key the CDK CLI or its context providers set (feature flags, aws:cdk:*, lookups), not a setting."""
+    return key in CDK_CONTEXT_KEYS or key.startswith(CDK_CONTEXT_PREFIXES)
+
+
+def check_context_keys(keys: Iterable[str]) -> None:
+    """Refuse a context key that is neither a setting nor the CDK's own, naming the closest setting.
+
+    One line, e.g. "context key 'maxRuntimeHour' is unknown; did you mean 'maxRuntimeHours'? (known keys: ...)".
+    """
+    unknown = [key for key in keys if key not in DEFAULTS and not is_cdk_context_key(str(key))]
+    if not unknown:
+        return
+    key = str(unknown[0])
+    by_lower = {known.lower(): known for known in DEFAULTS}
+    word = re.match(r"[A-Za-z]*", key)  # the key's leading word: 'repoUrl' of 'repoUrl:https://...'
+    close = (difflib.get_close_matches(key.lower(), list(by_lower), n=1, cutoff=0.6)
+             or difflib.get_close_matches(word.group().lower() if word else "", list(by_lower), n=1, cutoff=0.8))
+    hint = f"; did you mean '{by_lower[close[0]]}'?" if close else ""
+    more = f" ({len(unknown) - 1} more unknown: {', '.join(_shown(k) for k in unknown[1:])})" if unknown[1:] else ""
+    raise ConfigError(f"context key {_shown(key)} is unknown{hint}{more} (known keys: {', '.join(DEFAULTS)})")
+
+
+def read_settings(context: Mapping[str, Any], *, default_repo_url: Callable[[], str | None] | None = None,
+                  resolve_commit: ResolveCommit | None = None,
+                  check_train_args: CheckTrainArgs | None = None) -> RunConfig:
+    """The validated settings of a whole context (cdk.json's, the app's `node.get_all_context()`, or
+    `load_context`'s): unknown keys refused first (`check_context_keys`), then every value (`RunConfig.from_context`).
+    """
+    check_context_keys(context)
+    return RunConfig.from_context(context.get, default_repo_url=default_repo_url, resolve_commit=resolve_commit,
+                                  check_train_args=check_train_args)
 
 
 # ---------------------------------------------------------------- the validated settings
@@ -133,25 +208,38 @@ class RunConfig:
     notify_email: str | None         # None: the topic exists, nobody is subscribed by email
     heartbeat_minutes: int           # the watchdog stops a run whose training has not advanced for this long
     max_attempts: int                # failed (crashed) attempts in a row before the run is FAILED
+    allow_unpushed_code: bool        # make deploy's pre-flight let a dirty tree or an unpushed commit through
+    repo_token_secret: str | None    # Secrets Manager secret (name or ARN) with a token for a private repoUrl
+    git_commit: str | None = None       # the commit gitRef resolved to at synth (40 hex digits), or None
+    git_commit_note: str | None = None  # why git_commit is None (one line), or None
 
     @classmethod
     def from_context(cls, get: Callable[[str], Any], *,
-                     default_repo_url: Callable[[], str | None] | None = None) -> RunConfig:
+                     default_repo_url: Callable[[], str | None] | None = None,
+                     resolve_commit: ResolveCommit | None = None,
+                     check_train_args: CheckTrainArgs | None = None) -> RunConfig:
         """Read and validate every key; `get(key)` returns the context value or None (the default).
 
         Without a repoUrl, `default_repo_url()` (where given) supplies one, e.g. the checkout's origin remote.
+        `check_train_args(tokens)` (where given) checks trainArgs with train's own flag parser. Once every value
+        is valid, `resolve_commit(repo_url, git_ref)` (where given) turns gitRef into git_commit; a gitRef of 40
+        hex digits is the commit itself, and without a lookup (or where it fails) git_commit_note says why.
         """
 
         def value(key: str) -> Any:
             raw = get(key)
-            return DEFAULTS[key] if raw is None else raw
+            if raw is None:
+                return DEFAULTS[key]
+            if isinstance(raw, str) and _CONTROL.search(raw):
+                raise _bad(key, raw, "a value without line breaks or other control characters")
+            return raw
 
-        repo_url = _optional_str(value("repoUrl"))
+        repo_url = _optional(value("repoUrl"))
         if repo_url is None and default_repo_url is not None:
             repo_url = default_repo_url()
         hours = _runtime_hours(value("maxRuntimeHours"))
         capacity = _choice("capacity", value("capacity"), CAPACITY_MODES)
-        return cls(
+        config = cls(
             stack_name=_match("stackName", value("stackName"), _STACK_NAME,
                               "a letter, then letters, digits or '-' (at most 100)"),
             run_id=_match("runId", value("runId"), RUN_ID_PATTERN, RUN_ID_RULE),
@@ -161,7 +249,7 @@ class RunConfig:
             repo_url=None if repo_url is None else _repo_url(repo_url),
             git_ref=_git_ref(value("gitRef")),
             data_uri=_data_uri(value("dataUri")),
-            train_args=_train_args(value("trainArgs")),
+            train_args=_train_args(value("trainArgs"), check_train_args),
             max_runtime_hours=hours,
             root_volume_gib=_integer("rootVolumeGiB", value("rootVolumeGiB"), 75, 4096,
                                      "whole GiB from 75 (the Deep Learning AMI's snapshot) to 4096"),
@@ -176,7 +264,11 @@ class RunConfig:
             heartbeat_minutes=_integer("heartbeatMinutes", value("heartbeatMinutes"), 5, 120,
                                        "whole minutes 5-120"),
             max_attempts=_integer("maxAttempts", value("maxAttempts"), 1, 10, "whole attempts 1-10"),
+            allow_unpushed_code=_boolean("allowUnpushedCode", value("allowUnpushedCode")),
+            repo_token_secret=_repo_token_secret(value("repoTokenSecret")),
         )
+        commit, note = _git_commit(config.repo_url, config.git_ref, resolve_commit)
+        return replace(config, git_commit=commit, git_commit_note=note)
 
     @property
     def asg_name(self) -> str:
@@ -210,16 +302,23 @@ class RunConfig:
 
 # ---------------------------------------------------------------- validators (one line each)
 
+def _shown(value: Any, limit: int = 200) -> str:
+    """A value as one line (repr), cut to about `limit` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _bad(key: str, value: Any, allowed: str) -> ConfigError:
-    return ConfigError(f"context key '{key}': {value!r} is not allowed; expected {allowed} "
+    return ConfigError(f"context key '{key}': {_shown(value)} is not allowed; expected {allowed} "
                        f"(set it with -c {key}=...)")
 
 
-def _optional_str(raw: Any) -> str | None:
-    if raw is None:
-        return None
-    text = str(raw).strip()
-    return text or None
+def _optional(raw: Any) -> Any:
+    """A setting that may be empty: None for null, "" or blanks; a string stripped; any other value as it is (for
+    the setting's own check to refuse)."""
+    if isinstance(raw, str):
+        return raw.strip() or None
+    return raw
 
 
 def _match(key: str, raw: Any, pattern: re.Pattern[str], allowed: str) -> str:
@@ -229,13 +328,15 @@ def _match(key: str, raw: Any, pattern: re.Pattern[str], allowed: str) -> str:
 
 
 def _choice(key: str, raw: Any, allowed: Sequence[Any]) -> Any:
-    if raw not in allowed:
+    if isinstance(raw, bool) or raw not in allowed:  # True == 1: a boolean is no number of days
         raise _bad(key, raw, "one of " + ", ".join(str(a) for a in allowed))
     return raw
 
 
 def _maybe_int(raw: Any) -> Any:
     if isinstance(raw, str) and re.fullmatch(r"[0-9]{1,6}", raw.strip()):
+        return int(raw)
+    if isinstance(raw, float) and raw.is_integer():
         return int(raw)
     return raw
 
@@ -245,7 +346,7 @@ def _number(key: str, raw: Any, low: float, high: float, allowed: str) -> float:
         raise _bad(key, raw, allowed)
     try:
         number = float(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int too large for a float
         raise _bad(key, raw, allowed) from None
     if not math.isfinite(number) or not low <= number <= high:
         raise _bad(key, raw, allowed)
@@ -290,7 +391,7 @@ def _instance_types(raw: Any) -> tuple[str, ...]:
         if text.startswith("["):
             try:
                 raw = json.loads(text)
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):  # not JSON, or nested too deeply
                 raise _bad("instanceTypes", raw, allowed) from None
         else:
             raw = [part.strip() for part in text.split(",")]
@@ -315,9 +416,11 @@ def _max_spot_price(raw: Any, capacity: str) -> float | None:
     return price
 
 
-def _repo_url(raw: str) -> str:
-    if "@" in raw:
-        raise _bad("repoUrl", raw, "an https URL without credentials (user data is not secret)")
+def _repo_url(raw: Any) -> str:
+    if isinstance(raw, str) and "@" in raw:  # the credentials are not repeated in the message
+        raise _bad("repoUrl", re.sub(r"(?<=//)[^/@]*@", "***@", raw),
+                   "an https URL without credentials (user data is not secret; a private repository's token goes "
+                   "in a Secrets Manager secret named by repoTokenSecret)")
     return _match("repoUrl", raw, _REPO_URL, "an https git URL such as https://host/owner/repo.git "
                                              "(letters, digits and . _ ~ - in each path part)")
 
@@ -341,10 +444,10 @@ def _data_uri(raw: Any) -> str:
 
 
 def _artifact_bucket(raw: Any) -> str | None:
-    name = _optional_str(raw)
+    name = _optional(raw)
     if name is None:
         return None
-    if ".." in name or not BUCKET_PATTERN.fullmatch(name):
+    if not isinstance(name, str) or ".." in name or not BUCKET_PATTERN.fullmatch(name):
         raise _bad("artifactBucket", raw, "an S3 bucket name (3-63 of a-z, 0-9, '.', '-'), or empty")
     return name
 
@@ -357,11 +460,13 @@ def validate_email(raw: Any) -> str:
 
 
 def _notify_email(raw: Any) -> str | None:
-    email = _optional_str(raw)
+    email = _optional(raw)
     return None if email is None else validate_email(email)
 
 
-def _train_args(raw: Any) -> str:
+def _train_args(raw: Any, check: CheckTrainArgs | None = None) -> str:
+    """trainArgs normalised (shlex.join of its tokens): safe characters only, none of the runner's own flags,
+    and (where `check` is given) flags that train's own parser accepts."""
     allowed = ("`python -m training train` flags such as '--epochs 30 --features reference' "
                "(values of letters, digits and _ . , : / + = -)")
     if raw is None or raw == "":
@@ -386,4 +491,38 @@ def _train_args(raw: Any) -> str:
             previous_was_flag = False
         else:
             raise _bad("trainArgs", raw, allowed)
+    if check is not None:
+        try:
+            check(tokens)
+        except ConfigError as error:
+            said = str(error).split(": error: ", 1)[-1]  # argparse's "prog: error: message"
+            raise ConfigError(f"context key 'trainArgs': {_shown(raw)} is not allowed; `python -m training train` "
+                              f"says: {said} (set it with -c trainArgs=...)") from None
     return shlex.join(tokens)
+
+
+def _repo_token_secret(raw: Any) -> str | None:
+    secret = _optional(raw)
+    if isinstance(secret, str) and _TOKEN.fullmatch(secret):  # the token itself: not repeated in the message
+        raise ConfigError("context key 'repoTokenSecret': the value looks like a token itself (not shown); store the "
+                          "token in Secrets Manager and give the secret's name or ARN "
+                          "(set it with -c repoTokenSecret=...)")
+    if secret is not None and (not isinstance(secret, str) or not _SECRET.fullmatch(secret)):
+        raise _bad("repoTokenSecret", raw, "a Secrets Manager secret name (1-512 of letters, digits and "
+                                           "/ _ + = . @ -) or its ARN (arn:aws:secretsmanager:REGION:ACCOUNT:"
+                                           "secret:NAME), or empty for a public repoUrl")
+    return secret
+
+
+def _git_commit(repo_url: str | None, git_ref: str, resolve: ResolveCommit | None) -> tuple[str | None, str | None]:
+    """(commit, None) or (None, why not): a 40-hex gitRef is the commit; otherwise `resolve` looks it up."""
+    if FULL_COMMIT.fullmatch(git_ref):
+        return git_ref.lower(), None
+    if repo_url is None:
+        return None, f"gitRef {git_ref!r} was not resolved to a commit: no repoUrl"
+    if resolve is None:
+        return None, f"gitRef {git_ref!r} was not resolved to a commit (no lookup at this synth)"
+    commit, note = resolve(repo_url, git_ref)
+    if commit is None or not FULL_COMMIT.fullmatch(commit):
+        return None, note or f"could not resolve gitRef {git_ref!r} to a commit on {repo_url}"
+    return commit.lower(), None
