@@ -3,8 +3,10 @@ in user_data.sh.
 
 Every value is shell-quoted with `shlex.quote` (they are also validated by training/cloud/core/settings.py).
 Values may be CDK tokens (bucket name, region): a token renders as `${Token[...]}`, which quoting keeps intact,
-and CloudFormation substitutes names that contain no quote characters. Nothing secret goes in here. The keys'
-names are training/cloud/core/env.py's.
+and CloudFormation substitutes names that contain no quote characters. Nothing secret goes in here: a private
+repository's token stays in Secrets Manager, and only the secret's name (repoTokenSecret) is rendered; the
+instance's git asks for the token itself at clone time (user_data.sh). The keys' names are
+training/cloud/core/env.py's.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ BODY = Path(__file__).with_name("user_data.sh")
 _HEREDOC_END = env.RUN_ENV
 # The env-file keys of docs/architecture.md ("Run settings"), in that order.
 ENV_KEYS = (env.RUN_ID, env.BUCKET, env.DATA_URI, env.TRAIN_ARGS, env.MAX_RUNTIME_HOURS, env.MAX_ATTEMPTS,
-            env.ASG_NAME, env.LOG_GROUP, env.CAPACITY, env.TOPIC_ARN)
+            env.ASG_NAME, env.LOG_GROUP, env.CAPACITY, env.TOPIC_ARN, env.GIT_REF, env.GIT_COMMIT,
+            env.ALLOW_UNPUSHED_CODE)
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,9 @@ def run_env(config: RunConfig, deployed: Deployed) -> dict[str, str]:
         env.LOG_GROUP: config.log_group_name,
         env.CAPACITY: config.capacity,
         env.TOPIC_ARN: deployed.topic_arn,
+        env.GIT_REF: config.git_ref,
+        env.GIT_COMMIT: config.git_commit or "",
+        env.ALLOW_UNPUSHED_CODE: "true" if config.allow_unpushed_code else "false",
     }
 
 
@@ -70,6 +76,11 @@ def header_settings(config: RunConfig, deployed: Deployed) -> dict[str, str]:
         # No repoUrl: synth for review only (make deploy refuses); the instance says why and stops.
         env.REPO_URL: config.repo_url or "",
         env.GIT_REF: config.git_ref,
+        # The commit gitRef named at synth: every attempt checks out exactly this one (empty: unresolved, gitRef
+        # as it is at boot).
+        env.GIT_COMMIT: config.git_commit or "",
+        # The secret's name or ARN only (empty: a public repository); git fetches the token when it needs it.
+        env.REPO_TOKEN_SECRET: config.repo_token_secret or "",
         env.ASG_NAME: config.asg_name,
         env.LOG_GROUP: config.log_group_name,
         env.REGION: deployed.region,

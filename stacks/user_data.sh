@@ -5,7 +5,8 @@
 # One boot of one of the run's instances:
 #   1. ship this log to CloudWatch Logs (stream SPOTGRADE_BOOT_LOG_STREAM) and fetch the boot kit
 #      (training/cloud/core, the stack's code asset) that records a failed boot;
-#   2. find Python 3.10+ and clone repoUrl at gitRef;
+#   2. find Python 3.10+ and check out the deployed commit of repoUrl (gitRef resolved at synth), with the token
+#      of repoTokenSecret where one is named;
 #   3. the environment: restore the run's packed venv from S3 (a replacement instance), or pip install the GPU
 #      requirements and pack the venv to S3 for the replacements (keyed by the requirements and Python);
 #   4. run `python -m training.cloud.run`, which owns the attempt, and act on its exit status.
@@ -125,30 +126,65 @@ pick_python() {
   return 1
 }
 
-# Clone exactly the ref (branch, tag or commit): shallow fetch first, full fetch as the fallback (a commit
-# that is no branch's tip).
+# git fetch, never prompting. Where repoTokenSecret names a secret (a private repository), git gets the token from
+# a credential helper when the server asks for one: the helper runs `aws secretsmanager get-secret-value` and hands
+# the token to git on git's pipe (printf is the shell's builtin), so the token is never an argument, an environment
+# variable, a log line or a file. `credential.helper=` first empties the list of helpers, so no configured one
+# (e.g. `store`) keeps the token on disk; the remote URL stays credential-free. The helper's shell gets the
+# secret's NAME as REPO_TOKEN_SECRET (the header's variable is readonly here and not exported).
+# shellcheck disable=SC2016  # the helper's $-expressions are its own shell's, not this one's
+readonly TOKEN_HELPER='!f() { set +x; [ "$1" = get ] || exit 0; token=$(aws secretsmanager get-secret-value --secret-id "$REPO_TOKEN_SECRET" --query SecretString --output text </dev/null) || exit 1; [ -n "$token" ] || exit 1; printf "username=x-access-token\npassword=%s\n" "$token"; }; f'
+git_fetch() {
+  if [ -n "$SPOTGRADE_REPO_TOKEN_SECRET" ]; then
+    GIT_TERMINAL_PROMPT=0 REPO_TOKEN_SECRET="$SPOTGRADE_REPO_TOKEN_SECRET" \
+      git -C "$SRC_DIR" -c credential.helper= -c "credential.helper=$TOKEN_HELPER" fetch "$@"
+  else
+    GIT_TERMINAL_PROMPT=0 git -C "$SRC_DIR" fetch "$@"
+  fi
+}
+
+# Check out exactly the commit deployed (SPOTGRADE_GIT_COMMIT: gitRef resolved at synth), on every attempt, so a
+# replacement runs the code the first attempt ran whatever the branch holds by then. A shallow fetch of that one
+# commit first (servers that allow fetching a commit by id: GitHub, GitLab, git's own with
+# uploadpack.allowReachableSHA1InWant); the fallback fetches every branch and tag and finds it there. Unresolved
+# at synth: gitRef as it is now (branch, tag or commit), and the log says so.
 clone() {
-  local commit="" candidate
+  local want="$SPOTGRADE_GIT_COMMIT" commit="" candidate head
+  if [ -z "$want" ]; then
+    want=$SPOTGRADE_GIT_REF
+    echo "spotgrade: gitRef '$SPOTGRADE_GIT_REF' was not resolved to a commit at synth; checking out what it names now (a replacement may run other code)"
+  fi
   rm -rf "$SRC_DIR"
   git init -q "$SRC_DIR"
   git -C "$SRC_DIR" remote add origin "$SPOTGRADE_REPO_URL"
-  if git -C "$SRC_DIR" fetch -q --depth 1 origin "$SPOTGRADE_GIT_REF"; then
+  if [ -n "$SPOTGRADE_REPO_TOKEN_SECRET" ]; then
+    echo "spotgrade: git reads the repository token from secret $SPOTGRADE_REPO_TOKEN_SECRET when the server asks"
+  fi
+  if git_fetch -q --depth 1 origin "$want"; then
     commit=FETCH_HEAD
   else
-    git -C "$SRC_DIR" fetch -q --tags origin '+refs/heads/*:refs/remotes/origin/*'
-    for candidate in "$SPOTGRADE_GIT_REF" "origin/$SPOTGRADE_GIT_REF"; do
+    git_fetch -q --tags origin '+refs/heads/*:refs/remotes/origin/*'
+    for candidate in "$want" "origin/$want"; do
       if git -C "$SRC_DIR" rev-parse -q --verify "$candidate^{commit}" >/dev/null; then
         commit=$candidate
         break
       fi
     done
   fi
-  if [ -z "$commit" ]; then
+  if [ -z "$commit" ] && [ -n "$SPOTGRADE_GIT_COMMIT" ]; then
+    echo "error: commit $SPOTGRADE_GIT_COMMIT (gitRef '$SPOTGRADE_GIT_REF' when deployed) is on no branch or tag of $SPOTGRADE_REPO_URL any more (rewritten history?): push it back, or redeploy" >&2
+    return 1
+  elif [ -z "$commit" ]; then
     echo "error: gitRef '$SPOTGRADE_GIT_REF' is no branch, tag or commit of $SPOTGRADE_REPO_URL: push it, or redeploy with -c gitRef=..." >&2
     return 1
   fi
   git -C "$SRC_DIR" checkout -q --detach "$commit"
-  echo "spotgrade: $SPOTGRADE_REPO_URL at $SPOTGRADE_GIT_REF = $(git -C "$SRC_DIR" rev-parse HEAD)"
+  head=$(git -C "$SRC_DIR" rev-parse HEAD)
+  if [ -n "$SPOTGRADE_GIT_COMMIT" ] && [ "$head" != "$SPOTGRADE_GIT_COMMIT" ]; then
+    echo "error: checked out $head, not the deployed commit $SPOTGRADE_GIT_COMMIT" >&2
+    return 1
+  fi
+  echo "spotgrade: $SPOTGRADE_REPO_URL at $SPOTGRADE_GIT_REF = $head${SPOTGRADE_GIT_COMMIT:+ (the deployed commit)}"
 }
 
 # The venv: the run's packed environment when an earlier attempt left one, else pip install and pack it.

@@ -5,7 +5,8 @@ training/cloud/core/env.py's. Keys missing from the file are taken from the proc
 and manual runs can set them there. Besides the run's keys, a few optional ones tune the runner (defaults in
 RunSettings): METADATA_URL (instance metadata endpoint), WORK_DIR (local working directory),
 HEARTBEAT_SECONDS, NOTICE_POLL_SECONDS (spot notice poll), LOG_FLUSH_SECONDS (CloudWatch Logs batches),
-REGION (default: the instance metadata's) and the test hook TEST_STALL_AT_EPOCH (training blocks at the
+REGION (default: the instance metadata's), the code deployed (GIT_REF, GIT_COMMIT, ALLOW_UNPUSHED_CODE: recorded in
+status.json and run.json) and the test hook TEST_STALL_AT_EPOCH (training blocks at the
 start of that epoch, 0-based, as a stuck input pipeline or GPU would: the rehearsal's hung run).
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Mapping
 from training.cloud.core import env, imds
 from training.cloud.core.layout import RunLayout, validate_run_id
 from training.cloud.core.lifecycle import DEFAULT_MAX_ATTEMPTS
-from training.cloud.core.settings import CAPACITY_MODES
+from training.cloud.core.settings import CAPACITY_MODES, FULL_COMMIT
 from training.errors import ConfigError
 
 _KEY = re.compile(r"[A-Z][A-Z0-9_]*")
@@ -45,6 +46,9 @@ class RunSettings:
     log_flush_seconds: float = 5.0
     region: str | None = None
     test_stall_at_epoch: int | None = None
+    git_ref: str | None = None             # the gitRef deployed
+    git_commit: str | None = None          # the commit it named at synth, which the user data checked out
+    allow_unpushed_code: bool = False      # the pre-flight's override was set
 
     @property
     def layout(self) -> RunLayout:
@@ -135,6 +139,9 @@ def load_settings(env_file: str | Path | None = None, environ: Mapping[str, str]
         log_flush_seconds=read.number(env.LOG_FLUSH_SECONDS, RunSettings.log_flush_seconds),
         region=read.optional(env.REGION),
         test_stall_at_epoch=read.whole(env.TEST_STALL_AT_EPOCH, None, 0),
+        git_ref=read.optional(env.GIT_REF),
+        git_commit=_git_commit(read),
+        allow_unpushed_code=read.text(env.ALLOW_UNPUSHED_CODE).lower() == "true",
     )
 
 
@@ -164,6 +171,14 @@ def _capacity(read: _Values) -> str:
     if capacity not in CAPACITY_MODES:
         raise ConfigError(f"{env.CAPACITY}={capacity!r} in {read.source}: expected spot or on-demand")
     return capacity
+
+
+def _git_commit(read: _Values) -> str | None:
+    commit = read.optional(env.GIT_COMMIT)
+    if commit is not None and not FULL_COMMIT.fullmatch(commit):
+        raise ConfigError(f"{env.GIT_COMMIT}={commit!r} in {read.source}: expected a full commit id (40 hex digits) "
+                          "or empty")
+    return commit.lower() if commit else None
 
 
 def _train_args(read: _Values) -> tuple[str, ...]:

@@ -117,18 +117,28 @@ class Runner:
         logs.take_over_from(buffer)
         log.info("run %s attempt %d on %s (%s, %s, %s)", self.layout.run_id, status["attempt"], info.instance_id,
                  info.instance_type, info.availability_zone, info.lifecycle)
+        log.info("code: gitRef %s at commit %s%s", self.settings.git_ref, status["attempts"][-1].get("git_commit"),
+                 " (allowUnpushedCode)" if self.settings.allow_unpushed_code else "")
         end_state, fields = self._supervised_attempt(clients, self._deadline(status))
         return self._finish(clients, end_state, fields, logs)
 
     def _start_attempt(self, clients: aws.Clients, info: InstanceInfo) -> dict:
-        """Record attempt N+1 on this instance (at its spot price); the status may say the run is over instead."""
+        """Record attempt N+1 on this instance (at its spot price, with the commit it runs and the code deployed);
+        the status may say the run is over instead."""
+        from training.run_record import git_commit
+
         price = aws.spot_price(clients.ec2, info.instance_type, info.availability_zone) \
             if info.lifecycle == "spot" else None
         instance = {"instance_id": info.instance_id, "instance_type": info.instance_type,
                     "availability_zone": info.availability_zone, "lifecycle": info.lifecycle}
+        settings = self.settings
+        code = lifecycle.code_record(settings.git_ref, settings.git_commit, settings.allow_unpushed_code)
+        checkout = git_commit()
+        if settings.git_commit and checkout != settings.git_commit:
+            log.warning("this checkout is at %s, not the deployed commit %s", checkout, settings.git_commit)
         return self._change(lambda s: lifecycle.start_attempt(
             s, run_id=self.layout.run_id, instance=instance, spot_price=price,
-            max_attempts=self.settings.max_attempts, now=clock.utc_now()))
+            max_attempts=settings.max_attempts, now=clock.utc_now(), code=code, git_commit=checkout))
 
     def _supervised_attempt(self, clients: aws.Clients, deadline: float | None) -> tuple[str, dict]:
         """The attempt, watched by the notice poller and the monitor; how it ended and the fields to record."""
@@ -335,7 +345,8 @@ def _on_sigterm(callback: Callable[[], None]) -> Any:
 
 
 def _add_cloud_record(run_json: Path, status: dict) -> None:
-    """Add the attempts (instance, times, billable seconds, estimated cost) to run.json."""
+    """Add the code deployed (gitRef, its commit at synth, allowUnpushedCode) and the attempts (instance, commit,
+    times, billable seconds, estimated cost) to run.json."""
     if not run_json.exists():
         return
     info = json.loads(run_json.read_text())
@@ -343,6 +354,7 @@ def _add_cloud_record(run_json: Path, status: dict) -> None:
     costs = [a.get("estimated_cost") for a in attempts]
     info["cloud"] = {
         "run_id": status.get("run_id"),
+        "code": status.get("code"),
         "attempts": attempts,
         "billable_seconds": sum(a.get("billable_seconds") or 0 for a in attempts),
         "estimated_cost": round(sum(costs), 6) if costs and None not in costs else None,

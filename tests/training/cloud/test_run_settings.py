@@ -84,3 +84,16 @@ def test_bad_values_name_the_key_and_the_source(key, value, match):
     with pytest.raises(ConfigError) as info:
         load_settings(None, environ=environ)
     assert str(info.value).startswith(match)
+
+
+def test_the_code_deployed(tmp_path):
+    """gitRef, the commit it named at synth and allowUnpushedCode reach the runner (recorded in status.json)."""
+    commit = "0123456789abcdef0123456789ABCDEF01234567"
+    s = load_settings(write_env(tmp_path / "e", RUN_ID="r", BUCKET="b-1", GIT_REF="main", GIT_COMMIT=commit,
+                                ALLOW_UNPUSHED_CODE="true"), environ={})
+    assert (s.git_ref, s.git_commit, s.allow_unpushed_code) == ("main", commit.lower(), True)
+    s = load_settings(write_env(tmp_path / "e", RUN_ID="r", BUCKET="b-1", GIT_REF="main", GIT_COMMIT="",
+                                ALLOW_UNPUSHED_CODE="false"), environ={})
+    assert (s.git_ref, s.git_commit, s.allow_unpushed_code) == ("main", None, False)
+    with pytest.raises(ConfigError, match="SPOTGRADE_GIT_COMMIT='main' in .*: expected a full commit id"):
+        load_settings(write_env(tmp_path / "e", RUN_ID="r", BUCKET="b-1", GIT_COMMIT="main"), environ={})

@@ -19,6 +19,7 @@ from training.cloud.core.lifecycle import RunnerExit
 from training.cloud.core.status_store import StatusStore
 from training.cloud.run_settings import load_settings
 from training.cloud.runner import EXIT_UNRECORDED, Runner
+from training.run_record import git_commit
 
 pytestmark = pytest.mark.slow
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -57,9 +58,15 @@ def test_full_run_with_flaky_s3(cloud, tmp_path, monkeypatch):
         return clients
 
     monkeypatch.setattr(runner_module.aws, "make_clients", flaky_clients)
+    head = git_commit()  # the commit this checkout runs (None outside a git checkout)
     with FakeImds() as imds:
-        rc, _ = run_in_process(cloud, tmp_path, "full", imds, TRAIN_ARGS=small_run(3))
+        rc, _ = run_in_process(cloud, tmp_path, "full", imds, TRAIN_ARGS=small_run(3), GIT_REF="main",
+                               GIT_COMMIT=head or "", ALLOW_UNPUSHED_CODE="true")
     assert rc == RunnerExit.SUCCEEDED
+    code = {"git_ref": "main", "git_commit": head, "allow_unpushed_code": True}
+    assert cloud.status("full")["code"] == code and cloud.status("full")["attempts"][0]["git_commit"] == head
+    run_json = json.loads(cloud.read("runs/full/artifacts/run.json"))
+    assert run_json["cloud"]["code"] == code and run_json["git_commit"] == head
     assert len(flaky[0].failed) == 8 and {"PutObject", "GetObject"} & set(flaky[0].failed)
     status = cloud.status("full")
     assert status["state"] == "SUCCEEDED" and status["error"] is None

@@ -20,10 +20,13 @@ TRAIN_ARGS = "SPOTGRADE_TRAIN_ARGS"
 CAPACITY = "SPOTGRADE_CAPACITY"
 LOG_GROUP = "SPOTGRADE_LOG_GROUP"
 REGION = "SPOTGRADE_REGION"
+GIT_REF = "SPOTGRADE_GIT_REF"                      # also the user data's header
+GIT_COMMIT = "SPOTGRADE_GIT_COMMIT"                # also the user data's header: the commit gitRef named at synth
+ALLOW_UNPUSHED_CODE = "SPOTGRADE_ALLOW_UNPUSHED_CODE"  # "true" where the pre-flight's override was set
 
 # ---- the user data's own (header only)
 REPO_URL = "SPOTGRADE_REPO_URL"
-GIT_REF = "SPOTGRADE_GIT_REF"
+REPO_TOKEN_SECRET = "SPOTGRADE_REPO_TOKEN_SECRET"  # the secret's name or ARN (never the token), or empty
 RUN_ENV = "SPOTGRADE_RUN_ENV"                      # the env file's contents, rendered by the stack
 BOOT_KIT_URI = "SPOTGRADE_BOOT_KIT_URI"
 ENV_URI = "SPOTGRADE_ENV_URI"

@@ -22,7 +22,9 @@ that finds one keeps it (it may still close its own attempt). The functions here
 status_store.py writes it (conditional puts, so the runner, the user data, the watchdog and `stop`/`resume`
 never lose each other's updates).
 
-Each attempt records its instance, times, end state, billable seconds and estimated cost (billing.py's rule).
+Each attempt records its instance, times, end state, billable seconds and estimated cost (billing.py's rule), and
+the commit it ran (`git_commit`); the run records the code deployed (`code`: gitRef, the commit it named at synth,
+whether allowUnpushedCode let the pre-flight's objections through).
 
 The runner's exit statuses (`RunnerExit`) are defined here too: the user data acts on them.
 """
@@ -104,6 +106,7 @@ def new_status(run_id: str, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> dict:
         "log_tail": None,
         "validation": None,
         "reason": None,
+        "code": None,
     }
 
 
@@ -183,11 +186,19 @@ def log_tail(path: Any, lines: int = LOG_TAIL_LINES) -> list:
         return []
 
 
+def code_record(git_ref: Optional[str], git_commit: Optional[str], allow_unpushed_code: bool) -> dict:
+    """The run's `code` record: the gitRef deployed, the commit it named at synth (None: unresolved, each attempt
+    checked out what gitRef named at its boot) and whether allowUnpushedCode was set."""
+    return {"git_ref": git_ref, "git_commit": git_commit, "allow_unpushed_code": bool(allow_unpushed_code)}
+
+
 def start_attempt(status: Optional[dict], *, run_id: str, instance: dict, spot_price: Optional[float],
-                  max_attempts: int, now: datetime) -> dict:
+                  max_attempts: int, now: datetime, code: Optional[dict] = None,
+                  git_commit: Optional[str] = None) -> dict:
     """Attempt N+1 on this instance: an attempt still open died without a word (LOST, a failed attempt).
 
-    Where that makes max_attempts failures in a row the run becomes FAILED and no attempt opens.
+    Where that makes max_attempts failures in a row the run becomes FAILED and no attempt opens. `code`
+    (code_record's) is the run's deployed code, `git_commit` the commit this attempt checked out.
     """
     status = status if status is not None else new_status(run_id, max_attempts)
     status["max_attempts"] = max_attempts
@@ -201,7 +212,10 @@ def start_attempt(status: Optional[dict], *, run_id: str, instance: dict, spot_p
             _move(status, RETRYING)  # a failed attempt (RUNNING -> STARTING is not a transition)
     if status.get("state") in TERMINAL_STATES or not _move(status, STARTING):
         return status
-    _open_attempt(status, instance, started=now, spot_price=spot_price)
+    attempt = _open_attempt(status, instance, started=now, spot_price=spot_price)
+    attempt["git_commit"] = git_commit
+    if code is not None:
+        status["code"] = code
     status.update(error=None, reason=None, failed_step=None, log_tail=None)
     return status
 

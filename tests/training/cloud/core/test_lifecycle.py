@@ -168,6 +168,20 @@ def test_start_attempt_fills_the_record():
     assert set(lc.new_status(RUN)) <= set(status)
 
 
+def test_start_attempt_records_the_code_deployed_and_the_commit_each_attempt_ran():
+    deployed, other = "a" * 40, "b" * 40
+    code = lc.code_record("main", deployed, True)
+    assert code == {"git_ref": "main", "git_commit": deployed, "allow_unpushed_code": True}
+    status = lc.start_attempt(None, run_id=RUN, instance=INSTANCE, spot_price=None, max_attempts=3, now=at(0),
+                              code=code, git_commit=deployed)
+    status = lc.end_attempt(status, INTERRUPTED, now=at(5))
+    status = lc.start_attempt(status, run_id=RUN, instance=INSTANCE, spot_price=None, max_attempts=3, now=at(6),
+                              git_commit=other)  # no code given: the run's record stays
+    assert status["code"] == code
+    assert [a["git_commit"] for a in status["attempts"]] == [deployed, other]
+    assert lc.new_status(RUN)["code"] is None and start(None)["attempts"][0]["git_commit"] is None
+
+
 def test_progress_moves_last_seen_and_heartbeat():
     status = running()
     status = lc.heartbeat(status, progress=42, now=at(5))
