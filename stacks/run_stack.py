@@ -19,6 +19,7 @@ from constructs import Construct
 from stacks.cloud_code import CloudCode
 from stacks.compute import SpotCompute
 from stacks.network import AZ_COUNT
+from stacks.repo_access import RepoAccess
 from stacks.retention import RETENTION
 from stacks.shared_stack import PROJECT_TAG
 from stacks.watchdog import RunWatchdog
@@ -66,6 +67,8 @@ class SpotgradeRunStack(Stack):
                                    security_group=self.shared.security_group, bucket=self.shared.bucket,
                                    log_retention=retention, topic=self.shared.topic,
                                    topic_key_arn=self.shared.topic_key_arn, boot_kit=self.cloud_code)
+        if config.repo_token_secret:  # a private repoUrl: the instance may read that one secret (stacks/repo_access.py)
+            RepoAccess(self, "RepoAccess", secret=config.repo_token_secret).grant_read(self.compute.role)
 
         # Out-of-band guard: every 5 minutes, scale the group to 0 when the run is over, past
         # maxRuntimeHours or silent for heartbeatMinutes (training/cloud/core/watchdog.py).
