@@ -10,7 +10,18 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install train lint test synth deploy destroy bench clean
+# The stacks (docs/architecture.md, "Stacks"): the shared one, STACK (cdk.json's stackName), and one per run,
+# STACK-RUN. RUN defaults to cdk.json's runId, except for destroy, which removes only the run named.
+CDK_JSON = $(shell $(PYTHON) -c 'import json, sys; print(json.load(open("cdk.json"))["context"][sys.argv[1]])' $(1))
+STACK ?= $(call CDK_JSON,stackName)
+RUN_ID = $(or $(RUN),$(call CDK_JSON,runId))
+RUN_STACK = $(STACK)-$(RUN_ID)
+CDK_CONTEXT = -c stackName=$(STACK) -c runId=$(RUN_ID)
+# The run and the stack are named by RUN= and STACK=, so that the stacks named on the command line are the app's.
+CHECK_ARGS = case " $(ARGS) " in *runId=*|*stackName=*) \
+	echo "error: name the run with RUN=<run-id> and the shared stack with STACK=<name>, not in ARGS" >&2; exit 2;; esac
+
+.PHONY: install train lint test synth deploy diff destroy destroy-shared bench clean
 
 install: $(STAMP) $(NODE_STAMP)
 
@@ -35,14 +46,30 @@ test: lint
 	$(PY) -m pytest -n 2 --dist loadfile $(ARGS)
 
 synth: install
-	npx cdk synth $(ARGS)
+	@$(CHECK_ARGS)
+	npx cdk synth $(CDK_CONTEXT) $(ARGS)
 
+# Deploys the shared stack (a no-op once it is there) and the run's stack; other runs' stacks are not touched.
 deploy: install
-	$(PY) -m training preflight $(ARGS)
-	npx cdk deploy $(ARGS)
+	@$(CHECK_ARGS)
+	$(PY) -m training preflight $(CDK_CONTEXT) $(ARGS)
+	npx cdk deploy $(CDK_CONTEXT) $(ARGS) $(STACK) $(RUN_STACK)
 
+diff: install
+	@$(CHECK_ARGS)
+	npx cdk diff $(CDK_CONTEXT) $(ARGS) $(STACK) $(RUN_STACK)
+
+# Removes the run's stack only: its files stay in the bucket and its log group stays (python -m training runs).
 destroy: install
-	npx cdk destroy $(ARGS)
+	@$(CHECK_ARGS)
+	@test -n "$(RUN)" || { echo "error: name the run to destroy: make destroy RUN=<run-id> (the shared stack: make destroy-shared)" >&2; exit 2; }
+	npx cdk destroy $(CDK_CONTEXT) $(ARGS) $(RUN_STACK)
+
+# Removes the shared stack (CloudFormation refuses while a run stack still imports it). The buckets stay unless
+# it was deployed with retainArtifacts=false.
+destroy-shared: install
+	@$(CHECK_ARGS)
+	npx cdk destroy --exclusively $(CDK_CONTEXT) $(ARGS) $(STACK)
 
 bench: install
 	$(PY) -m bench $(ARGS)

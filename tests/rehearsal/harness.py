@@ -2,14 +2,15 @@
 index on loopback, and instances that run the user data exactly as CloudFormation rendered it.
 
 What is replaced, and how (nothing else; the user data's logic is not forked):
-- AWS: a moto server on 127.0.0.1, reached by the `aws` CLI and boto3 through AWS_ENDPOINT_URL; the stack is
-  created in it from the synthesized template (tests/rehearsal/deploy.py).
+- AWS: a moto server on 127.0.0.1, reached by the `aws` CLI and boto3 through AWS_ENDPOINT_URL; the shared stack
+  (once) and each run's stack are created in it from the synthesized templates (tests/rehearsal/deploy.py).
 - The instance metadata service: tests/training/cloud/fake_imds.py (SPOTGRADE_METADATA_URL), one per boot
   with its own instance id; it can post a spot instance-action notice.
 - GitHub: tests/rehearsal/git_server.py, https smart HTTP with a self-signed certificate trusted through git's
   own settings (GIT_CONFIG_GLOBAL), serving a snapshot of this working tree on the branch `rehearsal`.
 - PyPI: tests/rehearsal/package_index.py, a PEP 503 index over a wheelhouse, counting the bytes it serves.
-- The filesystem root: SPOTGRADE_ROOT (a folder emptied before every boot: each boot is a new instance).
+- The filesystem root: SPOTGRADE_ROOT (a folder emptied before every boot: each boot is a new instance; instances
+  that run at once each have their own).
 - The GPU: SPOTGRADE_REQUIREMENTS=training/requirements-cpu.txt, and the stacks deploy a CPU instance type.
 - shutdown/poweroff, dnf/apt-get and the CloudWatch agent: shims (tests/rehearsal/shims.py) that log calls.
 """
@@ -40,6 +41,7 @@ from training.cloud.core.status_store import read_status
 
 REPO = Path(__file__).resolve().parents[2]
 BRANCH = "rehearsal"
+SHARED_STACK = "Rehearsal"  # the shared stack of every scenario; run stacks are Rehearsal-<run id>
 CPU_REQUIREMENTS = "training/requirements-cpu.txt"
 INSTANCE_TYPE = "c5.xlarge"  # CPU TensorFlow runs here, so the rehearsal's group and instances are CPU types
 WHEELHOUSE_CACHE = REPO / ".venv" / "rehearsal-wheelhouse"  # ignored; `make clean` removes it
@@ -62,6 +64,7 @@ class Boot:
     imds: FakeImds
     rehearsal: "Rehearsal"
     deployed: Deployed
+    root: Path
     started: float = field(default_factory=time.monotonic)
     first_epoch_s: float | None = None
     seconds: float | None = None
@@ -102,7 +105,7 @@ class Boot:
         self.rehearsal.note_packs(self.deployed)
         if self._watcher is not None:
             self._watcher.join(5)
-        self.rehearsal.stop_leftovers()
+        self.rehearsal.stop_leftovers(self.root)
         self.imds.__exit__(None, None, None)
         return rc
 
@@ -113,7 +116,7 @@ class Boot:
         except ProcessLookupError:
             pass
         self.process.wait(30)
-        self.rehearsal.stop_leftovers()
+        self.rehearsal.stop_leftovers(self.root)
 
     def runner_pid(self) -> int | None:
         """The pid of `python -m training.cloud.run` started by this boot, if it is running."""
@@ -124,7 +127,7 @@ class Boot:
                 cmdline = (proc / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if b"training.cloud.run" in cmdline and str(self.rehearsal.root).encode() in b" ".join(cmdline):
+            if b"training.cloud.run" in cmdline and str(self.root).encode() in b" ".join(cmdline):
                 return int(proc.name)
         return None
 
@@ -132,7 +135,7 @@ class Boot:
         """The bootstrap log (as it was when the boot ended, once it has: the next boot empties the root)."""
         if self.final_log is not None:
             return self.final_log
-        path = self.rehearsal.root / "var/log/spotgrade/bootstrap.log"
+        path = self.root / "var/log/spotgrade/bootstrap.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
 
@@ -161,14 +164,16 @@ class Rehearsal:
 
     # ---- deploy ------------------------------------------------------------------------------------------
     def deploy(self, run_id: str, **context: Any) -> Deployed:
+        """`make deploy RUN=<run_id>`: the shared stack where it is not there yet (every scenario synthesizes the
+        same one), then the run's stack."""
         from tests.stacks.helpers import synth
 
-        stack_name = f"Rehearsal-{run_id}"
         context = {"repoUrl": self.git.url_for("spotgrade"), "gitRef": BRANCH, "runId": run_id,
-                   "stackName": stack_name, "instanceTypes": INSTANCE_TYPE, **context}
+                   "stackName": SHARED_STACK, "instanceTypes": INSTANCE_TYPE, **context}
         outdir = self.work / "cdk" / run_id
-        template = synth(outdir, context, nag=False, restrict_default_security_group=False).template
-        deployed = deploy(self._session_with_endpoint(), outdir, stack_name, template)
+        app = synth(outdir, context, nag=False, restrict_default_security_group=False)
+        deployed = deploy(self._session_with_endpoint(), outdir, app.shared.stack_name, app.shared.template,
+                          app.run.stack_name, app.run.template)
         deployed.queue_url = self._subscribe(deployed)
         return deployed
 
@@ -181,7 +186,7 @@ class Rehearsal:
         return Session()
 
     def _subscribe(self, deployed: Deployed) -> str:
-        """An SQS queue subscribed to the run's topic: how the rehearsal reads the notifications."""
+        """An SQS queue subscribed to the (shared) topic: how the rehearsal reads the run's notifications."""
         sqs = self.client("sqs")
         url = sqs.create_queue(QueueName=f"{deployed.stack_name}-notifications")["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -190,12 +195,13 @@ class Rehearsal:
         return url
 
     def notifications(self, deployed: Deployed) -> list[str]:
+        """The notifications about this run since it was deployed (the topic is every run's: others are left out)."""
         sqs, messages = self.client("sqs"), []
         while True:
             got = sqs.receive_message(QueueUrl=deployed.queue_url, MaxNumberOfMessages=10,
                                       WaitTimeSeconds=0).get("Messages", [])
             if not got:
-                return messages
+                return [m for m in messages if m.startswith(f"Run {self.run_id(deployed)}: ")]
             messages += [m["Body"] for m in got]
 
     def seed_environment(self, deployed: Deployed) -> bool:
@@ -219,32 +225,34 @@ class Rehearsal:
 
     # ---- boot --------------------------------------------------------------------------------------------
     def boot(self, deployed: Deployed, instance_id: str, *, zone: str = "us-east-1a",
-             requirements: str = CPU_REQUIREMENTS, env: dict[str, str] | None = None) -> Boot:
-        """A new instance: an empty root, the CloudWatch agent of the AMI (a shim), then the user data."""
-        self.stop_leftovers()
-        shutil.rmtree(self.root, ignore_errors=True)
-        self.root.mkdir(parents=True)
-        cloudwatch_agent_ctl(self.root / "opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl",
+             requirements: str = CPU_REQUIREMENTS, env: dict[str, str] | None = None, root: Path | None = None) -> Boot:
+        """A new instance: an empty root (`root`, default the rehearsal's one; give each instance that runs at the
+        same time as another its own), the CloudWatch agent of the AMI (a shim), then the user data."""
+        root = root or self.root
+        self.stop_leftovers(root)
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
+        cloudwatch_agent_ctl(root / "opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl",
                              self.calls_file)
         script = self.work / f"user-data-{deployed.stack_name}.sh"
         script.write_text(deployed.user_data)
         imds = FakeImds(instance_type=INSTANCE_TYPE, instance_id=instance_id, zone=zone).__enter__()
         python_bin = Path(sys.base_prefix) / "bin"  # the machine's Python (the AMI's python3.x), not this venv
-        base = {"PATH": f"{self.bin}:{python_bin}:/usr/local/bin:/usr/bin:/bin", "HOME": str(self.root),
+        base = {"PATH": f"{self.bin}:{python_bin}:/usr/local/bin:/usr/bin:/bin", "HOME": str(root),
                 "LANG": "C.UTF-8", "TF_CPP_MIN_LOG_LEVEL": "2"}
         process_env = pip_env(self.index, base)
         process_env.update({**self.aws_env(), **FAST_RUNNER, "GIT_CONFIG_GLOBAL": str(self.git_config),
-                            "GIT_CONFIG_NOSYSTEM": "1", "SPOTGRADE_ROOT": str(self.root),
+                            "GIT_CONFIG_NOSYSTEM": "1", "SPOTGRADE_ROOT": str(root),
                             "SPOTGRADE_REQUIREMENTS": requirements, "SPOTGRADE_METADATA_URL": imds.url, **(env or {})})
         self.index.reset_counters()
         with open(self.work / f"boot-{instance_id}.out", "wb") as out:
-            process = subprocess.Popen(["bash", str(script)], env=process_env, cwd=self.root, stdout=out,
+            process = subprocess.Popen(["bash", str(script)], env=process_env, cwd=root, stdout=out,
                                        stderr=subprocess.STDOUT, start_new_session=True)
-        return Boot(process, imds, self, deployed)
+        return Boot(process, imds, self, deployed, root)
 
-    def stop_leftovers(self) -> None:
-        """Stop what a terminated instance leaves behind here (the agent shim's shipper, a stuck runner)."""
-        ctl = self.root / "opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl"
+    def stop_leftovers(self, root: Path | None = None) -> None:
+        """Stop what a terminated instance leaves behind in its root (the agent shim's shipper, a stuck runner)."""
+        ctl = (root or self.root) / "opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl"
         if ctl.exists():
             subprocess.run([str(ctl), "-a", "stop"], capture_output=True, timeout=30)
 
@@ -261,9 +269,16 @@ class Rehearsal:
             AutoScalingGroupNames=[deployed.group])["AutoScalingGroups"]
         return group["DesiredCapacity"]
 
+    def layout(self, deployed: Deployed) -> RunLayout:
+        return RunLayout(deployed.bucket, self.run_id(deployed))
+
+    def artifact(self, deployed: Deployed, name: str) -> bytes:
+        return self.client("s3").get_object(Bucket=deployed.bucket,
+                                            Key=self.layout(deployed).artifact_key(name))["Body"].read()
+
     def keys(self, deployed: Deployed, prefix: str) -> list[str]:
+        """The run's keys under a prefix of layout.py's (e.g. `layout.artifacts_prefix`), sorted."""
         s3 = self.client("s3")
-        prefix = f"runs/{self.run_id(deployed)}/{prefix}"
         return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=deployed.bucket, Prefix=prefix).get("Contents", []))
 
     def log_streams(self, deployed: Deployed) -> dict[str, list[str]]:
@@ -276,9 +291,11 @@ class Rehearsal:
     def calls(self, since: float = 0.0) -> list[dict]:
         return [c for c in read_calls(self.calls_file) if c["time"] >= since]
 
-    def cli(self, deployed: Deployed, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        """`python -m training <command> --stack <stack>` as the user runs it, against the emulated account."""
+    def cli(self, deployed: Deployed | None, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        """`python -m training <command> --stack <shared stack> [--run-id <run>]` as the user runs it, against the
+        emulated account (deployed=None: no --run-id, the command's default run)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SPOTGRADE_"))}
         env.update(self.aws_env(), PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
-        return subprocess.run([sys.executable, "-m", "training", *args, "--stack", deployed.stack_name],
+        run = ["--run-id", self.run_id(deployed)] if deployed is not None else []
+        return subprocess.run([sys.executable, "-m", "training", *args, "--stack", SHARED_STACK, *run],
                               cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)

@@ -58,7 +58,7 @@ def test_spot_interruption_resumes_on_a_replacement(rehearsal: Rehearsal) -> Non
     assert attempt["end_state"] == lifecycle.INTERRUPTED and "spot interruption" in status["reason"]
     assert 2 <= len(done) < epochs and done == list(range(len(done)))
     checkpoint = json.loads(rehearsal.client("s3").get_object(
-        Bucket=run.bucket, Key="runs/spot/checkpoints/training_metadata.json")["Body"].read())
+        Bucket=run.bucket, Key=rehearsal.layout(run).checkpoint_key("training_metadata.json"))["Body"].read())
     assert checkpoint["epoch"] == len(done) == status["last_epoch"]
     assert rehearsal.desired(run) == 1  # the group replaces the instance
     assert shutdowns(rehearsal, since) == []  # the platform reclaims it; the script does not power off
@@ -81,8 +81,7 @@ def test_spot_interruption_resumes_on_a_replacement(rehearsal: Rehearsal) -> Non
         assert entry["billable_seconds"] >= 60 and entry["estimated_cost"] == pytest.approx(
             entry["spot_price"] * entry["billable_seconds"] / 3600, rel=1e-3, abs=1e-6)  # moto's prices are tiny
     assert rehearsal.desired(run) == 0 and len(shutdowns(rehearsal, since)) == 1
-    run_info = json.loads(rehearsal.client("s3").get_object(Bucket=run.bucket,
-                                                            Key="runs/spot/artifacts/run.json")["Body"].read())
+    run_info = json.loads(rehearsal.artifact(run, "run.json"))
     assert run_info["epochs_trained"] == epochs and len(run_info["cloud"]["attempts"]) == 2
     print(f"\nMEASURED spot: notice -> checkpoint in S3 and INTERRUPTED recorded: {notice_to_interrupted:.2f} s; "
           f"epochs lost: {len(first_epochs) + len(second_epochs) - epochs} completed (the epoch in progress, "
@@ -101,9 +100,8 @@ def test_success(rehearsal: Rehearsal) -> None:
     assert boot.wait(600) == 0, boot.log()[-3000:]
     status = rehearsal.status(run)
     assert status["state"] == lifecycle.SUCCEEDED and status["last_epoch"] == 3 and status["error"] is None
-    assert {k.rsplit("/", 1)[1] for k in rehearsal.keys(run, "artifacts/")} == ARTIFACTS
-    run_info = json.loads(rehearsal.client("s3").get_object(Bucket=run.bucket,
-                                                            Key="runs/ok/artifacts/run.json")["Body"].read())
+    assert {k.rsplit("/", 1)[1] for k in rehearsal.keys(run, rehearsal.layout(run).artifacts_prefix)} == ARTIFACTS
+    run_info = json.loads(rehearsal.artifact(run, "run.json"))
     assert run_info["cloud"]["attempts"][0]["instance_id"] == "i-0b000000000000001"
     assert rehearsal.desired(run) == 0  # released
     assert [c["args"] for c in shutdowns(rehearsal, since)] == [["-h", "now"]]
@@ -147,7 +145,8 @@ def test_boot_failure_ref_that_does_not_exist(rehearsal: Rehearsal) -> None:
     assert rc != 0
     assert status["failed_step"] == "clone" and "no-such-branch" in status["error"]
     assert "failed at:  clone" in shown and "no-such-branch" in shown
-    assert rehearsal.keys(run, "logs/") == [f"runs/badref/logs/boot-{status['attempts'][0]['instance_id']}.log"]
+    assert rehearsal.keys(run, rehearsal.layout(run).logs_prefix) == [
+        rehearsal.layout(run).boot_log_key(status["attempts"][0]["instance_id"])]
 
 
 def test_boot_failure_requirement_pip_cannot_install(rehearsal: Rehearsal) -> None:
@@ -184,7 +183,8 @@ def test_stop_during_training_then_resume(rehearsal: Rehearsal) -> None:
     assert status["state"] == lifecycle.STOPPED and "stopped by the user" in status["reason"]
     assert 2 <= len(done) < epochs and status["attempts"][0]["end_state"] == lifecycle.STOPPED
     assert rehearsal.desired(run) == 0 and len(shutdowns(rehearsal, since)) == 1
-    assert "runs/stop/checkpoints/training_metadata.json" in rehearsal.keys(run, "checkpoints/")
+    checkpoints = rehearsal.layout(run).checkpoints_prefix
+    assert rehearsal.layout(run).checkpoint_key("training_metadata.json") in rehearsal.keys(run, checkpoints)
 
     resumed = rehearsal.cli(run, "resume")
     assert resumed.returncode == 0 and "resuming from epoch" in resumed.stdout, resumed.stderr
@@ -235,7 +235,7 @@ def test_crash_loop_fails_after_max_attempts(rehearsal: Rehearsal) -> None:
     s3 = rehearsal.client("s3")
     # A checkpoint prefix the runner cannot mirror (a key that is both a file and a folder): an OSError, not a
     # user error, so the runner records the attempt CRASHED itself.
-    broken = ["runs/crash/checkpoints/broken", "runs/crash/checkpoints/broken/part"]
+    broken = [rehearsal.layout(run).checkpoint_key(name) for name in ("broken", "broken/part")]
     for attempt, crash in ((1, "killed"), (2, "error"), (3, "killed")):
         since = time.time()
         if crash == "error":
@@ -263,3 +263,52 @@ def test_crash_loop_fails_after_max_attempts(rehearsal: Rehearsal) -> None:
     assert status["state"] == lifecycle.FAILED and status["failed_in_a_row"] == 3
     assert "3 attempts in a row failed" in status["error"] and rehearsal.desired(run) == 0
     assert run.watchdog_env["SPOTGRADE_MAX_RUNTIME_HOURS"] == "8"  # far from the time cap
+
+
+def test_two_runs_train_at_once(rehearsal: Rehearsal) -> None:
+    """Two run stacks of the one shared stack, their instances booting at the same time: both SUCCEEDED, and each
+    run's status, artifacts, logs, group and notifications are its own; run control tells them apart by --run-id."""
+    epochs = {"twin-a": 2, "twin-b": 3}
+    runs = {run_id: rehearsal.deploy(run_id, trainArgs=small_run(n)) for run_id, n in epochs.items()}
+    a, b = runs.values()
+    assert (a.bucket, a.topic_arn) == (b.bucket, b.topic_arn) and a.group != b.group  # shared bucket and topic
+    for run in runs.values():
+        rehearsal.seed_environment(run)  # (installed from the package index where this scenario runs alone)
+    since = time.time()
+    boots = {run_id: rehearsal.boot(run, f"i-09{n:015d}", root=rehearsal.work / f"instance-{run_id}")
+             for n, (run_id, run) in enumerate(runs.items(), 1)}
+    for run_id, boot in boots.items():
+        assert boot.wait(900) == 0, f"{run_id}:\n{boot.log()[-3000:]}"
+    assert len(shutdowns(rehearsal, since)) == 2
+    for n, (run_id, run) in enumerate(runs.items(), 1):
+        status = rehearsal.status(run)
+        assert status["state"] == lifecycle.SUCCEEDED and status["last_epoch"] == epochs[run_id]
+        assert [a["instance_id"] for a in status["attempts"]] == [f"i-09{n:015d}"]
+        layout = rehearsal.layout(run)
+        assert {k.rsplit("/", 1)[1] for k in rehearsal.keys(run, layout.artifacts_prefix)} == ARTIFACTS
+        assert json.loads(rehearsal.artifact(run, "run.json"))["epochs_trained"] == epochs[run_id]
+        assert rehearsal.desired(run) == 0
+        streams = rehearsal.log_streams(run)
+        assert streams and all(stream.startswith(f"{run_id}/") for stream in streams)
+        assert any(f"epoch {epochs[run_id]}/{epochs[run_id]}" in line for line in streams[f"{run_id}/attempt-0001"])
+        [message] = rehearsal.notifications(run)
+        assert f"Run {run_id}: SUCCEEDED" in message
+
+        shown = rehearsal.cli(run, "status")
+        assert shown.returncode == 0, shown.stderr
+        assert shown.stdout.startswith(f"run {run_id}  (stack Rehearsal-{run_id}, s3://{run.bucket}/runs/{run_id}/)")
+        assert "state:      SUCCEEDED" in shown.stdout
+        other = "twin-b" if run_id == "twin-a" else "twin-a"
+        logs = rehearsal.cli(run, "logs")
+        assert logs.returncode == 0 and f"bootstrap of run {run_id} starting" in logs.stdout, logs.stderr
+        assert other not in logs.stdout
+        pulled = rehearsal.cli(run, "pull", "--dest", str(rehearsal.work / "pulled"))
+        assert pulled.returncode == 0, pulled.stderr
+        assert (rehearsal.work / "pulled" / run_id / "model.keras").is_file()
+    listed = rehearsal.cli(None, "runs")
+    assert listed.returncode == 0, listed.stderr
+    rows = {line.split()[0]: line.split() for line in listed.stdout.splitlines()[1:]}
+    for run_id in epochs:
+        assert rows[run_id][1:3] == ["SUCCEEDED", "up"]
+    print(f"\nMEASURED two runs at once: {', '.join(f'{r} {b.seconds:.0f} s' for r, b in boots.items())} "
+          "from boot to power-off")

@@ -151,5 +151,5 @@ def test_shared_stack_and_two_run_stacks_reach_create_complete_in_moto(moto_synt
         assert [g["AutoScalingGroupName"] for g in autoscaling.describe_auto_scaling_groups()["AutoScalingGroups"]] \
             == ["Spotgrade-exp-8"]
         assert StatusStore(s3, run).read()["state"] == "SUCCEEDED"
-        assert "/spotgrade/Spotgrade/exp-7" in {
-            g["logGroupName"] for g in clients["logs"].describe_log_groups(logGroupNamePrefix="/spotgrade/")["logGroups"]}
+        kept = clients["logs"].describe_log_groups(logGroupNamePrefix="/spotgrade/Spotgrade/exp-7")["logGroups"]
+        assert [g["logGroupName"] for g in kept] == ["/spotgrade/Spotgrade/exp-7"]
