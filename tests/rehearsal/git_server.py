@@ -3,9 +3,15 @@
 Clients trust the server's self-signed certificate through a git config file (`write_git_config`),
 used with GIT_CONFIG_GLOBAL=<file>, GIT_CONFIG_NOSYSTEM=1 and no GIT_SSL_CAINFO in the environment
 (that variable overrides the config, and this machine sets it).
+
+`HttpsGitServer(root, token=...)` serves a private repository as GitHub and GitLab do over https: every request
+without HTTP basic auth whose password is the token (any username) gets 401 and a `WWW-Authenticate` challenge.
 """
 from __future__ import annotations
 
+import base64
+import binascii
+import hmac
 import os
 import ssl
 import subprocess
@@ -93,10 +99,13 @@ class _TlsServer(ThreadingHTTPServer):
 
 
 class HttpsGitServer:
-    """Smart HTTP git (read-only) for the bare repositories under `root`, at https://127.0.0.1:PORT/<name>.git."""
+    """Smart HTTP git (read-only) for the bare repositories under `root`, at https://127.0.0.1:PORT/<name>.git;
+    with `token`, only for requests that give it as the basic-auth password (`refused`: how many did not)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, token: str | None = None) -> None:
         self.root = Path(root)
+        self.token = token
+        self.refused = 0
         self.requests: list[tuple[str, str]] = []
         self._lock = threading.Lock()
         self._tmp = tempfile.TemporaryDirectory(prefix="git-https-")
@@ -126,10 +135,28 @@ class HttpsGitServer:
         """The clone URL of the bare repository `<root>/<name>.git`."""
         return f"{self.base_url}{name}.git"
 
+    def _authorized(self, handler: BaseHTTPRequestHandler) -> bool:
+        if self.token is None:
+            return True
+        scheme, _, encoded = handler.headers.get("Authorization", "").partition(" ")
+        try:
+            user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        return scheme.lower() == "basic" and bool(user) and hmac.compare_digest(password, self.token)
+
     def _serve(self, handler: BaseHTTPRequestHandler) -> None:
         with self._lock:
             self.requests.append((handler.command, handler.path))
         body = _read_body(handler)
+        if not self._authorized(handler):
+            with self._lock:
+                self.refused += 1
+            handler.send_response(401)
+            handler.send_header("WWW-Authenticate", 'Basic realm="spotgrade rehearsal"')
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+            return
         url = urlsplit(handler.path)
         env = clean_git_env(
             GIT_PROJECT_ROOT=str(self.root), GIT_HTTP_EXPORT_ALL="1", PATH_INFO=unquote(url.path),

@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
+from unittest import mock
 
 import boto3
 import pytest
@@ -37,7 +38,9 @@ from tests.rehearsal.shims import cloudwatch_agent_ctl, install_shims, read_call
 from tests.training.cloud.fake_imds import FakeImds
 from tests.training.cloud.moto_server import wait_for  # noqa: F401 (test modules take it from here)
 from training.cloud.core.layout import RunLayout
+from training.cloud.core.settings import ResolveCommit
 from training.cloud.core.status_store import read_status
+from training.cloud.git_remote import resolve_commit
 
 REPO = Path(__file__).resolve().parents[2]
 BRANCH = "rehearsal"
@@ -163,19 +166,31 @@ class Rehearsal:
                 "AWS_EC2_METADATA_DISABLED": "true"}
 
     # ---- deploy ------------------------------------------------------------------------------------------
-    def deploy(self, run_id: str, **context: Any) -> Deployed:
+    def deploy(self, run_id: str, *, resolve: ResolveCommit | None = None, **context: Any) -> Deployed:
         """`make deploy RUN=<run_id>`: the shared stack where it is not there yet (every scenario synthesizes the
-        same one), then the run's stack."""
+        same one), then the run's stack. Synth resolves gitRef to a commit through `resolve` (default:
+        `resolve_commit`, asking the loopback server as the laptop would)."""
         from tests.stacks.helpers import synth
 
         context = {"repoUrl": self.git.url_for("spotgrade"), "gitRef": BRANCH, "runId": run_id,
                    "stackName": SHARED_STACK, "instanceTypes": INSTANCE_TYPE, **context}
         outdir = self.work / "cdk" / run_id
-        app = synth(outdir, context, nag=False, restrict_default_security_group=False)
+        app = synth(outdir, context, nag=False, restrict_default_security_group=False,
+                    resolve=resolve or self.resolve_commit)
         deployed = deploy(self._session_with_endpoint(), outdir, app.shared.stack_name, app.shared.template,
                           app.run.stack_name, app.run.template)
         deployed.queue_url = self._subscribe(deployed)
         return deployed
+
+    def resolve_commit(self, repo_url: str, ref: str, *, git_config: Path | None = None) -> tuple[str | None,
+                                                                                                  str | None]:
+        """synth's gitRef lookup (git_remote.resolve_commit: git ls-remote) from this machine, its git trusting the
+        loopback server's certificate through `git_config` (default: the rehearsal's; it may also hold the
+        laptop's credentials for a private server)."""
+        with mock.patch.dict(os.environ, {"GIT_CONFIG_GLOBAL": str(git_config or self.git_config),
+                                          "GIT_CONFIG_NOSYSTEM": "1"}):
+            os.environ.pop("GIT_SSL_CAINFO", None)  # it would override the config's sslCAInfo
+            return resolve_commit(repo_url, ref)
 
     def _session_with_endpoint(self) -> Any:
         rehearsal = self
