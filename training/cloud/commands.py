@@ -27,7 +27,7 @@ def _session(args: argparse.Namespace) -> Any:
 def _stack(args: argparse.Namespace) -> str:
     if args.stack:
         return args.stack
-    from training.cloud.core.settings import load_context
+    from training.cloud.core.context import load_context
 
     return str(load_context()["stackName"])  # cdk.json's stackName, as `make deploy` used
 
@@ -160,7 +160,7 @@ def _estimate_args(p: argparse.ArgumentParser) -> None:
                 stack=False)
 def _estimate(args: argparse.Namespace) -> int:
     from training.cloud import estimate
-    from training.cloud.core.settings import load_context
+    from training.cloud.core.context import load_context
 
     context = load_context(args.context or ())
     estimate.estimate(_session(args), context, hours=args.hours, epochs_per_hour=args.epochs_per_hour)

@@ -74,7 +74,7 @@ def estimate(session: Any, context: Mapping[str, Any], *, hours: float | None = 
              epochs_per_hour: float | None = None, out: Out = print, now: datetime | None = None) -> list[dict]:
     """Print and return, per configured instance type, the spot price range across AZs and the expected cost.
 
-    `context` is what core.settings.load_context returns; it is validated as synth validates it (no gitRef
+    `context` is what core.context.load_context returns; it is validated as synth validates it (no gitRef
     lookup: the cost does not depend on it), before any AWS call.
     """
     config = read_deploy_settings(context, repo_dir=None, resolve=None)

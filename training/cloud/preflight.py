@@ -22,15 +22,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from training.cloud.core.settings import (
-    FULL_COMMIT,
-    REPO_ROOT,
-    ResolveCommit,
-    RunConfig,
-    cdk_context_args,
-    load_context,
-    read_settings,
-)
+from training.cloud.core.context import cdk_context_args, load_context, read_settings
+from training.cloud.core.settings import FULL_COMMIT, REPO_ROOT, ResolveCommit, RunConfig
 from training.cloud.git_remote import (
     LS_REMOTE_TIMEOUT,
     GitRemoteError,

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from training.cloud import estimate as est
-from training.cloud.core.settings import RunConfig, load_context
+from training.cloud.core.context import load_context
+from training.cloud.core.settings import RunConfig
 from training.errors import CloudError, ConfigError
 
 

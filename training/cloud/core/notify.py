@@ -35,7 +35,7 @@ def format_message(run_id: str, event: str, status: dict | None, detail: str | N
     if headline:
         body.append("latest validation metrics:")
         body.extend(headline)
-    body.append(f"See: python -m training status   (run id {run_id})")
+    body.append(f"See: python -m training status --run-id {run_id}")
     return subject, "\n".join(body)
 
 

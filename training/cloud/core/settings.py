@@ -11,22 +11,21 @@ own flag parser and the gitRef lookup, both passed in, so core stays standard li
 """
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import re
 import shlex
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Optional, Tuple
 
+from training.cloud.core import outputs
 from training.cloud.core.layout import BUCKET_PATTERN, RUN_ID_PATTERN, RUN_ID_RULE, RunKeys
 from training.cloud.core.lifecycle import DEFAULT_MAX_ATTEMPTS
 from training.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-CDK_JSON = REPO_ROOT / "cdk.json"
 
 # Deep Learning Base OSS Nvidia Driver GPU AMI (Amazon Linux 2023, x86_64): NVIDIA driver + CUDA,
 # python3.12, AWS CLI v2, SSM agent; supports G4dn, G5, G6 and larger GPU families. Resolved by
@@ -58,14 +57,6 @@ DEFAULTS: dict[str, Any] = {
     "allowUnpushedCode": False,
     "repoTokenSecret": None,
 }
-
-# What the CDK CLI and its context providers put into every app's context; they are not spotgrade settings.
-CDK_CONTEXT_KEYS = ("acknowledged-issue-numbers", "notices")
-CDK_CONTEXT_PREFIXES = ("@", "aws:", "aws-cdk:", "cdk", "cli-",  # feature flags, aws:cdk:*, cli-telemetry
-                        # context-provider lookups cached in cdk.context.json
-                        "ami:", "availability-zones:", "hosted-zone:", "ssm:", "vpc-provider:",
-                        "endpoint-service-availability-zones:", "load-balancer:", "load-balancer-listener:",
-                        "security-group:", "key-provider:", "plugin:", "cc-api-provider:")
 
 CAPACITY_MODES = ("spot", "on-demand")
 # CloudWatch Logs accepts only these retention periods (days).
@@ -100,87 +91,6 @@ _TOKEN = re.compile(r"gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{82}|glpa
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+")
-
-
-# ---------------------------------------------------------------- the context: cdk.json + -c key=value
-
-def load_context(overrides: Iterable[str] = (), cdk_json: Path | None = CDK_JSON) -> dict[str, Any]:
-    """DEFAULTS, overlaid with cdk.json's "context", overlaid with `key=value` overrides (as `cdk -c`)."""
-    context = dict(DEFAULTS)
-    if cdk_json is not None and cdk_json.exists():
-        context.update(_cdk_json_context(cdk_json))
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"-c {item!r}: expected key=value, e.g. -c maxRuntimeHours=4")
-        context[key.strip()] = value
-    return context
-
-
-def _cdk_json_context(cdk_json: Path) -> dict[str, Any]:
-    """cdk.json's "context" object; ConfigError (one line) for a file that is not JSON or not shaped like cdk.json."""
-    try:
-        document = json.loads(cdk_json.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ConfigError(f"{cdk_json}: not valid JSON ({error.msg} at line {error.lineno}); "
-                          "fix the file") from None
-    except (OSError, ValueError, RecursionError) as error:  # unreadable, not UTF-8, nested too deeply
-        raise ConfigError(f"{cdk_json}: cannot be read ({type(error).__name__}); fix the file") from None
-    context = document.get("context", {}) if isinstance(document, dict) else None
-    if not isinstance(context, dict):
-        raise ConfigError(f'{cdk_json}: expected a JSON object with a "context" object (key: value settings); '
-                          "fix the file")
-    return context
-
-
-def cdk_context_args(args: Sequence[str]) -> list[str]:
-    """The `key=value` of every `-c`/`--context` in CDK CLI arguments; the other arguments are not settings."""
-    pairs: list[str] = []
-    items = iter(args)
-    for arg in items:
-        if arg in ("-c", "--context"):
-            pairs.append(next(items, ""))
-        elif arg.startswith("--context="):
-            pairs.append(arg.split("=", 1)[1])
-        elif arg.startswith("-c") and len(arg) > 2:
-            pairs.append(arg[2:])
-    return pairs
-
-
-# ---------------------------------------------------------------- the keys
-
-def is_cdk_context_key(key: str) -> bool:
-    """A key the CDK CLI or its context providers set (feature flags, aws:cdk:*, lookups), not a setting."""
-    return key in CDK_CONTEXT_KEYS or key.startswith(CDK_CONTEXT_PREFIXES)
-
-
-def check_context_keys(keys: Iterable[str]) -> None:
-    """Refuse a context key that is neither a setting nor the CDK's own, naming the closest setting.
-
-    One line, e.g. "context key 'maxRuntimeHour' is unknown; did you mean 'maxRuntimeHours'? (known keys: ...)".
-    """
-    unknown = [key for key in keys if key not in DEFAULTS and not is_cdk_context_key(str(key))]
-    if not unknown:
-        return
-    key = str(unknown[0])
-    by_lower = {known.lower(): known for known in DEFAULTS}
-    word = re.match(r"[A-Za-z]*", key)  # the key's leading word: 'repoUrl' of 'repoUrl:https://...'
-    close = (difflib.get_close_matches(key.lower(), list(by_lower), n=1, cutoff=0.6)
-             or difflib.get_close_matches(word.group().lower() if word else "", list(by_lower), n=1, cutoff=0.8))
-    hint = f"; did you mean '{by_lower[close[0]]}'?" if close else ""
-    more = f" ({len(unknown) - 1} more unknown: {', '.join(_shown(k) for k in unknown[1:])})" if unknown[1:] else ""
-    raise ConfigError(f"context key {_shown(key)} is unknown{hint}{more} (known keys: {', '.join(DEFAULTS)})")
-
-
-def read_settings(context: Mapping[str, Any], *, default_repo_url: Callable[[], str | None] | None = None,
-                  resolve_commit: ResolveCommit | None = None,
-                  check_train_args: CheckTrainArgs | None = None) -> RunConfig:
-    """The validated settings of a whole context (cdk.json's, the app's `node.get_all_context()`, or
-    `load_context`'s): unknown keys refused first (`check_context_keys`), then every value (`RunConfig.from_context`).
-    """
-    check_context_keys(context)
-    return RunConfig.from_context(context.get, default_repo_url=default_repo_url, resolve_commit=resolve_commit,
-                                  check_train_args=check_train_args)
 
 
 # ---------------------------------------------------------------- the validated settings
@@ -267,13 +177,15 @@ class RunConfig:
             allow_unpushed_code=_boolean("allowUnpushedCode", value("allowUnpushedCode")),
             repo_token_secret=_repo_token_secret(value("repoTokenSecret")),
         )
+        outputs.run_stack_name(config.stack_name, config.run_id)  # ConfigError: no valid stack name for this run
         commit, note = _git_commit(config.repo_url, config.git_ref, resolve_commit)
         return replace(config, git_commit=commit, git_commit_note=note)
 
     @property
     def asg_name(self) -> str:
-        """The Auto Scaling group's explicit name, known to the user data and the IAM policy."""
-        return f"{self.stack_name}-{self.run_id}"
+        """The Auto Scaling group's explicit name (its run stack's name), known to the user data and the IAM
+        policy."""
+        return outputs.run_stack_name(self.stack_name, self.run_id)
 
     @property
     def keys(self) -> RunKeys:
@@ -287,7 +199,7 @@ class RunConfig:
 
     @property
     def log_group_name(self) -> str:
-        return f"/spotgrade/{self.stack_name}/{self.run_id}"
+        return outputs.log_group_name(self.stack_name, self.run_id)
 
     @property
     def data_location(self) -> tuple[str, str] | None:
@@ -302,14 +214,14 @@ class RunConfig:
 
 # ---------------------------------------------------------------- validators (one line each)
 
-def _shown(value: Any, limit: int = 200) -> str:
+def shown(value: Any, limit: int = 200) -> str:
     """A value as one line (repr), cut to about `limit` characters."""
     text = repr(value)
     return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _bad(key: str, value: Any, allowed: str) -> ConfigError:
-    return ConfigError(f"context key '{key}': {_shown(value)} is not allowed; expected {allowed} "
+    return ConfigError(f"context key '{key}': {shown(value)} is not allowed; expected {allowed} "
                        f"(set it with -c {key}=...)")
 
 
@@ -496,7 +408,7 @@ def _train_args(raw: Any, check: CheckTrainArgs | None = None) -> str:
             check(tokens)
         except ConfigError as error:
             said = str(error).split(": error: ", 1)[-1]  # argparse's "prog: error: message"
-            raise ConfigError(f"context key 'trainArgs': {_shown(raw)} is not allowed; `python -m training train` "
+            raise ConfigError(f"context key 'trainArgs': {shown(raw)} is not allowed; `python -m training train` "
                               f"says: {said} (set it with -c trainArgs=...)") from None
     return shlex.join(tokens)
 

@@ -21,7 +21,7 @@ def test_message_names_the_run_state_progress_error_and_metrics():
     assert "epochs completed: 7 of 30" in lines
     assert "error: bad flag" in lines
     assert "  accuracy: 0.6123" in lines and "  val_loss: 0.9000" in lines
-    assert lines[-1].endswith("(run id exp-1)")
+    assert lines[-1] == "See: python -m training status --run-id exp-1"
 
 
 def test_subject_stays_under_the_sns_limit():

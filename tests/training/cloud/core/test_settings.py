@@ -10,14 +10,8 @@ from typing import Any
 
 import pytest
 
-from training.cloud.core.settings import (
-    DEFAULTS,
-    RunConfig,
-    cdk_context_args,
-    check_context_keys,
-    load_context,
-    read_settings,
-)
+from training.cloud.core.context import cdk_context_args, check_context_keys, load_context, read_settings
+from training.cloud.core.settings import DEFAULTS, RunConfig
 from training.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[4]
