@@ -41,6 +41,8 @@ def status_lines(report: StatusReport) -> list[str]:
                      f"{current.get('availability_zone')} ({current.get('instance_id')})")
         if report.elapsed_seconds is not None:
             lines.append(f"elapsed:    {duration(report.elapsed_seconds)} since the first attempt started")
+    if record.get("code"):
+        lines.append(f"code:       {code_line(record['code'])}")
     lines.append(f"epochs:     {record.get('last_epoch')} of {record.get('epochs') or '?'} completed")
     lines.append(f"validation: {metrics_line(record.get('validation'))}")
     if report.heartbeat_age_seconds is not None:
@@ -49,6 +51,13 @@ def status_lines(report: StatusReport) -> list[str]:
     cost = money(report.estimated_cost) + (f" (+{unpriced} attempt(s) without a known price)" if unpriced else "")
     lines.append(f"cost:       {cost} so far, {report.billable_seconds} billable seconds")
     return lines + _failure_lines(report)
+
+
+def code_line(code: dict) -> str:
+    """`main @ 0123456789ab` (the deployed commit), with the pre-flight override where it was used."""
+    commit = code.get("git_commit")
+    line = f"{code.get('git_ref')} @ {commit[:12] if commit else 'unresolved at synth'}"
+    return line + (" (deployed with allowUnpushedCode=true)" if code.get("allow_unpushed_code") else "")
 
 
 def _failure_lines(report: StatusReport) -> list[str]:

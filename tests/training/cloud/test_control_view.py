@@ -110,3 +110,13 @@ def test_runs_lines():
                            "0.551"]
     assert old.split() == ["old", "-", "-", "-", "-", "-", "$0.00", "-"]
     assert len(header) == len(new) == len(old)
+
+
+def test_code_line_names_the_ref_the_deployed_commit_and_the_override():
+    from training.cloud.control_view import code_line
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    assert code_line({"git_ref": "main", "git_commit": commit, "allow_unpushed_code": False}) == "main @ 0123456789ab"
+    assert code_line({"git_ref": "v2", "git_commit": None}) == "v2 @ unresolved at synth"
+    assert code_line({"git_ref": "main", "git_commit": commit, "allow_unpushed_code": True}).endswith(
+        "(deployed with allowUnpushedCode=true)")
