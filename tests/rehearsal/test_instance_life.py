@@ -159,12 +159,14 @@ def test_boot_failure_requirement_pip_cannot_install(rehearsal: Rehearsal) -> No
 
 
 def test_boot_failure_runner_configuration_error(rehearsal: Rehearsal) -> None:
+    """A setting only training itself can refuse (synth parses trainArgs with train's parser, so a malformed flag
+    never reaches an instance): `--sample 5` parses, and train() refuses it as a user error."""
     _, boot, rc, status, shown, _ = _boot_failure(rehearsal, "badargs", "i-0c000000000000003", seed=True,
-                                                  trainArgs="--epochs abc")
+                                                  trainArgs="--sample 5")
     assert rc == 0  # the runner recorded the failure itself (RunnerExit.FAILED) and the script powered off
-    assert status["failed_step"] == "runner: training settings"
-    assert "SPOTGRADE_TRAIN_ARGS" in status["error"] and "abc" in status["error"]
-    assert "failed at:  runner: training settings" in shown and "abc" in shown
+    assert status["failed_step"] == "runner: training"
+    assert "sample must be at least" in status["error"] and "got 5" in status["error"]
+    assert "failed at:  runner: training" in shown and "sample must be at least" in shown
 
 
 def test_stop_during_training_then_resume(rehearsal: Rehearsal) -> None:
