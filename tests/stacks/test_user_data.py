@@ -16,7 +16,7 @@ from training.cloud.core.settings import RunConfig
 SHELLCHECK = Path(sys.executable).with_name("shellcheck")
 CONTEXT = {"repoUrl": "https://git.example.com/team/spotgrade.git", "gitRef": "release/2026.11",
            "dataUri": "s3://lc-data/raw/LoanStats*.csv.gz", "trainArgs": "--epochs 40 --features=reference",
-           "maxRuntimeHours": "1.5", "runId": "exp_7.b"}
+           "maxRuntimeHours": "1.5", "runId": "exp-7b"}
 DEPLOYED = Deployed(bucket="spotgrade-artifacts-1a2b", region="eu-west-1",
                     topic_arn="arn:aws:sns:eu-west-1:123456789012:spotgrade")
 
