@@ -288,3 +288,19 @@ def test_an_older_spelling_is_read_and_renamed_not_filled(model_path, tmp_path):
     older_record = {("is_inc_v" if k == "verification_status" else k): v for k, v in record.items()}
     pd.testing.assert_frame_equal(predict_records(load_model(model_path), [older_record]),
                                   predict_records(load_model(model_path), [record]))
+
+
+def test_load_lines_say_what_was_renamed_filled_and_dropped_in_one_line_each():
+    from training.data import LoadedData, SourceFile
+    from training.predict import load_lines
+
+    files = [SourceFile(uri, "0" * 64, 1, 10) for uri in ("s3://b/a.csv", "b.csv")]
+    loaded = LoadedData(frame=pd.DataFrame(), files=files, dropped={"unparseable dti": 2, "malformed row": 1},
+                        spellings={"b.csv": {"is_inc_v": "verification_status"}},
+                        absent={"s3://b/a.csv": ["fico_range_low", "bc_util"], "b.csv": ["fico_range_low"]},
+                        notes=["rows are named by their row number: ..."])
+    assert load_lines(loaded) == [
+        "read 1 column(s) under another LendingClub spelling: is_inc_v as verification_status",
+        "warning: 2 column(s) the model needs are absent from the data, treated as missing in every row and filled "
+        "by the model's own rules: bc_util, fico_range_low; absent from some files only: bc_util (a.csv)",
+        "dropped 2 rows: unparseable dti", "dropped 1 rows: malformed row", "rows are named by their row number: ..."]

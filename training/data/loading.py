@@ -50,8 +50,6 @@ class SourceFile:
     sha256: str
     bytes: int
     rows: int         # data rows read (before dropping)
-    renamed: dict[str, str] = field(default_factory=dict)   # spelling in the file -> column name
-    filled: tuple[str, ...] = ()   # needed columns absent from the file: missing in every row
 
 
 @dataclass
@@ -63,19 +61,21 @@ class LoadedData:
     keys: list[str] = field(default_factory=list)           # track_rows: the frame's columns naming each row
     dropped_rows: pd.DataFrame | None = None                # track_rows: keys + "reason", one row per dropped row
     notes: list[str] = field(default_factory=list)          # track_rows: why rows are not named by their id
+    spellings: dict[str, dict[str, str]] = field(default_factory=dict)   # uri -> {spelling in it: column name}
+    absent: dict[str, list[str]] = field(default_factory=dict)   # uri -> needed columns it lacks (fill_missing)
 
     @property
     def renamed(self) -> dict[str, str]:
         """Every file's spelling -> column name."""
-        return {k: v for f in self.files for k, v in f.renamed.items()}
+        return {k: v for names in self.spellings.values() for k, v in names.items()}
 
     @property
     def filled(self) -> dict[str, list[str]]:
-        """Each column filled as missing -> the files that lack it."""
+        """Each column filled as missing in every row -> the files that lack it, by column name."""
         out: dict[str, list[str]] = {}
-        for f in self.files:
-            for column in f.filled:
-                out.setdefault(column, []).append(f.uri)
+        for uri, columns in self.absent.items():
+            for column in columns:
+                out.setdefault(column, []).append(uri)
         return dict(sorted(out.items()))
 
 
@@ -100,23 +100,26 @@ def load_loans(data: str | Path | Sequence[str | Path], columns: Iterable[str], 
         wanted.append("grade")
     uris = resolve_sources(data)
     options = _Options(wanted, require_grade, max_bad_rows, fill_missing, track_rows, len(uris) > 1)
-    frames, files, dropped, dropped_rows = [], [], {}, []
+    frames, files, dropped, dropped_rows, spellings, absent = [], [], {}, [], {}, {}
     with tempfile.TemporaryDirectory(prefix="spotgrade-data-") as tmp:
         for uri in uris:
             local = fetch(uri, Path(tmp)) if uri.startswith("s3://") else Path(uri)
-            frame, source, file_dropped, file_rows = _load_file(local, uri, options)
-            frames.append(frame)
-            files.append(source)
-            dropped_rows.append(file_rows)
-            for reason, n in file_dropped.items():
+            file = _load_file(local, uri, options)
+            frames.append(file.frame)
+            files.append(file.source)
+            dropped_rows.append(file.dropped_rows)
+            for reason, n in file.dropped.items():
                 dropped[reason] = dropped.get(reason, 0) + n
+            spellings.update({uri: file.renamed} if file.renamed else {})
+            absent.update({uri: file.filled} if file.filled else {})
     rows_read = sum(f.rows for f in files)
     _check_dropped_share(uris, dropped, rows_read, max_bad_rows)
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     # the raw tables are gone: hand arrow's freed blocks back to the OS, or they stay in the process for
     # the whole run
     pa.default_memory_pool().release_unused()
-    loaded = LoadedData(frame=frame, files=files, dropped=dropped, rows_read=rows_read)
+    loaded = LoadedData(frame=frame, files=files, dropped=dropped, rows_read=rows_read, spellings=spellings,
+                        absent=absent)
     if track_rows:
         _name_rows(loaded, pd.concat(dropped_rows, ignore_index=True), keep_id="id" in wanted)
     return loaded
@@ -131,8 +134,17 @@ def _check_dropped_share(uris: list[str], dropped: dict[str, int], rows_read: in
                         f"--max-bad-rows")
 
 
-def _load_file(path: Path, uri: str, options: _Options
-               ) -> tuple[pd.DataFrame, SourceFile, dict[str, int], pd.DataFrame | None]:
+@dataclass
+class _File:
+    frame: pd.DataFrame
+    source: SourceFile
+    dropped: dict[str, int]
+    dropped_rows: pd.DataFrame | None
+    renamed: dict[str, str]      # spelling in the file -> column name
+    filled: list[str]            # needed columns the file lacks
+
+
+def _load_file(path: Path, uri: str, options: _Options) -> _File:
     sha, size = _digest(path, uri)
     if size == 0:
         raise DataError(f"{uri}: file is empty")
@@ -161,9 +173,8 @@ def _load_file(path: Path, uri: str, options: _Options
     frame, dropped = drop_rows(frame, masks, keep_index=False)
     if malformed:
         dropped[REASON_MALFORMED] = malformed
-    renamed = {spelling: name for name, spelling in spelled.items()}
-    return frame, SourceFile(uri=uri, sha256=sha, bytes=size, rows=rows, renamed=renamed,
-                             filled=tuple(missing)), dropped, rows_dropped
+    return _File(frame, SourceFile(uri=uri, sha256=sha, bytes=size, rows=rows), dropped, rows_dropped,
+                 renamed={spelling: name for name, spelling in spelled.items()}, filled=missing)
 
 
 def _reader(path: Path, uri: str) -> tuple[list[str], Callable[[list[str]], tuple[pd.DataFrame, int]]]:

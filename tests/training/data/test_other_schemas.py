@@ -35,9 +35,9 @@ def test_older_spellings_are_read_and_renamed_not_filled(tmp_path: Path) -> None
     wanted = [*COLS, "verification_status", "open_act_il"]
     expected, got = load_loans(plain, wanted), load_loans(older, wanted)
     pd.testing.assert_frame_equal(got.frame, expected.frame)
-    assert got.files[0].renamed == {"HOME_OWNERSHIP": "home_ownership", "is_inc_v": "verification_status",
-                                    "open_il_6m": "open_act_il"}
-    assert got.files[0].filled == () and expected.renamed == {} and got.filled == {}
+    assert got.spellings == {str(older): {"HOME_OWNERSHIP": "home_ownership", "is_inc_v": "verification_status",
+                                          "open_il_6m": "open_act_il"}}
+    assert got.renamed == got.spellings[str(older)] and got.filled == {} and expected.renamed == {}
 
 
 def test_absent_columns_fail_or_are_blanks_in_every_row(tmp_path: Path) -> None:
@@ -48,7 +48,7 @@ def test_absent_columns_fail_or_are_blanks_in_every_row(tmp_path: Path) -> None:
     assert info.value.columns == ["fico_range_low", "fico_range_high", "purpose"]
     assert str(path) in str(info.value) and isinstance(info.value, DataError)
     d = load_loans(path, wanted, fill_missing=True)
-    assert d.files[0].filled == ("fico_range_low", "fico_range_high", "purpose")
+    assert d.absent == {str(path): ["fico_range_low", "fico_range_high", "purpose"]}
     assert d.filled == {"fico_range_high": [str(path)], "fico_range_low": [str(path)], "purpose": [str(path)]}
     # the same values and dtypes as the columns of blanks parse_frame gives
     blanks, _ = parse_frame(pd.DataFrame({c: [""] * 3 for c in ("fico_range_low", "fico_range_high", "purpose")}),
