@@ -94,7 +94,7 @@ def check_output_file(output: str, *, force: bool, also: Iterable[Path] = (), in
         what = "is not a directory" if parent.exists() else "does not exist"
         raise ConfigError(f"--output {output}: {parent} {what}; create the directory first")
     for item in inputs:
-        if not str(item).startswith("s3://") and os.path.exists(item) and os.path.samefile(item, path):
+        if path.exists() and not str(item).startswith("s3://") and os.path.exists(item) and path.samefile(item):
             raise ConfigError(f"--output {output}: is an input file ({item}); give another file name")
     for existing in (path, *also):
         if existing.exists() and not force:

@@ -44,7 +44,7 @@ def test_bad_options_exit_two(capsys, argv):
 def test_unknown_arguments_are_named(capsys):
     code, _, err = run_cli(capsys, "status", "--stack", "S", "--no-such-flag", "x")
     assert code == 2 and err.strip().splitlines()[-1] == \
-        "python -m training: error: unrecognized arguments: --no-such-flag x"
+        "python -m training status: error: unrecognized arguments: --no-such-flag x"
 
 
 def test_module_entry_point_in_a_subprocess(tmp_path):
