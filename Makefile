@@ -27,7 +27,8 @@ install: $(STAMP) $(NODE_STAMP)
 
 # The pinned requirements, then the project itself (editable, no dependencies: they are the pins above), which
 # puts the `spotgrade` command in $(VENV)/bin.
-$(STAMP): requirements.txt requirements-dev.txt training/requirements.txt training/requirements-cpu.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt training/requirements.txt training/requirements-cpu.txt pyproject.toml \
+		training/__init__.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
