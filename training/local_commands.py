@@ -10,6 +10,7 @@ import argparse
 from typing import Any
 
 from training.commands import add_json_flag, command, fraction, json_stdout, positive_int, print_json
+from training.errors import ConfigError
 from training.path_checks import (
     check_data,
     check_model,
@@ -20,7 +21,7 @@ from training.path_checks import (
     remove_stale,
     replace_run_dir,
 )
-from training.train_flags import FEATURE_SET_NAMES, add_train_arguments
+from training.train_flags import FEATURE_SET_NAMES, MIN_SAMPLE_ROWS, add_train_arguments
 
 
 def _print_line(line: str) -> None:
@@ -52,6 +53,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 
 @command("train", "train the grade model and write outputs/<run-id>/", _train_args)
 def _train(args: argparse.Namespace) -> int:
+    if args.sample is not None and args.sample < MIN_SAMPLE_ROWS:
+        raise ConfigError(f"--sample must be at least {MIN_SAMPLE_ROWS} rows, got {args.sample}")
     check_data(args.data or ())
     replaced = check_run_dir(args.output, args.run_id, force=args.force)
     from training.tf_quiet import load_tensorflow

@@ -15,6 +15,9 @@ PROG = "python -m training train"
 # training.features.FEATURE_SETS' names (a test checks it), the choices of --features; listed here so parsing
 # the flags imports no pandas.
 FEATURE_SET_NAMES = ("application", "reference")
+# training.train.MIN_ROWS (a test checks it): the CLI refuses a smaller --sample before loading TensorFlow. Only the
+# CLI: the runner and synth leave it to train(), as a setting of a deployed run that training refuses.
+MIN_SAMPLE_ROWS = 20
 
 
 def run_id(text: str) -> str:

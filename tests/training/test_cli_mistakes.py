@@ -26,6 +26,7 @@ MISTAKES = [
     (["train", "--max-bad-rows", "2"], "between 0 and 1"),
     (["train", "--hidden-units", "10,,5"], "layer sizes"),
     (["train", "--run-id", "a/b"], "--run-id: must be"),
+    (["train", "--sample", "5"], "--sample must be at least 20 rows, got 5"),
     (["train", "--output", "afile"], "afile: is a file"),
     (["train", "--output", "afile/runs"], "lies under the file afile"),
     (["train", "--output", "outputs", "--run-id", "run1"], "--force"),

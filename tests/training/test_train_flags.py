@@ -38,9 +38,11 @@ def test_bad_flags_are_one_line_config_errors(flags, message):
 
 def test_feature_set_choices_are_the_feature_sets():
     from training.features import FEATURE_SETS
-    from training.train_flags import FEATURE_SET_NAMES
+    from training.train import MIN_ROWS
+    from training.train_flags import FEATURE_SET_NAMES, MIN_SAMPLE_ROWS
 
     assert FEATURE_SET_NAMES == tuple(FEATURE_SETS)
+    assert MIN_SAMPLE_ROWS == MIN_ROWS
     with pytest.raises(ConfigError, match="argument --features: invalid choice: '?bogus"):
         parse_train_flags(["--features", "bogus"])
 
