@@ -61,7 +61,9 @@ class _VersionAction(argparse.Action):
 
 
 def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
-    parser = _Parser(prog=prog, description="spotgrade: train and use the Lending Club loan-grade model")
+    parser = _Parser(prog=prog, description="spotgrade: train and use the Lending Club loan-grade model",
+                     epilog="`PROG <command> --help` shows a command's options. Shell completion (bash, zsh): "
+                            "eval \"$(register-python-argcomplete spotgrade)\"".replace("PROG", prog))
     parser.add_argument("--version", action=_VersionAction, help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="<command>", required=True)
     for cmd in COMMANDS.values():
