@@ -11,7 +11,7 @@ import glob
 import os
 import re
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from training.data.schema import DATA_SUFFIXES
@@ -45,6 +45,14 @@ def resolve_sources(data: str | Path | Sequence[str | Path]) -> list[str]:
         else:
             uris.append(text)
     return uris
+
+
+def short_names(uris: Sequence[str], limit: int = 4) -> str:
+    """The files' base names, comma-separated; past ``limit``, the first ones and "(+N more)"."""
+    names = [PurePosixPath(str(u)).name or str(u) for u in uris]
+    if len(names) <= limit:
+        return ", ".join(names)
+    return ", ".join(names[:limit - 1]) + f" (+{len(names) - limit + 1} more)"
 
 
 def is_data_name(name: str) -> bool:
