@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from training.data import GRADES
-from training.data.sources import short_names
+from training.data.sources import describe_files, short_names
 from training.metrics import extra_metrics, versus_baselines
 from training.plots import plot_confusion_matrix, plot_reliability, plot_subject
 
@@ -35,8 +35,11 @@ def render_report(metrics: dict[str, Any], run_info: dict[str, Any], plots: tupl
     split = run_info.get("config", {}).get("split", "random")
     rows = metrics.get("rows", {})
     lines += [f"Feature set `{name}`, {split} split: {rows.get('train', '?')} train, "
-              f"{rows.get('validation', '?')} validation, {rows.get('test', '?')} test rows.", "",
-              "## Headline (test rows)", ""]
+              f"{rows.get('validation', '?')} validation, {rows.get('test', '?')} test rows.", ""]
+    files = [f.get("uri", "?") for f in run_info.get("data", {}).get("files", [])]
+    if files and not run_info.get("synthetic"):
+        lines += [f"Data: {describe_files(files)}.", ""]
+    lines += ["## Headline (test rows)", ""]
     lines += [f"- {line}" for line in versus_baselines(test, baselines)] or ["- no baselines computed"]
     lines += _metric_tables(test, baselines, "test rows")
     audit = run_info.get("audit")
