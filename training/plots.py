@@ -131,15 +131,17 @@ def plot_importance(importances: Sequence[dict[str, Any]], path: Path, *, top: i
     plt = _pyplot()
     shown = [r for r in importances if not r.get("empty")][:top][::-1]
     empty = [r["feature"] for r in importances if r.get("empty")]
-    fig, ax = plt.subplots(figsize=(7, max(2.5, 0.3 * len(shown) + 1 + 0.25 * bool(empty))))
+    note = textwrap.wrap(f"Left out, empty in every row measured ({len(empty)}): {', '.join(empty)}", 110) \
+        if empty else []
+    fig, ax = plt.subplots(figsize=(7, max(2.5, 0.3 * len(shown) + 1 + 0.15 * len(note))))
     ax.barh([r["feature"] for r in shown], [r["importance"] for r in shown],
             xerr=[r["std"] for r in shown], color="tab:blue")
     ax.axvline(0, color="grey", linewidth=0.8)
     ax.set_xlabel("accuracy drop when the feature is shuffled")
     ax.set_title(_titled(title, subject))
-    if empty:
-        note = f"left out, empty in every row measured ({len(empty)}): {short_names(empty, limit=8)}"
-        fig.text(0.01, 0.005, "\n".join(textwrap.wrap(note, 100)), fontsize=7, color="dimgrey", va="bottom")
+    if note:   # below the x label; tight_layout makes room for it
+        ax.annotate("\n".join(note), xy=(0, 0), xycoords="axes fraction", xytext=(-100, -40),
+                    textcoords="offset points", va="top", ha="left", fontsize=7, color="dimgrey")
     return _save(fig, path)
 
 

@@ -366,7 +366,7 @@ def write_raw_csv(path: str | Path, n_rows: int, seed: int = 0, *, all_columns: 
     path = Path(path)
     table, cols = _raw_table(n_rows, seed, all_columns)
     path.parent.mkdir(parents=True, exist_ok=True)
-    opener = (lambda: gzip.open(path, "wb", compresslevel=1)) if path.name.endswith(".gz") \
+    opener = (lambda: gzip.open(path, "wb", compresslevel=1)) if path.name.lower().endswith(".gz") \
         else (lambda: open(path, "wb"))
     with opener() as out:
         if raw_envelope:
