@@ -247,8 +247,8 @@ def _load(config: TrainConfig, feature_set: FeatureSet, run_dir: Path, log: Call
                                   *(["issue_d"] if config.split == "time" else [])]))
     loaded = load_with_audit_columns(data if len(data) > 1 else data[0], columns, max_bad_rows=config.max_bad_rows)
     log(f"read {loaded.rows_read:,} rows from {describe_files([f.uri for f in loaded.files])}")
-    for reason, count in loaded.dropped.items():
-        log(f"dropped {count} rows: {reason}")
+    if loaded.dropped:
+        log(run_record.dropped_line(loaded.dropped))
     if len(loaded.frame) < MIN_ROWS:
         raise DataError(f"{', '.join(data)}: only {len(loaded.frame)} usable labelled rows; need at least {MIN_ROWS}")
     return loaded
@@ -285,9 +285,9 @@ def _fill(train_frame: pd.DataFrame, frame: pd.DataFrame, feature_set: FeatureSe
     fill = fit_fill_values(train_frame, feature_set)
     values_filled = _values_filled(frame, feature_set.columns)
     if fill.empty:
-        log(f"warning: {len(fill.empty)} feature columns are entirely empty in the training split (filled with "
-            f"{FALLBACK_VALUE}, or {MISSING_CATEGORY!r} for categories; the model learns nothing from them); "
-            f"listed in run.json (fill.empty_columns)")
+        log(f"warning: {len(fill.empty)} feature columns are entirely empty in the training split, filled with "
+            f"{FALLBACK_VALUE} or {MISSING_CATEGORY!r} (nothing to learn from); listed in run.json "
+            f"(fill.empty_columns)")
     partly = sorted(((n, c) for c, n in values_filled.items() if c not in fill.empty),
                     key=lambda nc: (-nc[0], nc[1]))
     if partly:
@@ -344,9 +344,12 @@ def _write_artifacts(run_dir: Path, fitted: _Fitted, metrics: dict, progress: Ep
 def summary_lines(result: TrainResult) -> list[str]:
     """Where the artifacts are and the headline test metrics against the majority-class baseline."""
     test, base = result.metrics["test"], result.metrics["baselines"]["majority"]
-    artifacts = ", ".join(sorted(p.name for p in Path(result.run_dir).iterdir() if p.is_file()))
-    lines = [f"artifacts: {result.run_dir}/ ({artifacts})",
-             f"trained {result.epochs_trained} epochs on {result.metrics['rows']['train']} rows "
+    run_dir = Path(result.run_dir)
+    artifacts = ", ".join(sorted(p.name for p in run_dir.iterdir() if p.is_file()))
+    lines = [f"artifacts: {run_dir}/ ({artifacts}; TensorBoard logs in {TENSORBOARD_DIR}/: "
+             f"tensorboard --logdir {run_dir.parent})",
+             f"trained {result.epochs_trained} epoch{'s' if result.epochs_trained != 1 else ''} on "
+             f"{result.metrics['rows']['train']} rows "
              f"(run took {result.run_info['wall_time_s']:.1f}s); held-out test rows: "
              f"{result.metrics['rows']['test']}",
              f"test accuracy {test['accuracy']:.4f} | weighted F1 {test['weighted_f1']:.4f} | "

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from training.data import GRADES, RAW_COLUMNS, load_loans
-from training.features import APPLICATION, REFERENCE, add_derived_features, apply_fill, fit_fill_values, raw_columns_for
 from training.errors import ConfigError
+from training.features import APPLICATION, REFERENCE, add_derived_features, apply_fill, fit_fill_values, raw_columns_for
 from training.synthetic import GRADE_SHARES, NOTICE, RATE_MEDIANS, generate_raw, write_raw, write_raw_csv
 
 NEEDED = sorted(set(raw_columns_for(REFERENCE.columns)) | set(raw_columns_for(APPLICATION.columns)))
