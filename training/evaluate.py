@@ -24,7 +24,8 @@ def evaluate(model_path: str | Path, data: str | Path | Sequence[str | Path], ou
     from training.report import write_evaluation_report
 
     scored = score_data(model_path, data, require_grade=True, max_bad_rows=max_bad_rows,
-                        fill_missing_columns=fill_missing_columns, batch_size=batch_size, log=log)
+                        fill_missing_columns=fill_missing_columns, batch_size=batch_size,
+                        dropped_where=f"{Path(output_dir) / 'metrics.json'} (dropped)", log=log)
     loaded = scored.loaded
     probs = scored.predictions[list(PROBABILITY_COLUMNS)].to_numpy()
     y_true = grade_labels(loaded.frame)
@@ -42,7 +43,7 @@ def evaluate(model_path: str | Path, data: str | Path | Sequence[str | Path], ou
     out.mkdir(parents=True, exist_ok=True)
     write_json(metrics, out / "metrics.json")
     run_info = {"model": str(model_path), "run_id": metrics["run_id"],
-                "data": [Path(f.uri).name for f in loaded.files], "filled_columns": metrics["filled_columns"]}
+                "data": [f.uri for f in loaded.files], "filled_columns": metrics["filled_columns"]}
     write_evaluation_report(out, metrics=metrics, probs=probs, y_true=y_true, run_info=run_info)
     test = metrics["test"]
     log(f"evaluated {len(y_true)} rows: accuracy {test['accuracy']:.4f}, weighted F1 "

@@ -92,9 +92,9 @@ class ScoredData:
 
 def score_data(model_path: str | Path, data: str | Path | Sequence[str | Path], *, require_grade: bool,
                max_bad_rows: float, fill_missing_columns: bool = False, track_rows: bool = False,
-               batch_size: int = 1024, log: Callable[[str], None] = print) -> ScoredData:
-    """Load the model, read the columns it needs from ``data`` (logging renames, filled columns and drops) and
-    predict every row: the one path of `predict` and `evaluate`."""
+               batch_size: int = 1024, dropped_where: str = "", log: Callable[[str], None] = print) -> ScoredData:
+    """Load the model, read the columns it needs from ``data`` (logging the files, renames, filled columns and
+    drops: :func:`load_lines`) and predict every row: the one path of `predict` and `evaluate`."""
     from training.data import load_loans
     from training.data.loading import MissingColumnsError
 
@@ -105,15 +105,18 @@ def score_data(model_path: str | Path, data: str | Path | Sequence[str | Path], 
     except MissingColumnsError as exc:
         raise DataError(f"{exc.uri}: lacks columns the model needs: {', '.join(exc.columns)}; pass {FILL_FLAG} "
                         f"to treat them as missing in every row (filled by the model's own rules)") from None
-    for line in load_lines(loaded):
+    for line in load_lines(loaded, dropped_where):
         log(line)
     return ScoredData(loaded=loaded, predictions=predict_frame(model, loaded.frame, batch_size=batch_size))
 
 
-def load_lines(loaded: LoadedData) -> list[str]:
-    """One line for the columns read under other spellings, one warning for the filled columns, one per drop
-    reason, and the notes on row keys."""
-    lines = []
+def load_lines(loaded: LoadedData, dropped_where: str = "") -> list[str]:
+    """One line each: the files read, the columns read under other spellings, a warning naming the filled
+    columns, the rows dropped by reason (all reasons in ``dropped_where``), and the notes on row keys."""
+    from training.data.sources import describe_files
+    from training.run_record import dropped_line
+
+    lines = [f"read {loaded.rows_read:,} rows from {describe_files([f.uri for f in loaded.files])}"]
     if loaded.renamed:
         pairs = ", ".join(f"{spelling} as {name}" for spelling, name in sorted(loaded.renamed.items()))
         lines.append(f"read {len(loaded.renamed)} column(s) under another LendingClub spelling: {pairs}")
@@ -124,8 +127,8 @@ def load_lines(loaded: LoadedData) -> list[str]:
             f"{c} ({', '.join(Path(u).name for u in uris)})" for c, uris in some.items()) if some else ""
         lines.append(f"warning: {len(filled)} column(s) the model needs are absent from the data, treated as "
                      f"missing in every row and filled by the model's own rules: {', '.join(filled)}{where}")
-    lines += [f"dropped {count} rows: {reason}" for reason, count in loaded.dropped.items()]
-    return lines + loaded.notes
+    dropped = dropped_line(loaded.dropped, dropped_where) if dropped_where else dropped_line(loaded.dropped)
+    return lines + ([dropped] if dropped else []) + loaded.notes
 
 
 @dataclass
@@ -143,9 +146,10 @@ def predict_file(model_path: str | Path, data: str | Path | Sequence[str | Path]
                  log: Callable[[str], None] = print) -> PredictionResult:
     """Predict every record of ``data``; write ``output`` (CSV, or Parquet for ``.parquet``) and, when rows were
     dropped, ``dropped_path(output)`` (see the module docstring)."""
-    scored = score_data(model_path, data, require_grade=False, max_bad_rows=max_bad_rows,
-                        fill_missing_columns=fill_missing_columns, track_rows=True, batch_size=batch_size, log=log)
     output = Path(output)
+    scored = score_data(model_path, data, require_grade=False, max_bad_rows=max_bad_rows,
+                        fill_missing_columns=fill_missing_columns, track_rows=True, batch_size=batch_size,
+                        dropped_where=str(dropped_path(output)), log=log)
     output.parent.mkdir(parents=True, exist_ok=True)
     _write_table(scored.predictions, output)
     listed = _write_dropped(scored.loaded, dropped_path(output), log)

@@ -229,7 +229,8 @@ def test_predict_keeps_ids_and_order_and_lists_the_dropped_rows(model, model_pat
     assert pd.read_csv(result.dropped_file).to_dict("records") == [
         {"id": raw_frame.loc[3, "id"], "reason": "unparseable emp_length"},
         {"id": raw_frame.loc[10, "id"], "reason": "unparseable issue_d"}]
-    assert "dropped 1 rows: unparseable emp_length" in lines and "dropped 1 rows: unparseable issue_d" in lines
+    assert "read 40 rows from 1 file: in.csv" in lines
+    assert "dropped 2 rows: 1 unparseable emp_length, 1 unparseable issue_d" in lines
     assert any(line.startswith("listed the 2 dropped rows with their id in ") for line in lines)
     parquet = predict_file(model_path, tmp_path / "in.csv", tmp_path / "out.parquet", max_bad_rows=0.1, log=print)
     pd.testing.assert_frame_equal(pd.read_parquet(parquet.output)[["id", "grade"]], out[["id", "grade"]])
@@ -296,11 +297,13 @@ def test_load_lines_say_what_was_renamed_filled_and_dropped_in_one_line_each():
 
     files = [SourceFile(uri, "0" * 64, 1, 10) for uri in ("s3://b/a.csv", "b.csv")]
     loaded = LoadedData(frame=pd.DataFrame(), files=files, dropped={"unparseable dti": 2, "malformed row": 1},
+                        rows_read=20,
                         spellings={"b.csv": {"is_inc_v": "verification_status"}},
                         absent={"s3://b/a.csv": ["fico_range_low", "bc_util"], "b.csv": ["fico_range_low"]},
                         notes=["rows are named by their row number: ..."])
-    assert load_lines(loaded) == [
+    assert load_lines(loaded, "x.dropped.csv") == [
+        "read 20 rows from 2 files: a.csv, b.csv",
         "read 1 column(s) under another LendingClub spelling: is_inc_v as verification_status",
         "warning: 2 column(s) the model needs are absent from the data, treated as missing in every row and filled "
         "by the model's own rules: bc_util, fico_range_low; absent from some files only: bc_util (a.csv)",
-        "dropped 2 rows: unparseable dti", "dropped 1 rows: malformed row", "rows are named by their row number: ..."]
+        "dropped 3 rows: 2 unparseable dti, 1 malformed row", "rows are named by their row number: ..."]
