@@ -113,7 +113,7 @@ def score_data(model_path: str | Path, data: str | Path | Sequence[str | Path], 
 def load_lines(loaded: LoadedData, dropped_where: str = "") -> list[str]:
     """One line each: the files read, the columns read under other spellings, a warning naming the filled
     columns, the rows dropped by reason (all reasons in ``dropped_where``), and the notes on row keys."""
-    from training.data.sources import describe_files
+    from training.data.sources import describe_files, short_names
     from training.run_record import dropped_line
 
     lines = [f"read {loaded.rows_read:,} rows from {describe_files([f.uri for f in loaded.files])}"]
@@ -122,9 +122,12 @@ def load_lines(loaded: LoadedData, dropped_where: str = "") -> list[str]:
         lines.append(f"read {len(loaded.renamed)} column(s) under another LendingClub spelling: {pairs}")
     filled = loaded.filled
     if filled:
-        some = {c: uris for c, uris in filled.items() if len(uris) < len(loaded.files)}
-        where = "; absent from some files only: " + ", ".join(
-            f"{c} ({', '.join(Path(u).name for u in uris)})" for c, uris in some.items()) if some else ""
+        by_files: dict[tuple[str, ...], list[str]] = {}
+        for column, uris in filled.items():
+            if len(uris) < len(loaded.files):
+                by_files.setdefault(tuple(uris), []).append(column)
+        where = "".join(f"; {', '.join(columns)} absent from {short_names(uris)} only"
+                        for uris, columns in by_files.items())
         lines.append(f"warning: {len(filled)} column(s) the model needs are absent from the data, treated as "
                      f"missing in every row and filled by the model's own rules: {', '.join(filled)}{where}")
     dropped = dropped_line(loaded.dropped, dropped_where) if dropped_where else dropped_line(loaded.dropped)

@@ -305,5 +305,5 @@ def test_load_lines_say_what_was_renamed_filled_and_dropped_in_one_line_each():
         "read 20 rows from 2 files: a.csv, b.csv",
         "read 1 column(s) under another LendingClub spelling: is_inc_v as verification_status",
         "warning: 2 column(s) the model needs are absent from the data, treated as missing in every row and filled "
-        "by the model's own rules: bc_util, fico_range_low; absent from some files only: bc_util (a.csv)",
+        "by the model's own rules: bc_util, fico_range_low; bc_util absent from a.csv only",
         "dropped 3 rows: 2 unparseable dti, 1 malformed row", "rows are named by their row number: ..."]
