@@ -17,10 +17,9 @@ from training.path_checks import (
     check_output_dir,
     check_output_file,
     check_run_dir,
-    dropped_rows_path,
-    remove_stale,
     replace_run_dir,
 )
+from training.prediction_files import dropped_path
 from training.train_flags import FEATURE_SET_NAMES, MIN_SAMPLE_ROWS, add_train_arguments
 
 
@@ -163,8 +162,9 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _predict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, metavar="FILE", help="model.keras of a training run")
-    p.add_argument("--data", required=True, metavar="PATH",
-                   help="raw loan records: CSV (.csv/.gz/.zip, s3://) or JSON lines (.jsonl/.json)")
+    p.add_argument("--data", required=True, action="append", metavar="PATH",
+                   help="raw loan records: CSV (.csv/.gz/.zip, s3://), Parquet or JSON lines (.jsonl/.json); "
+                        "repeatable (each output row then names its source file)")
     p.add_argument("--output", required=True, metavar="FILE",
                    help="CSV (Parquet if it ends .parquet): id (or row number), grade and prob_A..prob_G per input "
                         "row, in input order; rows that cannot be graded go to <FILE without suffix>.dropped.csv")
@@ -176,16 +176,14 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
 @command("predict", "grade raw loan records with a saved model", _predict_args)
 def _predict(args: argparse.Namespace) -> int:
     check_model(args.model)
-    check_data([args.data])
-    dropped = dropped_rows_path(args.output)
-    check_output_file(args.output, force=args.force, also=[dropped], inputs=[args.data, args.model])
+    check_data(args.data)
+    check_output_file(args.output, force=args.force, also=[dropped_path(args.output)], inputs=[*args.data, args.model])
     from training.tf_quiet import load_tensorflow
 
     load_tensorflow()
     from training.predict import predict_file
 
-    remove_stale([dropped])  # only with --force can it exist here; this run writes it again if rows are dropped
-    predict_file(args.model, args.data, args.output, max_bad_rows=args.max_bad_rows,
+    predict_file(args.model, _one_or_many(args.data), args.output, max_bad_rows=args.max_bad_rows,
                  fill_missing_columns=args.fill_missing_columns, log=_print_line)
     return 0
 

@@ -10,7 +10,6 @@ Each problem is one ConfigError (DataError for a missing input) naming the path 
 """
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 from pathlib import Path
@@ -18,23 +17,18 @@ from typing import Iterable
 
 from training.errors import ConfigError, DataError
 
-_GLOB_CHARS = ("*", "?", "[")
 METRICS_FILE = "metrics.json"
 # What a `train` run writes first or last: a directory holding none of these is not replaced by --force.
 _RUN_MARKERS = ("run.json", "model.keras", "metrics.json", "data", "tensorboard")
 
 
 def check_data(items: Iterable[str]) -> None:
-    """DataError for the first local path that does not exist or glob that matches no file."""
-    for item in items:
-        text = str(item)
-        if text.startswith("s3://"):
-            continue
-        if any(c in text for c in _GLOB_CHARS):
-            if not any(os.path.isfile(p) for p in glob.iglob(os.path.expanduser(text))):
-                raise DataError(f"{text}: no files match this pattern")
-        elif not os.path.exists(os.path.expanduser(text)):
-            raise DataError(f"{text}: file not found")
+    """DataError for the first local path, directory or glob that names no data file (s3:// is the loader's)."""
+    from training.data.sources import resolve_sources  # standard library only, like this module
+
+    local = [str(item) for item in items if not str(item).startswith("s3://")]
+    if local:
+        resolve_sources(local)
 
 
 def check_model(path: str) -> None:
@@ -44,11 +38,6 @@ def check_model(path: str) -> None:
         raise DataError(f"{path}: is a run directory; give the model file in it: {model / 'model.keras'}")
     if not model.is_file():
         raise DataError(f"{path}: model file not found (give the model.keras of a training run)")
-
-
-def dropped_rows_path(output: str | Path) -> Path:
-    """Where predict writes the rows it dropped: `<output without its suffix>.dropped.csv`."""
-    return Path(output).with_suffix(".dropped.csv")
 
 
 def check_run_dir(output: str, run_id: str | None, *, force: bool) -> Path | None:
@@ -99,12 +88,6 @@ def check_output_file(output: str, *, force: bool, also: Iterable[Path] = (), in
     for existing in (path, *also):
         if existing.exists() and not force:
             raise ConfigError(f"{existing}: exists; give another --output, or --force to overwrite it")
-
-
-def remove_stale(paths: Iterable[Path]) -> None:
-    """Delete files an earlier run wrote beside the output (e.g. a `.dropped.csv` this run may not write)."""
-    for path in paths:
-        path.unlink(missing_ok=True)
 
 
 def _check_creatable_dir(output: str) -> None:

@@ -98,17 +98,20 @@ def test_evaluate_passes_the_flags_and_prints_the_metrics(capsys, calls, tmp_pat
     assert kwargs["fill_missing_columns"] is True and kwargs["max_bad_rows"] == 0.01 and callable(kwargs["log"])
 
 
-def test_predict_force_removes_a_stale_dropped_file(capsys, calls, tmp_path):
+def test_predict_refuses_an_existing_output_or_dropped_file_without_force(capsys, calls, tmp_path):
     model, data, out = tmp_path / "model.keras", tmp_path / "data.csv", tmp_path / "p.csv"
-    for path in (model, data, out, tmp_path / "p.dropped.csv"):
+    for path in (model, data, tmp_path / "p.dropped.csv"):
         path.write_text("x")
     argv = ["predict", "--model", str(model), "--data", str(data), "--output", str(out)]
     code, _, err = run_cli(capsys, *argv)
     assert code == 2 and calls == []
+    assert_one_line_error(err, "p.dropped.csv: exists", "--force")
+    out.write_text("x")
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2 and calls == []
     assert_one_line_error(err, "p.csv: exists", "--force")
     code, _, err = run_cli(capsys, *argv, "--force")
-    assert code == 0, err
-    assert not (tmp_path / "p.dropped.csv").exists()
+    assert code == 0, err  # predict_file itself removes a stale dropped file (tests/training/test_predict.py)
     assert calls[-1] == ("predict_file", (str(model), str(data), str(out)),
                          {"max_bad_rows": 0.01, "fill_missing_columns": False, "log": calls[-1][2]["log"]})
 

@@ -5,6 +5,7 @@ import pytest
 
 from training import path_checks as pc
 from training.errors import ConfigError, DataError
+from training.prediction_files import dropped_path
 
 
 def _touch(path: Path) -> Path:
@@ -69,20 +70,17 @@ def test_output_dir(tmp_path):
 
 def test_output_file(tmp_path):
     out = tmp_path / "p.csv"
-    pc.check_output_file(str(out), force=False, also=[pc.dropped_rows_path(out)])
+    pc.check_output_file(str(out), force=False, also=[dropped_path(out)])
     for output, message in [(f"{tmp_path}/", "is a directory"), (str(tmp_path), "is a directory"),
                             (str(tmp_path / "no" / "p.csv"), "does not exist; create the directory first")]:
         with pytest.raises(ConfigError, match=message):
             pc.check_output_file(output, force=True)
-    _touch(pc.dropped_rows_path(out))
+    _touch(dropped_path(out))
     with pytest.raises(ConfigError, match=r"p\.dropped\.csv: exists"):
-        pc.check_output_file(str(out), force=False, also=[pc.dropped_rows_path(out)])
-    pc.check_output_file(str(out), force=True, also=[pc.dropped_rows_path(out)])
+        pc.check_output_file(str(out), force=False, also=[dropped_path(out)])
+    pc.check_output_file(str(out), force=True, also=[dropped_path(out)])
     data = _touch(tmp_path / "data.csv")
     with pytest.raises(ConfigError, match="is an input file"):
         pc.check_output_file(str(data), force=True, inputs=[str(data)])
 
 
-def test_dropped_rows_path():
-    assert pc.dropped_rows_path("out/p.csv") == Path("out/p.dropped.csv")
-    assert pc.dropped_rows_path("p.parquet") == Path("p.dropped.csv")

@@ -11,24 +11,26 @@ the Arrow CSV reader) or :mod:`~training.data.json_lines`, :mod:`~training.data.
 means), then :mod:`~training.data.frames` (the batch parser) or :mod:`~training.data.records` (a few records), and
 :mod:`~training.data.loading` (:func:`load_loans`: all of it for a list of files).
 """
-from training.data.frames import parse_frame
-from training.data.loading import LoadedData, MissingColumnsError, SourceFile, load_loans
-from training.data.reading import read_table
-from training.data.records import parse_records
-from training.data.schema import (
-    COLUMN_SPELLINGS,
-    DATE_COLUMNS,
-    EMP_LENGTHS,
-    FRACTION_PERCENT_COLUMNS,
-    GRADES,
-    NUMERIC_COLUMNS,
-    RAW_COLUMNS,
-    TEXT_COLUMNS,
-)
-from training.data.sources import resolve_sources
+from __future__ import annotations
 
-__all__ = [
-    "COLUMN_SPELLINGS", "DATE_COLUMNS", "EMP_LENGTHS", "FRACTION_PERCENT_COLUMNS", "GRADES", "NUMERIC_COLUMNS",
-    "RAW_COLUMNS", "TEXT_COLUMNS", "LoadedData", "MissingColumnsError", "SourceFile", "load_loans", "parse_frame",
-    "parse_records", "read_table", "resolve_sources",
-]
+import importlib
+from typing import Any
+
+# Public name -> the module that owns it. Imported on first use (PEP 562), so that the standard-library parts
+# (schema, sources) serve the CLI's path checks without pandas or pyarrow being imported.
+_OWNERS = {
+    "parse_frame": "frames",
+    "LoadedData": "loading", "MissingColumnsError": "loading", "SourceFile": "loading", "load_loans": "loading",
+    "read_table": "reading",
+    "parse_records": "records",
+    "resolve_sources": "sources",
+    **{name: "schema" for name in ("COLUMN_SPELLINGS", "DATE_COLUMNS", "EMP_LENGTHS", "FRACTION_PERCENT_COLUMNS",
+                                   "GRADES", "NUMERIC_COLUMNS", "RAW_COLUMNS", "TEXT_COLUMNS")},
+}
+__all__ = sorted(_OWNERS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _OWNERS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_OWNERS[name]}"), name)
