@@ -352,7 +352,8 @@ def upload_data(session: Any, path: str | Path, stack: str = DEFAULT_STACK, *, k
     """Upload a local data file to s3://<bucket>/data/<name> (multipart, sha256 in the metadata)."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: no such file; give the path of a Lending Club CSV (.csv, .csv.gz or .zip)")
+        what = "is a directory, not a file" if path.is_dir() else "no such file"
+        raise DataError(f"{path}: {what}; give the path of a Lending Club CSV (.csv, .csv.gz or .zip)")
     with aws_errors("upload-data"):
         run = find_shared_stack(session, stack)
         s3 = session.client("s3")

@@ -128,7 +128,7 @@ def test_bad_input_is_one_line_before_any_aws_call(no_aws_credentials, tmp_path,
         ("runs", "--stack", "9lives"): "error: --stack '9lives' is invalid",
         ("pull", "--dest", str(a_file)): f"error: --dest {a_file} is a file: give a directory",
         ("upload-data", str(tmp_path / "nope.csv")): f"error: {tmp_path / 'nope.csv'}: no such file",
-        ("upload-data", str(tmp_path)): f"error: {tmp_path}: no such file",
+        ("upload-data", str(tmp_path)): f"error: {tmp_path}: is a directory, not a file",
         ("estimate", "-c", "trainArgs=--epochs abc"): "error: context key 'trainArgs': '--epochs abc' is not "
                                                       "allowed; `python -m training train` says: argument --epochs",
         ("estimate", "-c", "maxRuntimeHours"): "error: -c 'maxRuntimeHours': expected key=value",
@@ -152,7 +152,8 @@ def test_bad_region_is_one_line(aws_env, capsys):
 
 
 def test_usage_mistakes_exit_2(capsys):
-    for argv in (["status", "--lines", "-1"], ["status", "--lines", "x"], ["logs", "--poll", "0"]):
+    for argv in (["status", "--lines", "-1"], ["status", "--lines", "x"], ["logs", "--poll", "0"],
+                 ["logs", "--poll", "inf"], ["estimate", "--hours", "inf"], ["estimate", "--epochs-per-hour", "nan"]):
         assert main(argv) == 2
         assert "error:" in capsys.readouterr().err
 
