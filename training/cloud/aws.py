@@ -73,12 +73,14 @@ def upload_file(s3: Any, path: Path, bucket: str, key: str, content_type: str | 
     s3.upload_file(str(path), bucket, key, ExtraArgs=extra, Config=TRANSFER_CONFIG)
 
 
-def upload_dir(s3: Any, local_dir: Path, bucket: str, key_of: Callable[[str], str],
-               last: Iterable[str] = ()) -> list[str]:
-    """Upload every file under local_dir, subdirectories included, to `key_of(its relative path)` (a core.layout
-    key); files named in `last` go last (a commit marker). The keys, in upload order."""
-    last = set(last)
-    files = sorted(p for p in Path(local_dir).rglob("*") if p.is_file())
+def upload_dir(s3: Any, local_dir: Path, bucket: str, key_of: Callable[[str], str], last: Iterable[str] = (),
+               skip: Iterable[str] = ()) -> list[str]:
+    """Upload every file under local_dir, subdirectories included (but not the top-level ones named in `skip`),
+    to `key_of(its relative path)` (a core.layout key); files named in `last` go last (a commit marker). The keys,
+    in upload order."""
+    local_dir, last, skip = Path(local_dir), set(last), set(skip)
+    files = sorted(p for p in local_dir.rglob("*") if p.is_file())
+    files = [p for p in files if p.parent == local_dir or p.relative_to(local_dir).parts[0] not in skip]
     files.sort(key=lambda p: p.name in last)
     keys = []
     for path in files:

@@ -7,11 +7,18 @@ boto3 and the working modules are imported only when a command runs, so `--help`
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from typing import Any, Callable, Iterable
 
-from training.commands import AddArguments, Run, command, non_negative_int, positive_float
+from training.commands import (
+    AddArguments,
+    Run,
+    add_json_flag,
+    command,
+    non_negative_int,
+    positive_float,
+    print_json,
+)
 
 
 def _session(args: argparse.Namespace) -> Any:
@@ -62,15 +69,6 @@ def _print(lines: Iterable[str]) -> None:
         print(line)
 
 
-# TODO(helper A): training.commands.add_json_flag / print_json replace these two once merged.
-def _json_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout, nothing else")
-
-
-def _print_json(document: Any) -> None:
-    print(json.dumps(document, indent=2, allow_nan=False))
-
-
 RUN_ID_HELP = ("the run (default: the newest run: that of the most recently created run stack, else the run in "
                "the bucket that started last; `runs` lists them)")
 
@@ -102,7 +100,7 @@ def _cloud_command(name: str, help: str, more: AddArguments | None = None, *, st
 def _status_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lines", type=non_negative_int, default=5, metavar="N",
                    help="latest log lines to show (default 5)")
-    _json_flag(p)
+    add_json_flag(p, "the run's status")
 
 
 @_cloud_command("status", "show a run: state, attempts, instance, progress, cost so far", _status_args, run_id=True)
@@ -112,7 +110,7 @@ def _status(args: argparse.Namespace) -> int:
     stack, run_id = _stack(args), _run_id(args)
     report = control.status_report(_session(args), stack, run_id=run_id, log_lines=args.lines)
     if args.json:
-        _print_json(control_view.status_json(report))
+        print_json(control_view.status_json(report))
     else:
         _print(control_view.status_lines(report))
     return 0
@@ -178,15 +176,19 @@ def _upload(args: argparse.Namespace) -> int:
     return 0
 
 
+def _runs_args(p: argparse.ArgumentParser) -> None:
+    add_json_flag(p, "the runs")
+
+
 @_cloud_command("runs", "list every run in the bucket (and every deployed run stack), newest first, with state, "
-                        "cost and weighted F1", _json_flag)
+                        "cost and weighted F1", _runs_args)
 def _runs(args: argparse.Namespace) -> int:
     from training.cloud import control, control_view
 
     stack = _stack(args)
     rows = control.runs(_session(args), stack)
     if args.json:
-        _print_json(control_view.runs_json(stack, rows))
+        print_json(control_view.runs_json(stack, rows))
     else:
         _print(control_view.runs_lines(rows))
     return 0
@@ -200,7 +202,7 @@ def _estimate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hours", type=_finite_positive, help="expected hours (default: maxRuntimeHours)")
     p.add_argument("--epochs-per-hour", type=_finite_positive, metavar="N",
                    help="measured training speed: hours = epochs / N, capped by maxRuntimeHours")
-    _json_flag(p)
+    add_json_flag(p, "the estimate")
 
 
 @_cloud_command("estimate", "expected cost of the configured run from recent spot prices", _estimate_args,
@@ -212,7 +214,7 @@ def _estimate(args: argparse.Namespace) -> int:
     context = load_context(args.context or ())
     found = estimate.estimate(_session(args), context, hours=args.hours, epochs_per_hour=args.epochs_per_hour)
     if args.json:
-        _print_json(estimate.estimate_json(found))
+        print_json(estimate.estimate_json(found))
     else:
         _print(estimate.estimate_lines(found))
     return 0

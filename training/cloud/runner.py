@@ -45,6 +45,7 @@ EXIT_FOR_STATE = {lifecycle.SUCCEEDED: RunnerExit.SUCCEEDED, lifecycle.FAILED: R
                   lifecycle.INTERRUPTED: RunnerExit.INTERRUPTED, lifecycle.STOPPED: RunnerExit.STOPPED,
                   lifecycle.HUNG: RunnerExit.STOPPED, lifecycle.RETRYING: RunnerExit.RETRY}
 EXIT_UNRECORDED = 70  # not a RunnerExit on purpose: the user data records the attempt as CRASHED itself
+INPUTS_DIR = "data"  # the run directory's inputs (train's synthetic sample, data/synthetic.csv): not an artifact
 CRASHED = "CRASHED"  # an attempt's end state: lifecycle.end_attempt then makes the run RETRYING or FAILED
 
 log = logging.getLogger("spotgrade.runner")
@@ -276,12 +277,12 @@ class Runner:
                  "checkpoint in S3" if ready else "no checkpoint to sync")
 
     def _upload_artifacts(self, clients: aws.Clients, result: Any) -> dict:
-        """Upload the run directory, subdirectories (tensorboard/) included, run.json last; the headline test
-        metrics. The data is not in it (downloaded to the work directory's data/)."""
+        """Upload the run directory, subdirectories (tensorboard/) included but not its inputs (data/), run.json
+        last; the headline test metrics."""
         log.info("training finished after epoch %d; uploading artifacts", result.epochs_trained)
         _add_cloud_record(Path(result.run_dir) / "run.json", self.status)
         keys = aws.upload_dir(clients.s3, Path(result.run_dir), self.layout.bucket, self.layout.artifact_key,
-                              last=("run.json",))
+                              last=("run.json",), skip=(INPUTS_DIR,))
         log.info("artifacts: %s", _summary(k[len(self.layout.artifacts_prefix):] for k in keys))
         metrics = result.metrics if isinstance(result.metrics, dict) else {}
         return headline(metrics.get("test"))

@@ -54,14 +54,19 @@ def test_upload_dir_puts_marker_last_and_download_restores(clients, tmp_path):
     (src / "latest.weights.h5").write_bytes(b"w" * 1000)
     (src / "sub" / "h.json").write_text("[]")
     here = RunLayout(BUCKET, "r")
-    keys = aws.upload_dir(clients.s3, src, BUCKET, here.checkpoint_key, last=("training_metadata.json",))
+    (src / "data" / "sub").mkdir(parents=True)
+    (src / "data" / "sub" / "input.csv").write_text("x")
+    (src / "sub" / "data").mkdir()
+    (src / "sub" / "data" / "kept.json").write_text("{}")  # only a top-level data/ is skipped
+    keys = aws.upload_dir(clients.s3, src, BUCKET, here.checkpoint_key, last=("training_metadata.json",),
+                          skip=("data",))
     assert keys[-1] == "scratch/r/checkpoints/training_metadata.json"
     assert set(keys) == {"scratch/r/checkpoints/latest.weights.h5", "scratch/r/checkpoints/sub/h.json",
-                         "scratch/r/checkpoints/training_metadata.json"}
+                         "scratch/r/checkpoints/sub/data/kept.json", "scratch/r/checkpoints/training_metadata.json"}
     assert clients.s3.head_object(Bucket=BUCKET, Key=keys[-1])["ContentType"] == "application/json"
     dest = tmp_path / "dest"
     paths = aws.download_prefix(clients.s3, BUCKET, here.checkpoints_prefix, dest)
-    assert len(paths) == 3
+    assert len(paths) == 4
     assert (dest / "latest.weights.h5").read_bytes() == b"w" * 1000
     assert (dest / "sub" / "h.json").read_text() == "[]"
 

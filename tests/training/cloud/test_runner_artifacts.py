@@ -41,6 +41,8 @@ def test_the_runner_uploads_the_run_directory_with_its_subdirectories(cloud, tmp
     def train(config, **_):
         run_dir = Path(config.output_dir) / config.run_id
         write_run_dir(run_dir)
+        (run_dir / "data").mkdir()
+        (run_dir / "data" / "synthetic.csv").write_text("id,grade\n")  # train's sample: an input, not uploaded
         return SimpleNamespace(run_dir=run_dir, epochs_trained=3, metrics=json.loads(RUN_FILES["metrics.json"]))
 
     with FakeImds() as imds:
