@@ -25,10 +25,14 @@ CHECK_ARGS = case " $(ARGS) " in *runId=*|*stackName=*) \
 
 install: $(STAMP) $(NODE_STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt training/requirements.txt training/requirements-cpu.txt
+# The pinned requirements, then the project itself (editable, no dependencies: they are the pins above), which
+# puts the `spotgrade` command in $(VENV)/bin.
+$(STAMP): requirements.txt requirements-dev.txt training/requirements.txt training/requirements-cpu.txt pyproject.toml \
+		training/__init__.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
 $(NODE_STAMP): package.json $(wildcard package-lock.json)
@@ -75,4 +79,4 @@ bench: install
 	$(PY) -m bench $(ARGS)
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out outputs .pytest_cache
+	rm -rf $(VENV) node_modules cdk.out outputs .pytest_cache spotgrade.egg-info build

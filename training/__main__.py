@@ -1,4 +1,5 @@
-"""`python -m training <command>` (see training/cli.py)."""
+# PYTHON_ARGCOMPLETE_OK
+"""`python -m training` (see training/cli.py)."""
 import sys
 
 from training.cli import main

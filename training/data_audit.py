@@ -13,6 +13,7 @@ from training.audit import AUDIT_EXTRA_COLUMNS, assert_no_leaks, run_audit
 from training.data import LoadedData, load_loans
 from training.errors import DataError
 from training.features import FeatureSet, add_derived_features, get_feature_set, raw_columns_for
+from training.run_record import dropped_line
 
 
 def audit_features(frame: pd.DataFrame, feature_set: FeatureSet, *, seed: int = 0,
@@ -46,8 +47,8 @@ def audit_data(data: Any, feature_sets: list[str], *, max_bad_rows: float = 0.01
     sets = [get_feature_set(name) for name in feature_sets]
     columns = list(dict.fromkeys(["grade", *(c for fs in sets for c in raw_columns_for(fs.columns))]))
     loaded = load_with_audit_columns(data, columns, max_bad_rows=max_bad_rows)
-    for reason, count in loaded.dropped.items():
-        log(f"dropped {count} rows: {reason}")
+    if loaded.dropped:
+        log(dropped_line(loaded.dropped, "the --output report (dropped)"))
     frame = add_derived_features(loaded.frame)
     reports = {}
     for fs in sets:

@@ -1,49 +1,61 @@
 """The `evaluate` command: a saved model on a labelled data file, every row a test row.
 
-Writes metrics.json (the `test` block of training.metrics.compute_metrics) and confusion_matrix.png.
+Writes metrics.json (the ``test`` block as in a training run: training.metrics' classification, ordinal and
+calibration metrics), and the run's report.md, confusion_matrix.png and reliability.png
+(training.report.write_evaluation_report). metrics.json also records the model, its training run, the data
+files, the rows dropped by reason, ``filled_columns`` (absent from the data, treated as missing in every row:
+``fill_missing_columns``) and ``renamed_columns`` (read under another LendingClub spelling).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from training.data import load_loans
-from training.metrics import compute_metrics, grade_labels
-from training.plots import plot_confusion_matrix
+from training.metrics import compute_metrics, extra_metrics, grade_labels
 from training.run_record import write_json
 
 
-@dataclass
-class EvaluationResult:
-    output_dir: Path
-    metrics: dict
-    dropped: dict[str, int]
-
-
 def evaluate(model_path: str | Path, data: str | Path | Sequence[str | Path], output_dir: str | Path, *,
-             batch_size: int = 1024, max_bad_rows: float = 0.01,
-             log: Callable[[str], None] = print) -> EvaluationResult:
-    """A saved model on a labelled data file (all rows are test rows): metrics.json + confusion_matrix.png."""
-    from training.predict import load_model, predict_frame, required_raw_columns
+             max_bad_rows: float = 0.01, fill_missing_columns: bool = False, batch_size: int = 1024,
+             log: Callable[[str], None] = print) -> dict[str, Any]:
+    """A saved model on labelled data (all rows are test rows); returns the metrics written to metrics.json."""
+    from training.predict import PROBABILITY_COLUMNS, score_data
+    from training.report import write_evaluation_report
 
-    model = load_model(model_path)
-    loaded = load_loans(data, required_raw_columns(model), require_grade=True, max_bad_rows=max_bad_rows)
-    for reason, count in loaded.dropped.items():
-        log(f"dropped {count} rows: {reason}")
-    predictions = predict_frame(model, loaded.frame, batch_size=batch_size)
-    y_true, y_pred = grade_labels(loaded.frame), grade_labels(predictions)
-    metrics: dict[str, Any] = {"test": compute_metrics(y_true, y_pred),
-               "rows": {"train": 0, "validation": 0, "test": int(len(y_true))},
-               "model": str(model_path),
-               "data": [{"uri": f.uri, "sha256": f.sha256, "rows": f.rows} for f in loaded.files],
-               "dropped": dict(loaded.dropped)}
+    scored = score_data(model_path, data, require_grade=True, max_bad_rows=max_bad_rows,
+                        fill_missing_columns=fill_missing_columns, batch_size=batch_size,
+                        dropped_where=f"{Path(output_dir) / 'metrics.json'} (dropped)", log=log)
+    loaded = scored.loaded
+    probs = scored.predictions[list(PROBABILITY_COLUMNS)].to_numpy()
+    y_true = grade_labels(loaded.frame)
+    metrics: dict[str, Any] = {
+        "test": {**compute_metrics(y_true, probs.argmax(axis=1)), **extra_metrics(y_true, probs)},
+        "rows": {"train": 0, "validation": 0, "test": int(len(y_true))},
+        "model": str(model_path),
+        "run_id": training_run_id(model_path),
+        "data": [{"uri": f.uri, "sha256": f.sha256, "rows": f.rows} for f in loaded.files],
+        "dropped": dict(loaded.dropped),
+        "filled_columns": list(loaded.filled),
+        "renamed_columns": loaded.renamed,
+    }
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_json(metrics, out / "metrics.json")
-    plot_confusion_matrix(metrics["test"]["confusion_matrix"], out / "confusion_matrix.png",
-                          title="Test rows")
+    run_info = {"model": str(model_path), "run_id": metrics["run_id"],
+                "data": [f.uri for f in loaded.files], "filled_columns": metrics["filled_columns"]}
+    write_evaluation_report(out, metrics=metrics, probs=probs, y_true=y_true, run_info=run_info)
     test = metrics["test"]
     log(f"evaluated {len(y_true)} rows: accuracy {test['accuracy']:.4f}, weighted F1 "
         f"{test['weighted_f1']:.4f}, macro F1 {test['macro_f1']:.4f}; wrote {out}")
-    return EvaluationResult(output_dir=out, metrics=metrics, dropped=dict(loaded.dropped))
+    return metrics
+
+
+def training_run_id(model_path: str | Path) -> str | None:
+    """The run id in the run.json beside the model (a training run's directory), or None."""
+    path = Path(model_path).with_name("run.json")
+    try:
+        run_id = json.loads(path.read_text()).get("run_id")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return run_id if isinstance(run_id, str) else None

@@ -206,14 +206,16 @@ class FillValues:
     values: dict[str, float]                            # numeric column -> value used for NaN
     rules: dict[str, str]                               # column -> "zero" | "mean" | "max" | "fallback:<why>"
     warnings: list[str] = field(default_factory=list)   # e.g. columns entirely empty in the training split
+    empty: list[str] = field(default_factory=list)      # the feature columns entirely empty in the training split
 
     def to_dict(self) -> dict:
-        return {"values": dict(self.values), "rules": dict(self.rules), "warnings": list(self.warnings)}
+        return {"values": dict(self.values), "rules": dict(self.rules), "warnings": list(self.warnings),
+                "empty_columns": list(self.empty)}
 
     @classmethod
     def from_dict(cls, d: dict) -> FillValues:
         return cls(values={k: float(v) for k, v in d["values"].items()}, rules=dict(d["rules"]),
-                   warnings=list(d.get("warnings", [])))
+                   warnings=list(d.get("warnings", [])), empty=list(d.get("empty_columns", [])))
 
 
 def _require(frame: pd.DataFrame, feature_set: FeatureSet, what: str) -> None:
@@ -237,6 +239,7 @@ def fit_fill_values(train: pd.DataFrame, feature_set: FeatureSet) -> FillValues:
     values: dict[str, float] = {}
     rules: dict[str, str] = {}
     notes: list[str] = []
+    empty: list[str] = []
     for column in feature_set.numeric:
         series = as_float(train[column])
         rule = fill_rule(column)
@@ -244,6 +247,7 @@ def fit_fill_values(train: pd.DataFrame, feature_set: FeatureSet) -> FillValues:
             values[column], rules[column] = FALLBACK_VALUE, FALLBACK_RULE
             notes.append(f"{column}: entirely empty in the training split; filled with {FALLBACK_VALUE} "
                          f"(rule would be {rule})")
+            empty.append(column)
             continue
         value = 0.0 if rule == "zero" else float(series.mean() if rule == "mean" else series.max())
         values[column], rules[column] = value, rule
@@ -251,7 +255,8 @@ def fit_fill_values(train: pd.DataFrame, feature_set: FeatureSet) -> FillValues:
         rules[column] = MISSING_CATEGORY
         if train[column].notna().sum() == 0:
             notes.append(f"{column}: entirely empty in the training split; every value is {MISSING_CATEGORY!r}")
-    return FillValues(values=values, rules=rules, warnings=notes)
+            empty.append(column)
+    return FillValues(values=values, rules=rules, warnings=notes, empty=empty)
 
 
 def category_strings(series: pd.Series, missing: str = MISSING_CATEGORY) -> pd.Series:

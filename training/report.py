@@ -1,11 +1,16 @@
-"""`report.md` of a run: headline against the baselines, metrics side by side, per grade, leaks, plots."""
+"""`report.md` of a run (headline against the baselines, metrics side by side, per grade, leaks, plots) and of
+an evaluation (a saved model on a labelled file: metrics, per grade, confusion matrix and reliability plots)."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from training.data import GRADES
-from training.metrics import versus_baselines
+from training.data.sources import describe_files, short_names
+from training.metrics import extra_metrics, versus_baselines
+from training.plots import plot_confusion_matrix, plot_reliability, plot_subject
 
 _COLUMNS = (("accuracy", "accuracy"), ("weighted_f1", "weighted F1"), ("macro_f1", "macro F1"),
             ("mean_abs_grade_error", "mean abs grade error"), ("within_one_grade_accuracy", "within one grade"),
@@ -30,19 +35,13 @@ def render_report(metrics: dict[str, Any], run_info: dict[str, Any], plots: tupl
     split = run_info.get("config", {}).get("split", "random")
     rows = metrics.get("rows", {})
     lines += [f"Feature set `{name}`, {split} split: {rows.get('train', '?')} train, "
-              f"{rows.get('validation', '?')} validation, {rows.get('test', '?')} test rows.", "",
-              "## Headline (test rows)", ""]
+              f"{rows.get('validation', '?')} validation, {rows.get('test', '?')} test rows.", ""]
+    files = [f.get("uri", "?") for f in run_info.get("data", {}).get("files", [])]
+    if files and not run_info.get("synthetic"):
+        lines += [f"Data: {describe_files(files)}.", ""]
+    lines += ["## Headline (test rows)", ""]
     lines += [f"- {line}" for line in versus_baselines(test, baselines)] or ["- no baselines computed"]
-    lines += ["", "## Metrics (test rows)", "",
-              "| model | " + " | ".join(label for _, label in _COLUMNS) + " |",
-              "|---|" + "---:|" * len(_COLUMNS)]
-    for model, values in (("Keras model", test), *baselines.items()):
-        lines.append(f"| {model} | " + " | ".join(_cell(values, key) for key, _ in _COLUMNS) + " |")
-    lines += ["", "## Keras model per grade (test rows)", "", "| grade | precision | recall | F1 | support |",
-              "|---|---:|---:|---:|---:|"]
-    for grade in GRADES:
-        g = test["per_grade"][grade]
-        lines.append(f"| {grade} | {g['precision']:.3f} | {g['recall']:.3f} | {g['f1']:.3f} | {g['support']} |")
+    lines += _metric_tables(test, baselines, "test rows")
     audit = run_info.get("audit")
     lines += ["", "## Leakage audit", ""]
     if audit:
@@ -56,13 +55,41 @@ def render_report(metrics: dict[str, Any], run_info: dict[str, Any], plots: tupl
                 lines.append(f"- `{column}`: " + "; ".join(info["reasons"]))
     else:
         lines.append("Not run.")
-    importance = metrics.get("permutation_importance")
-    if importance:
-        lines += ["", "## Most important features (permutation, accuracy drop)", ""]
-        lines += [f"{i}. `{r['feature']}` {r['importance']:.4f}" for i, r in enumerate(importance[:10], 1)]
-    if plots:
-        lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots]
-    return "\n".join(lines) + "\n"
+    lines += _importance(metrics.get("permutation_importance") or [])
+    return "\n".join(lines + _plot_links(plots)) + "\n"
+
+
+def _metric_tables(test: dict[str, Any], baselines: dict[str, dict[str, Any]], rows: str) -> list[str]:
+    """The metrics side by side (the Keras model, then each baseline) and the Keras model per grade."""
+    lines = ["", f"## Metrics ({rows})", "",
+             "| model | " + " | ".join(label for _, label in _COLUMNS) + " |",
+             "|---|" + "---:|" * len(_COLUMNS)]
+    for model, values in (("Keras model", test), *baselines.items()):
+        lines.append(f"| {model} | " + " | ".join(_cell(values, key) for key, _ in _COLUMNS) + " |")
+    lines += ["", f"## Keras model per grade ({rows})", "", "| grade | precision | recall | F1 | support |",
+              "|---|---:|---:|---:|---:|"]
+    for grade in GRADES:
+        g = test["per_grade"][grade]
+        lines.append(f"| {grade} | {g['precision']:.3f} | {g['recall']:.3f} | {g['f1']:.3f} | {g['support']} |")
+    return lines
+
+
+def _importance(importance: list[dict[str, Any]]) -> list[str]:
+    """The ten most important features; features empty in every row measured are named after them."""
+    ranked = [r for r in importance if not r.get("empty")]
+    empty = [r["feature"] for r in importance if r.get("empty")]
+    if not importance:
+        return []
+    lines = ["", "## Most important features (permutation, accuracy drop)", ""]
+    lines += [f"{i}. `{r['feature']}` {r['importance']:.4f}" for i, r in enumerate(ranked[:10], 1)]
+    if empty:
+        lines += ["", f"Left out, empty in every row measured ({len(empty)}): "
+                  + ", ".join(f"`{c}`" for c in empty) + "."]
+    return lines
+
+
+def _plot_links(plots: tuple[str, ...]) -> list[str]:
+    return ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots] if plots else []
 
 
 def write_report(run_dir: Path, metrics: dict[str, Any], run_info: dict[str, Any]) -> Path:
@@ -72,3 +99,38 @@ def write_report(run_dir: Path, metrics: dict[str, Any], run_info: dict[str, Any
     path = run_dir / "report.md"
     path.write_text(render_report(metrics, run_info, plots))
     return path
+
+
+def render_evaluation_report(metrics: dict[str, Any], run_info: dict[str, Any],
+                             plots: tuple[str, ...] = ()) -> str:
+    """The Markdown text of an evaluation (see ``write_evaluation_report``)."""
+    run_id, data = run_info.get("run_id"), list(run_info.get("data") or [])
+    lines = [f"# Evaluation of {f'run {run_id}' if run_id else 'a model without a run id'}", "",
+             f"Model `{run_info.get('model', '?')}` on {len(data)} data file(s): {short_names(data) or 'none'}; "
+             f"{metrics.get('rows', {}).get('test', '?')} labelled rows, all scored as test rows."]
+    dropped = metrics.get("dropped") or {}
+    if dropped:
+        lines += ["", "Rows dropped: " + "; ".join(f"{n} ({reason})" for reason, n in dropped.items()) + "."]
+    filled = metrics.get("filled_columns") or []
+    if filled:
+        lines += ["", f"Columns absent from the data, filled as missing in every row ({len(filled)}): "
+                  + ", ".join(f"`{c}`" for c in filled) + "."]
+    lines += _metric_tables(metrics["test"], {}, "all rows")
+    return "\n".join(lines + _plot_links(plots)) + "\n"
+
+
+def write_evaluation_report(output_dir: Path, *, metrics: dict[str, Any], probs: np.ndarray, y_true: np.ndarray,
+                            run_info: dict[str, Any]) -> list[Path]:
+    """Write confusion_matrix.png, reliability.png and report.md of an evaluation into ``output_dir``;
+    ``run_info``: ``model`` (its path), ``run_id`` (the model's training run, or None) and ``data`` (the file
+    names), named in the report and the plot titles. Returns the three paths."""
+    out = Path(output_dir)
+    subject = plot_subject(run_info.get("run_id"), list(run_info.get("data") or []))
+    paths = [plot_confusion_matrix(metrics["test"]["confusion_matrix"], out / "confusion_matrix.png",
+                                   title="All rows", subject=subject),
+             plot_reliability(probs, y_true, out / "reliability.png", title="Reliability (all rows)",
+                              subject=subject)]
+    shown = {**metrics, "test": {**extra_metrics(y_true, probs), **metrics["test"]}}   # ECE etc. when absent
+    report = out / "report.md"
+    report.write_text(render_evaluation_report(shown, run_info, tuple(p.name for p in paths)))
+    return [*paths, report]

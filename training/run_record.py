@@ -34,6 +34,17 @@ def write_json(data: Any, path: Path) -> Path:
     return path
 
 
+def dropped_line(dropped: dict[str, int], where: str = "run.json (data.rows_dropped)") -> str | None:
+    """One log line for the rows dropped, by reason (most first, three named), or None when none were;
+    ``where``: the file and key that list every reason."""
+    if not dropped:
+        return None
+    ranked = sorted(dropped.items(), key=lambda item: (-item[1], item[0]))
+    shown = ", ".join(f"{n:,} {reason}" for reason, n in ranked[:3])
+    more = f" and {len(ranked) - 3} more reasons; all in {where}" if len(ranked) > 3 else ""
+    return f"dropped {sum(dropped.values()):,} rows: {shown}{more}"
+
+
 def versions() -> dict[str, str]:
     """Python's and the installed VERSIONED_PACKAGES' versions."""
     found = {"python": platform.python_version()}

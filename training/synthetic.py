@@ -4,7 +4,8 @@ Deterministic (same ``seed`` and ``n_rows`` -> same rows) and vectorised (no Pyt
 Rows use the raw files' column names and text spellings (``int_rate`` ``" 11.55%"``, ``term``
 ``" 36 months"``, dates ``Dec-2015``, ``emp_length`` ``"10+ years"``, ``revol_util`` ``"36.2%"``), so
 they go through :func:`training.data.load_loans` like a real download. Every ``id`` starts with
-``synthetic-`` and files written by :func:`write_raw_csv` say so in their notice line.
+``synthetic-`` and files written by :func:`write_raw` say so (a CSV's notice line, a Parquet file's
+schema metadata).
 
 How a row is made:
 
@@ -30,6 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from training.data.schema import DATE_COLUMNS, GRADES, RAW_COLUMNS, TEXT_COLUMNS
+from training.errors import ConfigError
 
 GRADE_SHARES = (0.18, 0.29, 0.28, 0.15, 0.07, 0.024, 0.006)
 RATE_MEDIANS = (7.0, 10.0, 13.3, 17.0, 19.2, 23.1, 26.8)
@@ -320,6 +322,40 @@ def _arrow(values: np.ndarray | None, name: str, n: int) -> pa.Array:
     return pa.array(values, type=pa.float64(), from_pandas=True)
 
 
+#: the file kinds ``write_raw`` writes, by the path's suffix
+RAW_SUFFIXES = (".csv", ".csv.gz", ".parquet")
+
+
+def write_raw(path: str | Path, n_rows: int, seed: int = 0) -> Path:
+    """Write SYNTHETIC raw rows to ``path``: CSV (``.csv``, gzip for ``.csv.gz``, with LendingClub's notice
+    and summary lines) or Parquet (``.parquet``); ConfigError naming the accepted suffixes for any other."""
+    name = Path(path).name.lower()
+    if name.endswith(".parquet"):
+        return write_raw_parquet(path, n_rows, seed)
+    if name.endswith((".csv", ".csv.gz")):
+        return write_raw_csv(path, n_rows, seed)
+    raise ConfigError(f"{path}: cannot tell the file kind from its name; end it with one of "
+                      f"{', '.join(RAW_SUFFIXES)}")
+
+
+def _raw_table(n_rows: int, seed: int, all_columns: bool) -> tuple[pa.Table, dict[str, np.ndarray]]:
+    """The rows as an Arrow table (text as strings, numbers as float64) and the generated columns."""
+    cols = _columns(n_rows, seed)
+    data = _all_columns(cols, n_rows) if all_columns else {k: cols[k] for k in RAW_COLUMNS if k in cols}
+    return pa.table({k: _arrow(v, k, n_rows) for k, v in data.items()}), cols
+
+
+def write_raw_parquet(path: str | Path, n_rows: int, seed: int = 0, *, all_columns: bool = False) -> Path:
+    """Write SYNTHETIC raw rows to a Parquet file, the notice in its schema metadata (``spotgrade``)."""
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    table, _ = _raw_table(n_rows, seed, all_columns)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table.replace_schema_metadata({"spotgrade": NOTICE}), path)
+    return path
+
+
 def write_raw_csv(path: str | Path, n_rows: int, seed: int = 0, *, all_columns: bool = False,
                   raw_envelope: bool = True) -> Path:
     """Write SYNTHETIC raw rows to ``path`` (``.csv`` or ``.csv.gz``, by the suffix).
@@ -328,11 +364,9 @@ def write_raw_csv(path: str | Path, n_rows: int, seed: int = 0, *, all_columns: 
     its "Total amount funded in policy code ..." summary lines after the rows.
     """
     path = Path(path)
-    cols = _columns(n_rows, seed)
-    data = _all_columns(cols, n_rows) if all_columns else {k: cols[k] for k in RAW_COLUMNS if k in cols}
-    table = pa.table({k: _arrow(v, k, n_rows) for k, v in data.items()})
+    table, cols = _raw_table(n_rows, seed, all_columns)
     path.parent.mkdir(parents=True, exist_ok=True)
-    opener = (lambda: gzip.open(path, "wb", compresslevel=1)) if path.name.endswith(".gz") \
+    opener = (lambda: gzip.open(path, "wb", compresslevel=1)) if path.name.lower().endswith(".gz") \
         else (lambda: open(path, "wb"))
     with opener() as out:
         if raw_envelope:

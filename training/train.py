@@ -24,9 +24,12 @@ import pandas as pd
 from training import run_record
 from training.cloud.core.layout import RUN_ID_PATTERN
 from training.data import GRADES, LoadedData
+from training.data.sources import describe_files
 from training.data_audit import audit_features, load_with_audit_columns
 from training.errors import ConfigError, DataError
 from training.features import (
+    FALLBACK_VALUE,
+    MISSING_CATEGORY,
     FeatureSet,
     FillValues,
     add_derived_features,
@@ -37,11 +40,18 @@ from training.features import (
 from training.fitting import fit, predict_proba
 from training.metrics import grade_labels
 from training.model import ModelConfig, build_model
-from training.plots import write_run_plots
+from training.plots import plot_subject, write_run_plots
 from training.report import write_report
 from training.scoring import score_run
 from training.splits import split_rows, stratified_sample, time_split
-from training.train_callbacks import HISTORY_FILE, EpochProgress, TrainingInterrupted, fit_callbacks
+from training.train_callbacks import (
+    HISTORY_FILE,
+    TENSORBOARD_DIR,
+    EpochProgress,
+    TrainingInterrupted,
+    fit_callbacks,
+    write_tensorboard_image,
+)
 
 DEFAULT_SYNTHETIC_ROWS = 30_000
 MIN_ROWS = 20
@@ -201,7 +211,8 @@ def _train(config: TrainConfig, *, callbacks: Sequence[keras.callbacks.Callback]
 
     progress = EpochProgress(log, config.epochs, Path(backup_dir) / HISTORY_FILE if backup_dir else None)
     fit_list = fit_callbacks(progress, patience=config.patience, lr_schedule=config.model.lr_schedule,
-                             backup_dir=backup_dir, stop_event=stop_event, extra=callbacks)
+                             backup_dir=backup_dir, stop_event=stop_event, extra=callbacks,
+                             tensorboard_dir=run_dir / TENSORBOARD_DIR)
     if stop_event is not None and stop_event.is_set():
         raise TrainingInterrupted(0)
     fitted = _fit_and_predict(feature_set, fill, rows, config, fit_list, log)
@@ -210,7 +221,8 @@ def _train(config: TrainConfig, *, callbacks: Sequence[keras.callbacks.Callback]
                         y_val=rows.y_val, test_frame=rows.test, y_test=rows.y_test, feature_set=feature_set,
                         fill=fill, seed=config.seed, log=log)
 
-    _write_artifacts(run_dir, fitted, metrics, progress, rows.y_test)
+    subject = plot_subject(run_id, None if config.data is None else [f.uri for f in loaded.files])
+    _write_artifacts(run_dir, fitted, metrics, progress, rows.y_test, subject)
     run_info = run_record.run_info(
         run_id=run_id, config=config, feature_set=feature_set, loaded=loaded, rows_used=len(frame), fill=fill,
         values_filled=values_filled, audit=audit, history=progress.as_dict(), epochs_trained=progress.completed,
@@ -234,9 +246,9 @@ def _load(config: TrainConfig, feature_set: FeatureSet, run_dir: Path, log: Call
     columns = list(dict.fromkeys(["grade", *raw_columns_for(feature_set.columns),
                                   *(["issue_d"] if config.split == "time" else [])]))
     loaded = load_with_audit_columns(data if len(data) > 1 else data[0], columns, max_bad_rows=config.max_bad_rows)
-    log(f"read {loaded.rows_read} rows from {len(loaded.files)} file(s)")
-    for reason, count in loaded.dropped.items():
-        log(f"dropped {count} rows: {reason}")
+    log(f"read {loaded.rows_read:,} rows from {describe_files([f.uri for f in loaded.files])}")
+    if loaded.dropped:
+        log(run_record.dropped_line(loaded.dropped))
     if len(loaded.frame) < MIN_ROWS:
         raise DataError(f"{', '.join(data)}: only {len(loaded.frame)} usable labelled rows; need at least {MIN_ROWS}")
     return loaded
@@ -272,10 +284,16 @@ def _fill(train_frame: pd.DataFrame, frame: pd.DataFrame, feature_set: FeatureSe
     """The fill step: fill values fitted on the train rows, and the missing values per column of all rows."""
     fill = fit_fill_values(train_frame, feature_set)
     values_filled = _values_filled(frame, feature_set.columns)
-    if values_filled:
-        log("missing values filled: " + ", ".join(f"{c} {n}" for c, n in sorted(values_filled.items())))
-    for warning in fill.warnings:
-        log(f"warning: {warning}")
+    if fill.empty:
+        log(f"warning: {len(fill.empty)} feature columns are entirely empty in the training split, filled with "
+            f"{FALLBACK_VALUE} or {MISSING_CATEGORY!r} (nothing to learn from); listed in run.json "
+            f"(fill.empty_columns)")
+    partly = sorted(((n, c) for c, n in values_filled.items() if c not in fill.empty),
+                    key=lambda nc: (-nc[0], nc[1]))
+    if partly:
+        most = ", ".join(f"{c} {n:,}" for n, c in partly[:3])
+        log(f"missing values filled in {len(partly)} {'more ' if fill.empty else ''}feature columns "
+            f"({sum(n for n, _ in partly):,} values; most: {most}); per column in run.json (fill.values_filled)")
     return fill, values_filled
 
 
@@ -309,23 +327,29 @@ def _fit_and_predict(feature_set: FeatureSet, fill: FillValues, rows: _Rows, con
 
 
 def _write_artifacts(run_dir: Path, fitted: _Fitted, metrics: dict, progress: EpochProgress,
-                     y_test: np.ndarray) -> None:
-    """The write step (before run.json and report.md): model.keras, metrics.json and the plots."""
+                     y_test: np.ndarray, subject: str) -> None:
+    """The write step (before run.json and report.md): model.keras, metrics.json, the plots (``subject``,
+    ``plots.plot_subject``, in their titles) and the confusion matrix as a TensorBoard image."""
     run_dir.mkdir(parents=True, exist_ok=True)
     tmp_model = run_dir / "model.tmp.keras"
     fitted.model.save(tmp_model)
     tmp_model.replace(run_dir / "model.keras")
     run_record.write_json(metrics, run_dir / "metrics.json")
     write_run_plots(run_dir, metrics=metrics, history=progress.as_dict(), best_epoch=progress.best_epoch(),
-                    test_probs=fitted.test_probs, y_test=y_test)
+                    test_probs=fitted.test_probs, y_test=y_test, subject=subject)
+    write_tensorboard_image(run_dir / TENSORBOARD_DIR, run_dir / "confusion_matrix.png",
+                            tag="confusion_matrix", step=progress.completed)
 
 
 def summary_lines(result: TrainResult) -> list[str]:
     """Where the artifacts are and the headline test metrics against the majority-class baseline."""
     test, base = result.metrics["test"], result.metrics["baselines"]["majority"]
-    artifacts = ", ".join(sorted(p.name for p in Path(result.run_dir).iterdir() if p.is_file()))
-    lines = [f"artifacts: {result.run_dir}/ ({artifacts})",
-             f"trained {result.epochs_trained} epochs on {result.metrics['rows']['train']} rows "
+    run_dir = Path(result.run_dir)
+    artifacts = ", ".join(sorted(p.name for p in run_dir.iterdir() if p.is_file()))
+    lines = [f"artifacts: {run_dir}/ ({artifacts}; TensorBoard logs in {TENSORBOARD_DIR}/: "
+             f"tensorboard --logdir {run_dir.parent})",
+             f"trained {result.epochs_trained} epoch{'s' if result.epochs_trained != 1 else ''} on "
+             f"{result.metrics['rows']['train']} rows "
              f"(run took {result.run_info['wall_time_s']:.1f}s); held-out test rows: "
              f"{result.metrics['rows']['test']}",
              f"test accuracy {test['accuracy']:.4f} | weighted F1 {test['weighted_f1']:.4f} | "

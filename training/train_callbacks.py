@@ -1,4 +1,5 @@
-"""The Keras callbacks of a training run: epoch progress and history, stopping on an event, the fit's list."""
+"""The Keras callbacks of a training run: epoch progress and history, a progress bar within epochs, TensorBoard
+logs, stopping on an event, the fit's list."""
 from __future__ import annotations
 
 import json
@@ -10,9 +11,11 @@ from typing import Callable, Sequence
 import keras
 import numpy as np
 
+from training import progress as progress_bars
 from training.run_record import write_json
 
 HISTORY_FILE = "spotgrade_history.json"  # the epoch history beside the BackupAndRestore checkpoint
+TENSORBOARD_DIR = "tensorboard"          # a run's TensorBoard logs: <run dir>/tensorboard/{train,validation,test}/
 
 
 class TrainingInterrupted(Exception):
@@ -66,6 +69,83 @@ class EpochProgress(keras.callbacks.Callback):
         return int(np.nanargmin(val_losses)) + 1 if val_losses else None
 
 
+class StepProgressBar(keras.callbacks.Callback):
+    """A progress bar of the steps of each epoch, on stderr where bars are shown (training.progress)."""
+
+    def __init__(self, epochs: int):
+        super().__init__()
+        self.epochs, self._bar = epochs, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._bar = progress_bars.bar(total=self.params.get("steps"), desc=f"epoch {epoch + 1}/{self.epochs}",
+                                      unit="step")
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._bar is not None:
+            self._bar.update(1)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+class TensorBoardLog(keras.callbacks.Callback):
+    """Each epoch's metrics as TensorBoard scalars (``epoch_loss``, ``epoch_accuracy``, ...; ``val_`` ones under
+    ``validation/``, the others under ``train/``, as Keras' TensorBoard callback names them), the step being the
+    1-based epoch as in the log lines and history.png. No graph, histograms or profiling: nothing slows training.
+
+    Resuming into a directory without logs (a fresh instance after a spot interruption), the epochs restored
+    from the checkpoint (``progress``'s history) are written first, so the curves start at epoch 1.
+    """
+
+    def __init__(self, log_dir: Path, progress: EpochProgress):
+        super().__init__()
+        self.log_dir, self.progress = Path(log_dir), progress
+        self._had_logs = any(self.log_dir.glob("*/events.out.tfevents.*"))
+        self._writers: dict = {}
+        self._begun = False
+
+    def write_epoch(self, epoch: int, logs: dict) -> None:
+        """The scalars of one (1-based) epoch, flushed."""
+        import tensorflow as tf
+
+        for key, value in logs.items():
+            split, name = ("validation", key[4:]) if key.startswith("val_") else ("train", key)
+            if split not in self._writers:
+                self._writers[split] = tf.summary.create_file_writer(str(self.log_dir / split))
+            with self._writers[split].as_default():
+                tf.summary.scalar(f"epoch_{name}", float(value), step=epoch)
+        for writer in self._writers.values():
+            writer.flush()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if not self._begun:
+            self._begun = True
+            if not self._had_logs:
+                for number, entry in enumerate(self.progress.history[:epoch], 1):
+                    self.write_epoch(number, entry)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.write_epoch(epoch + 1, logs or {})
+
+    def on_train_end(self, logs=None):
+        for writer in self._writers.values():
+            writer.close()
+        self._writers.clear()
+
+
+def write_tensorboard_image(log_dir: Path, png: Path, *, tag: str, step: int) -> None:
+    """A PNG file (such as the test rows' confusion matrix) as a TensorBoard image under ``<log_dir>/test``."""
+    import tensorflow as tf
+
+    image = tf.image.decode_png(Path(png).read_bytes(), channels=4)[tf.newaxis]
+    writer = tf.summary.create_file_writer(str(Path(log_dir) / "test"))
+    with writer.as_default():
+        tf.summary.image(tag, image, step=step)
+    writer.close()
+
+
 class StopOnEvent(keras.callbacks.Callback):
     """Raise TrainingInterrupted at the first batch or epoch end after stop_event is set.
 
@@ -88,15 +168,20 @@ class StopOnEvent(keras.callbacks.Callback):
 
 
 def fit_callbacks(progress: EpochProgress, *, patience: int, lr_schedule: str, backup_dir: Path | None,
-                  stop_event: threading.Event | None,
-                  extra: Sequence[keras.callbacks.Callback] = ()) -> list[keras.callbacks.Callback]:
-    """The callbacks of the fit, in order: checkpoint (with ``backup_dir``), progress, early stopping on
+                  stop_event: threading.Event | None, extra: Sequence[keras.callbacks.Callback] = (),
+                  tensorboard_dir: Path | None = None) -> list[keras.callbacks.Callback]:
+    """The callbacks of the fit, in order: checkpoint (with ``backup_dir``), a progress bar within epochs
+    (where bars are shown), progress, TensorBoard scalars (with ``tensorboard_dir``), early stopping on
     validation loss (best weights restored), ``extra``, LR on plateau (``lr_schedule`` "plateau"), stop."""
     callbacks: list[keras.callbacks.Callback] = []
     if backup_dir is not None:
         callbacks.append(keras.callbacks.BackupAndRestore(str(backup_dir)))
-    callbacks += [progress,
-                  keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True),
+    if progress_bars.enabled():
+        callbacks.append(StepProgressBar(progress.epochs))   # before the epoch's log line, which it clears for
+    callbacks.append(progress)
+    if tensorboard_dir is not None:
+        callbacks.append(TensorBoardLog(tensorboard_dir, progress))
+    callbacks += [keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True),
                   *extra]
     if lr_schedule == "plateau":
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=3,

@@ -7,13 +7,24 @@ import contextlib
 import io
 from typing import Sequence
 
+from training.cloud.core.layout import RUN_ID_PATTERN, RUN_ID_RULE
 from training.commands import fraction, non_negative_int, positive_float, positive_int, units_list
 from training.errors import ConfigError
 
 PROG = "python -m training train"
-# training.features.FEATURE_SETS' names (a test checks it), which parse_train_flags accepts; listed here so parsing
-# the flags imports no pandas. (`python -m training train` itself refuses another name when the run starts.)
+# training.features.FEATURE_SETS' names (a test checks it), the choices of --features; listed here so parsing
+# the flags imports no pandas.
 FEATURE_SET_NAMES = ("application", "reference")
+# training.train.MIN_ROWS (a test checks it): the CLI refuses a smaller --sample before loading TensorFlow. Only the
+# CLI: the runner and synth leave it to train(), as a setting of a deployed run that training refuses.
+MIN_SAMPLE_ROWS = 20
+
+
+def run_id(text: str) -> str:
+    """An argparse type: a run id (it names the run's directory and stack)."""
+    if not RUN_ID_PATTERN.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"must be {RUN_ID_RULE}, got {text!r}")
+    return text
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
@@ -22,13 +33,14 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="LendingClub CSV (.csv/.gz/.zip), glob or s3://bucket/key; repeatable. "
                         "Default: the built-in synthetic sample")
     p.add_argument("--sample", type=positive_int, metavar="N", help="stratified random sample of N rows")
-    p.add_argument("--features", default="application", help="feature set: application (default) or reference")
+    p.add_argument("--features", default="application", choices=FEATURE_SET_NAMES,
+                   help="feature set: application (default) or reference")
     p.add_argument("--epochs", type=positive_int, default=30, help="maximum epochs (default 30)")
     p.add_argument("--batch-size", type=positive_int, default=256, help="batch size (default 256)")
     p.add_argument("--patience", type=non_negative_int, default=5,
                    help="early-stopping patience in epochs on validation loss (default 5)")
     p.add_argument("--output", default="outputs", metavar="DIR", help="runs go to DIR/<run-id>/ (default outputs)")
-    p.add_argument("--run-id", help="run id (default: UTC timestamp and a random suffix)")
+    p.add_argument("--run-id", type=run_id, help="run id (default: UTC timestamp and a random suffix)")
     p.add_argument("--seed", type=int, default=42, help="seed of the sample, split and weights (default 42)")
     p.add_argument("--class-weights", action="store_true", help="weight grades inversely to their frequency")
     p.add_argument("--max-bad-rows", type=fraction, default=0.01,
@@ -66,9 +78,6 @@ def parse_train_flags(argv: Sequence[str]) -> argparse.Namespace:
     except SystemExit:
         message = errors.getvalue().strip().splitlines()[-1:] or ["invalid flags"]
         raise ConfigError(message[0]) from None
-    if args.features not in FEATURE_SET_NAMES:  # train itself says so too, but only once it has started
-        raise ConfigError(f"{PROG}: error: argument --features: invalid choice: {args.features!r} "
-                          f"(choose from {', '.join(repr(name) for name in FEATURE_SET_NAMES)})")
     return args
 
 

@@ -1,4 +1,5 @@
-"""A saved model on raw loan records: save/load round trip, CSV and JSON lines, unseen categories."""
+"""A saved model on raw loan records: save/load round trip, CSV and JSON lines, unseen categories, ids and
+dropped rows, other schemas (absent columns, other spellings)."""
 import keras
 import numpy as np
 import pandas as pd
@@ -12,7 +13,6 @@ from training.predict import (
     predict_file,
     predict_frame,
     predict_records,
-    read_json_lines,
     required_raw_columns,
 )
 from training.synthetic import generate_raw, write_raw_csv
@@ -90,12 +90,15 @@ def test_json_lines_accept_every_raw_spelling(model):
     np.testing.assert_allclose(probabilities[0], probabilities[1], rtol=1e-6)
 
 
-def test_records_without_the_model_columns_are_a_data_error(trained_run, tmp_path):
+def test_records_without_the_model_columns_are_a_data_error_naming_the_flag(trained_run, tmp_path):
     result, _ = trained_run
     path = tmp_path / "few.jsonl"
     path.write_text('{"loan_amnt": 1000, "annual_inc": 5000}\n')
-    with pytest.raises(DataError, match="lack columns: .*dti"):
-        read_json_lines(path, required_raw_columns(load_model(result.run_dir / "model.keras")))
+    with pytest.raises(DataError) as info:
+        predict_file(result.run_dir / "model.keras", path, tmp_path / "out.csv", log=print)
+    message = str(info.value)
+    assert "\n" not in message and "lacks columns the model needs: " in message and "dti" in message
+    assert message.endswith("(filled by the model's own rules)") and "pass --fill-missing-columns" in message
 
 
 def test_missing_or_broken_model_file_is_a_data_error(tmp_path):
@@ -198,3 +201,109 @@ def test_record_path_gives_the_batch_paths_values_and_probabilities(model, raw):
 def test_record_path_without_the_model_columns_is_a_data_error(model):
     with pytest.raises(DataError, match="records lack columns: .*dti"):
         predict_records(model, [{"loan_amnt": 1000, "annual_inc": 5000}])
+
+
+@pytest.fixture(scope="module")
+def model_path(trained_run):
+    return trained_run[0].run_dir / "model.keras"
+
+
+def _with_bad_rows(raw_frame):
+    bad = raw_frame.copy()
+    bad.loc[3, "emp_length"] = "bogus"
+    bad.loc[10, "issue_d"] = "someday"
+    return bad
+
+
+def test_predict_keeps_ids_and_order_and_lists_the_dropped_rows(model, model_path, tmp_path):
+    raw_frame = _with_bad_rows(generate_raw(40, seed=7))
+    raw_frame.to_csv(tmp_path / "in.csv", index=False)
+    lines: list[str] = []
+    result = predict_file(model_path, tmp_path / "in.csv", tmp_path / "out.csv", max_bad_rows=0.1, log=lines.append)
+    out = pd.read_csv(result.output, dtype={"id": str})
+    kept = raw_frame.drop(index=[3, 10])
+    assert list(out.columns) == ["id", "grade", *PROBABILITY_COLUMNS] and out["id"].tolist() == kept["id"].tolist()
+    expected = predict_frame(model, _parsed(kept.reset_index(drop=True)))
+    np.testing.assert_allclose(out[list(PROBABILITY_COLUMNS)], expected[list(PROBABILITY_COLUMNS)], atol=1e-6)
+    assert result.dropped_file == tmp_path / "out.dropped.csv" and result.rows == 38
+    assert pd.read_csv(result.dropped_file).to_dict("records") == [
+        {"id": raw_frame.loc[3, "id"], "reason": "unparseable emp_length"},
+        {"id": raw_frame.loc[10, "id"], "reason": "unparseable issue_d"}]
+    assert "read 40 rows from 1 file: in.csv" in lines
+    assert "dropped 2 rows: 1 unparseable emp_length, 1 unparseable issue_d" in lines
+    assert any(line.startswith("listed the 2 dropped rows with their id in ") for line in lines)
+    parquet = predict_file(model_path, tmp_path / "in.csv", tmp_path / "out.parquet", max_bad_rows=0.1, log=print)
+    pd.testing.assert_frame_equal(pd.read_parquet(parquet.output)[["id", "grade"]], out[["id", "grade"]])
+    assert parquet.dropped_file == tmp_path / "out.dropped.csv"
+    generate_raw(5, seed=8).to_csv(tmp_path / "clean.csv", index=False)       # a clean rerun: no stale list
+    assert predict_file(model_path, tmp_path / "clean.csv", tmp_path / "out.csv", log=lines.append).dropped_file \
+        is None and not (tmp_path / "out.dropped.csv").exists() and lines[-2].startswith("removed ")
+
+
+def test_rows_without_ids_are_numbered_per_file_and_several_files_name_their_source(model_path, tmp_path):
+    first = _with_bad_rows(generate_raw(12, seed=3)).drop(columns="id")
+    first.to_csv(tmp_path / "a.csv", index=False)
+    generate_raw(4, seed=4).drop(columns="id").to_json(tmp_path / "b.jsonl", orient="records", lines=True)
+    result = predict_file(model_path, tmp_path / "a.csv", tmp_path / "one.csv", max_bad_rows=0.2, log=print)
+    assert pd.read_csv(result.output)["row"].tolist() == [r for r in range(1, 13) if r not in (4, 11)]
+    assert pd.read_csv(result.dropped_file)["row"].tolist() == [4, 11]
+    both = predict_file(model_path, [tmp_path / "a.csv", tmp_path / "b.jsonl"], tmp_path / "two.csv",
+                        max_bad_rows=0.2, log=print)
+    out = pd.read_csv(both.output)
+    assert list(out.columns[:3]) == ["source", "row", "grade"] and both.rows == 14
+    assert list(zip(out["source"].map(lambda s: s[-5:]), out["row"]))[-5:] == [
+        ("a.csv", 12), ("jsonl", 1), ("jsonl", 2), ("jsonl", 3), ("jsonl", 4)]
+    assert pd.read_csv(both.dropped_file).columns.tolist() == ["source", "row", "reason"]
+
+
+def test_an_export_without_fico_columns_needs_the_flag_and_is_filled_by_the_models_rules(model, model_path,
+                                                                                          tmp_path):
+    raw_frame = generate_raw(30, seed=11)
+    raw_frame.drop(columns=["fico_range_low", "fico_range_high"]).to_csv(tmp_path / "2016.csv", index=False)
+    with pytest.raises(DataError) as info:
+        predict_file(model_path, tmp_path / "2016.csv", tmp_path / "out.csv", log=print)
+    assert "fico_range_high" in str(info.value) and "fico_range_low" in str(info.value)
+    assert "--fill-missing-columns" in str(info.value) and not (tmp_path / "out.csv").exists()
+    lines: list[str] = []
+    result = predict_file(model_path, tmp_path / "2016.csv", tmp_path / "out.csv", fill_missing_columns=True,
+                          log=lines.append)
+    assert sorted(result.filled_columns) == ["fico_range_high", "fico_range_low"]
+    warnings = [line for line in lines if line.startswith("warning: ")]
+    assert len(warnings) == 1 and "fico_range_high, fico_range_low" in warnings[0]
+    blanked = raw_frame.assign(fico_range_low=np.nan, fico_range_high=np.nan)  # the model fills them itself
+    expected = predict_frame(model, _parsed(blanked))[list(PROBABILITY_COLUMNS)].to_numpy()
+    np.testing.assert_allclose(pd.read_csv(result.output)[list(PROBABILITY_COLUMNS)], expected, atol=1e-6)
+
+
+def test_an_older_spelling_is_read_and_renamed_not_filled(model_path, tmp_path):
+    raw_frame = generate_raw(20, seed=12)
+    raw_frame.to_csv(tmp_path / "new.csv", index=False)
+    raw_frame.rename(columns={"verification_status": "is_inc_v"}).to_csv(tmp_path / "old.csv", index=False)
+    lines: list[str] = []
+    new = predict_file(model_path, tmp_path / "new.csv", tmp_path / "new_out.csv", log=print)
+    old = predict_file(model_path, tmp_path / "old.csv", tmp_path / "old_out.csv", log=lines.append)
+    pd.testing.assert_frame_equal(pd.read_csv(old.output), pd.read_csv(new.output))
+    assert old.renamed_columns == {"is_inc_v": "verification_status"} and old.filled_columns == []
+    assert "read 1 column(s) under another LendingClub spelling: is_inc_v as verification_status" in lines
+    record = raw_frame.iloc[0].to_dict()
+    older_record = {("is_inc_v" if k == "verification_status" else k): v for k, v in record.items()}
+    pd.testing.assert_frame_equal(predict_records(load_model(model_path), [older_record]),
+                                  predict_records(load_model(model_path), [record]))
+
+
+def test_load_lines_say_what_was_renamed_filled_and_dropped_in_one_line_each():
+    from training.data import LoadedData, SourceFile
+    from training.predict import load_lines
+
+    files = [SourceFile(uri, "0" * 64, 1, 10) for uri in ("s3://b/a.csv", "b.csv")]
+    loaded = LoadedData(frame=pd.DataFrame(), files=files, dropped={"unparseable dti": 2, "malformed row": 1},
+                        rows_read=20,
+                        spellings={"b.csv": {"is_inc_v": "verification_status"}},
+                        absent={"s3://b/a.csv": ["fico_range_low", "bc_util"], "b.csv": ["fico_range_low"]},
+                        notes=["rows are named by their row number: ..."])
+    assert load_lines(loaded, "x.dropped.csv") == [
+        "read 20 rows from 2 files: a.csv, b.csv",
+        "read 1 column(s) under another LendingClub spelling: is_inc_v as verification_status",
+        "warning: 2 column(s) the model needs are absent from the data, treated as missing in every row and filled "
+        "by the model's own rules: bc_util, fico_range_low; bc_util absent from a.csv only",
+        "dropped 3 rows: 2 unparseable dti, 1 malformed row", "rows are named by their row number: ..."]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from training.metrics import compute_metrics, extra_metrics
-from training.report import write_report
+from training.report import write_evaluation_report, write_report
 
 
 def block(y_true, y_pred):
@@ -32,3 +32,23 @@ def test_report_headline_metrics_and_leaks(tmp_path):
     assert "Synthetic data" in text
     assert "![confusion_matrix.png](confusion_matrix.png)" in text
     assert "reliability.png" not in text  # only plots that exist are linked
+
+
+def test_evaluation_report_names_the_run_and_data_and_links_its_plots(tmp_path):
+    rng = np.random.default_rng(0)
+    probs, y = rng.dirichlet(np.ones(7), size=200), rng.integers(0, 7, 200)
+    metrics = {"test": compute_metrics(y, probs.argmax(axis=1)), "rows": {"train": 0, "validation": 0, "test": 200},
+               "dropped": {"grade missing": 3}, "filled_columns": ["fico_range_low"]}
+    run_info = {"model": "outputs/r7/model.keras", "run_id": "r7", "data": ["/d/a.csv", "/d/b.csv.gz"]}
+    paths = write_evaluation_report(tmp_path, metrics=metrics, probs=probs, y_true=y, run_info=run_info)
+    assert [p.name for p in paths] == ["confusion_matrix.png", "reliability.png", "report.md"]
+    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in paths[:2])
+    text = paths[2].read_text()
+    assert text.startswith("# Evaluation of run r7")
+    assert "`outputs/r7/model.keras` on 2 data file(s): a.csv, b.csv.gz; 200 labelled rows" in text
+    assert "3 (grade missing)" in text and "`fico_range_low`" in text
+    assert "| Keras model |" in text and "n/a" not in text   # ECE etc. computed from the probabilities
+    assert "![reliability.png](reliability.png)" in text and "history.png" not in text
+    no_id = write_evaluation_report(tmp_path, metrics=metrics, probs=probs, y_true=y,
+                                    run_info={"model": "m.keras", "run_id": None, "data": ["x.csv"]})
+    assert no_id[2].read_text().startswith("# Evaluation of a model without a run id")

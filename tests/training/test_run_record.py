@@ -62,3 +62,14 @@ def test_run_info_keys_notes_and_data():
     assert info["fill"]["values_filled"] == {"dti": 3} and info["wall_time_s"] >= 0
     real = run_info(config=TrainConfig(data=["loans.csv"]), **common)
     assert real["synthetic"] is False and real["note"] == DATA_NOTE
+
+
+def test_dropped_rows_are_one_line_with_the_reasons_in_run_json():
+    from training.run_record import dropped_line
+
+    assert dropped_line({}) is None
+    assert dropped_line({"malformed row": 2, "grade missing": 1200}) == \
+        "dropped 1,202 rows: 1,200 grade missing, 2 malformed row"
+    many = {f"unparseable c{i}": i + 1 for i in range(5)}
+    assert dropped_line(many) == ("dropped 15 rows: 5 unparseable c4, 4 unparseable c3, 3 unparseable c2 and 2 more "
+                                  "reasons; all in run.json (data.rows_dropped)")

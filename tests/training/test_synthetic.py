@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 from training.data import GRADES, RAW_COLUMNS, load_loans
+from training.errors import ConfigError
 from training.features import APPLICATION, REFERENCE, add_derived_features, apply_fill, fit_fill_values, raw_columns_for
-from training.synthetic import GRADE_SHARES, NOTICE, RATE_MEDIANS, generate_raw, write_raw_csv
+from training.synthetic import GRADE_SHARES, NOTICE, RATE_MEDIANS, generate_raw, write_raw, write_raw_csv
 
 NEEDED = sorted(set(raw_columns_for(REFERENCE.columns)) | set(raw_columns_for(APPLICATION.columns)))
 EXTRA = ["purpose", "verification_status", "sub_grade", "issue_d", "loan_status", "last_pymnt_d", "total_pymnt",
@@ -101,6 +102,21 @@ def test_plain_csv_without_envelope_and_all_columns(tmp_path: Path) -> None:
     assert tuple(header.split(",")) == RAW_COLUMNS
     d = load_loans(path, NEEDED)
     assert d.rows_read == 200 and d.files[0].rows == 200
+
+
+def test_write_raw_picks_csv_gzip_or_parquet_by_the_suffix(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    assert write_raw(tmp_path / "a.csv", 50, 1).read_text().startswith(NOTICE)
+    with gzip.open(write_raw(tmp_path / "a.CSV.GZ", 50, 1), "rt") as f:
+        assert f.readline().strip() == NOTICE
+    table = pq.read_table(write_raw(tmp_path / "sub" / "a.parquet", 50, 1))
+    assert table.num_rows == 50 and table.schema.metadata[b"spotgrade"].decode() == NOTICE
+    assert table.column_names == list(generate_raw(50, seed=1).columns)
+    for name in ("a.txt", "a.gz", "a.json", "a"):
+        with pytest.raises(ConfigError, match=r"end it with one of \.csv, \.csv\.gz, \.parquet"):
+            write_raw(tmp_path / name, 50, 1)
+    assert not (tmp_path / "a.txt").exists()
 
 
 # A pin on the cleaned output of a seeded synthetic sample: speed work must not change results.

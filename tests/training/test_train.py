@@ -12,6 +12,7 @@ from tests.training.trained_run import SAMPLE_ROWS
 from training.errors import ConfigError
 from training.model import ModelConfig
 from training.train import TrainConfig, TrainingInterrupted, class_weight_for, train, validate_config
+from training.train_callbacks import TENSORBOARD_DIR
 
 ARTIFACTS = ("model.keras", "metrics.json", "confusion_matrix.png", "history.png", "run.json")
 METRIC_KEYS = {"accuracy", "weighted_f1", "macro_f1", "per_grade", "confusion_matrix"}
@@ -62,7 +63,25 @@ def test_run_json_records_config_data_fill_and_provenance(trained_run):
     assert info["wall_time_s"] > 0 and info["epochs_trained"] == result.epochs_trained
     assert len(info["history"]["val_loss"]) == result.epochs_trained
     assert any(line.startswith("epoch 1/") for line in lines)
-    assert any(line.startswith("missing values filled:") for line in lines)
+    assert any(line.startswith("missing values filled in ") and line.endswith("run.json (fill.values_filled)")
+               for line in lines)
+    assert f"read {SAMPLE_ROWS:,} rows from 1 file: synthetic.csv" in lines
+    assert info["fill"]["empty_columns"] == [] and max(map(len, lines)) < 300
+
+
+def test_tensorboard_logs_hold_each_epoch_and_the_test_confusion_matrix(trained_run):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    result, _ = trained_run
+    board = result.run_dir / TENSORBOARD_DIR
+    tags = {}
+    for split in ("train", "validation", "test"):
+        events = EventAccumulator(str(board / split))
+        events.Reload()
+        tags[split] = {tag: [e.step for e in events.Tensors(tag)] for tag in events.Tags()["tensors"]}
+    epochs = list(range(1, result.epochs_trained + 1))
+    assert tags["train"]["epoch_loss"] == tags["validation"]["epoch_accuracy"] == epochs
+    assert tags["test"] == {"confusion_matrix": [result.epochs_trained]}
 
 
 def test_class_weights_are_balanced_with_one_for_absent_grades():
@@ -133,6 +152,7 @@ def test_backup_dir_resumes_an_interrupted_run_to_the_configured_epochs(tmp_path
     assert [line.split(" - ")[0] for line in second_log if line.startswith("epoch ")] == ["epoch 3/4", "epoch 4/4"]
     assert len(result.run_info["history"]["loss"]) == config.epochs
     assert (result.run_dir / "model.keras").is_file()
+    assert len(list((result.run_dir / TENSORBOARD_DIR / "train").glob("events.out.tfevents.*"))) == 2  # two attempts
 
 
 def test_ensemble_run_with_class_weights_saves_one_averaging_model(tmp_path):
@@ -170,8 +190,14 @@ def test_short_training_on_real_lending_club_files(tmp_path, pattern, sample):
         pytest.skip(f"no real data at {REAL_DATA / pattern} (see docs: ../shared/data/lendingclub/)")
     config = TrainConfig(data=[str(f) for f in files], sample=sample, epochs=5, patience=5, run_id="real",
                          output_dir=tmp_path)
-    result = train(config, log=lambda line: None)
+    lines: list[str] = []
+    result = train(config, log=lines.append)
     assert [f["rows"] > 0 for f in result.run_info["data"]["files"]] == [True] * len(files)
+    empty = result.run_info["fill"]["empty_columns"]
+    assert len([line for line in lines if "entirely empty" in line]) == (1 if empty else 0)
+    assert max(map(len, lines)) < 300   # expected conditions are one short line each; details in run.json
+    importance = result.metrics["permutation_importance"]
+    assert all(r["importance"] == 0 for r in importance if r.get("empty"))
     test, majority = result.metrics["test"], result.metrics["baselines"]["majority"]
     assert test["accuracy"] > majority["accuracy"] + 0.05
     assert test["weighted_f1"] > majority["weighted_f1"]

@@ -1,11 +1,22 @@
-"""The fit's callbacks: epoch progress and history, stopping on an event, their order."""
+"""The fit's callbacks: epoch progress and history, the step bar, TensorBoard logs, stopping on an event, their
+order."""
 import json
 import threading
 
 import keras
 import pytest
 
-from training.train_callbacks import HISTORY_FILE, EpochProgress, StopOnEvent, TrainingInterrupted, fit_callbacks
+from training import progress as progress_bars
+from training.train_callbacks import (
+    HISTORY_FILE,
+    EpochProgress,
+    StepProgressBar,
+    StopOnEvent,
+    TensorBoardLog,
+    TrainingInterrupted,
+    fit_callbacks,
+    write_tensorboard_image,
+)
 
 
 def _epoch(progress: EpochProgress, epoch: int, val_loss: float) -> None:
@@ -53,8 +64,91 @@ def test_fit_callbacks_order(tmp_path):
     plain = fit_callbacks(progress, patience=3, lr_schedule="constant", backup_dir=None, stop_event=None)
     assert [type(c) for c in plain] == [EpochProgress, keras.callbacks.EarlyStopping]
     full = fit_callbacks(progress, patience=3, lr_schedule="plateau", backup_dir=tmp_path,
-                         stop_event=threading.Event(), extra=[extra])
-    assert [type(c) for c in full] == [keras.callbacks.BackupAndRestore, EpochProgress,
+                         stop_event=threading.Event(), extra=[extra], tensorboard_dir=tmp_path / "tb")
+    assert [type(c) for c in full] == [keras.callbacks.BackupAndRestore, EpochProgress, TensorBoardLog,
                                        keras.callbacks.EarlyStopping, keras.callbacks.Callback,
                                        keras.callbacks.ReduceLROnPlateau, StopOnEvent]
-    assert full[2].patience == 3 and full[2].restore_best_weights
+    assert full[3].patience == 3 and full[3].restore_best_weights
+
+
+def _scalars(log_dir) -> dict[str, dict[str, list[tuple[int, float]]]]:
+    """{split: {tag: [(step, value)]}} of the TensorBoard logs under ``log_dir``."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.util.tensor_util import make_ndarray
+
+    found = {}
+    for split in ("train", "validation"):
+        events = EventAccumulator(str(log_dir / split))
+        events.Reload()
+        found[split] = {tag: [(e.step, round(float(make_ndarray(e.tensor_proto)), 4)) for e in events.Tensors(tag)]
+                        for tag in events.Tags()["tensors"]}
+    return found
+
+
+def _tensorboard_epochs(log_dir, progress: EpochProgress, epochs: range, val_loss: float) -> None:
+    board = TensorBoardLog(log_dir, progress)
+    for epoch in epochs:
+        for callback in (progress, board):
+            callback.on_epoch_begin(epoch)
+        for callback in (progress, board):
+            callback.on_epoch_end(epoch, {"loss": 1.0, "val_loss": val_loss})
+    board.on_train_end()
+
+
+def test_tensorboard_scalars_per_epoch_and_a_resume_on_a_fresh_machine_starts_at_epoch_1(tmp_path):
+    board_dir, backup = tmp_path / "run" / "tensorboard", tmp_path / "backup"
+    _tensorboard_epochs(board_dir, EpochProgress(lambda line: None, 4, backup / HISTORY_FILE), range(2), 0.5)
+    assert _scalars(board_dir) == {"train": {"epoch_loss": [(1, 1.0), (2, 1.0)]},
+                                   "validation": {"epoch_loss": [(1, 0.5), (2, 0.5)]}}
+    fresh = tmp_path / "fresh" / "tensorboard"   # another instance: the checkpoint and history, no logs
+    _tensorboard_epochs(fresh, EpochProgress(lambda line: None, 4, backup / HISTORY_FILE), range(2, 4), 0.25)
+    assert _scalars(fresh)["validation"] == {"epoch_loss": [(1, 0.5), (2, 0.5), (3, 0.25), (4, 0.25)]}
+    # the same machine: the logs are there; only the epochs after the checkpoint are added
+    _tensorboard_epochs(board_dir, EpochProgress(lambda line: None, 4, backup / HISTORY_FILE), range(2, 3), 0.25)
+    assert [step for step, _ in _scalars(board_dir)["train"]["epoch_loss"]] == [1, 2, 3]
+
+
+def test_tensorboard_image_of_a_png(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from training.plots import plot_confusion_matrix
+
+    png = plot_confusion_matrix([[1] * 7] * 7, tmp_path / "cm.png")
+    write_tensorboard_image(tmp_path / "tb", png, tag="confusion_matrix", step=3)
+    events = EventAccumulator(str(tmp_path / "tb" / "test"))
+    events.Reload()
+    (event,) = events.Tensors("confusion_matrix")
+    assert event.step == 3 and event.tensor_proto.string_val[2][:4] == b"\x89PNG"
+
+
+def test_step_bar_only_on_a_terminal(monkeypatch):
+    progress = EpochProgress(lambda line: None, 2, None)
+    assert not progress_bars.enabled() and progress_bars.bar(total=3) is None   # pytest captures stderr
+    assert StepProgressBar not in map(type, fit_callbacks(progress, patience=1, lr_schedule="constant",
+                                                          backup_dir=None, stop_event=None))
+    monkeypatch.setattr(progress_bars, "enabled", lambda: True)
+    bars = []
+    monkeypatch.setattr(progress_bars, "bar", lambda **options: bars.append(options) or _Bar())
+    callbacks = fit_callbacks(progress, patience=1, lr_schedule="constant", backup_dir=None, stop_event=None,
+                              tensorboard_dir=None)
+    assert [type(c) for c in callbacks][:2] == [StepProgressBar, EpochProgress]
+    bar = callbacks[0]
+    bar.set_params({"steps": 5, "epochs": 2})
+    bar.on_epoch_begin(1)
+    for step in range(5):
+        bar.on_train_batch_end(step)
+    bar.on_epoch_end(1)
+    assert bars == [{"total": 5, "desc": "epoch 2/2", "unit": "step"}] and _Bar.last == (5, True)
+
+
+class _Bar:
+    last = (0, False)
+
+    def __init__(self):
+        self.n = 0
+
+    def update(self, n):
+        self.n += n
+
+    def close(self):
+        _Bar.last = (self.n, True)

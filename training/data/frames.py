@@ -50,21 +50,37 @@ def parse_columns(raw: pd.DataFrame, source: str,
     return frame, masks
 
 
-def drop_rows(frame: pd.DataFrame, masks: dict[str, np.ndarray], *,
-              keep_index: bool) -> tuple[pd.DataFrame, dict[str, int]]:
-    """The rows no mask hits, and per reason the rows dropped (a row counts for its first reason)."""
-    dropped: dict[str, int] = {}
-    taken = np.zeros(len(frame), dtype=bool)
+def first_reasons(masks: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
+    """Per reason, the rows it drops: a row hit by several masks counts for the first only."""
+    firsts: dict[str, np.ndarray] = {}
+    taken = np.zeros(rows, dtype=bool)
     for reason, mask in masks.items():
         new = mask & ~taken
         if new.any():
-            dropped[reason] = int(new.sum())
+            firsts[reason] = new
             taken |= new
-    if taken.any():
-        frame = frame.loc[~taken]
+    return firsts
+
+
+def drop_rows(frame: pd.DataFrame, masks: dict[str, np.ndarray], *,
+              keep_index: bool) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The rows no mask hits, and per reason the rows dropped (a row counts for its first reason)."""
+    firsts = first_reasons(masks, len(frame))
+    if firsts:
+        frame = frame.loc[~np.logical_or.reduce(list(firsts.values()))]
     if not keep_index:
         frame = frame.reset_index(drop=True)
-    return frame, dropped
+    return frame, {reason: int(mask.sum()) for reason, mask in firsts.items()}
+
+
+def missing_column(column: str, rows: int) -> pd.Series:
+    """A column absent from the data as parse_frame gives a column of blanks: NaN (numbers, text) or NaT (dates)."""
+    kind = column_kind(column)
+    if kind == "date":
+        return pd.Series(np.full(rows, np.datetime64("NaT", "ns")), dtype="datetime64[ns]")
+    if kind in ("text", "emp_length", "grade"):
+        return pd.Series(np.full(rows, np.nan, dtype=object), dtype=object)
+    return pd.Series(np.full(rows, np.nan), dtype="float64")
 
 
 def _parse_series(kind: str, series: pd.Series) -> tuple[pd.Series, np.ndarray | None]:

@@ -4,23 +4,44 @@ Rows whose grade is missing or outside A-G, or with a value that cannot be parse
 counted by reason (the first reason of a row counts). A load fails with :class:`DataError` when the
 dropped share exceeds ``max_bad_rows``, or when one column alone is unparseable in more than that
 share of a file's rows (a numeric column full of text), or when every value of a column is text.
+
+A needed column that a file spells another way (:data:`~training.data.schema.COLUMN_SPELLINGS`, or other
+letter case) is read under that spelling and renamed. A needed column the file lacks is a
+:class:`MissingColumnsError`, or with ``fill_missing`` a column of blanks (missing in every row).
+
+With ``track_rows`` every row is named by keys (:attr:`LoadedData.keys`): ``id`` when every file has an
+``id`` column whose values are present and unique, else ``row``, the 1-based number of the row among the
+file's data rows (or of the record in a JSON-lines file), and ``source`` (the file's URI) when several
+files are read; the dropped rows are listed with their keys and reason (:attr:`LoadedData.dropped_rows`).
 """
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from training.checksums import sha256_file
-from training.data.frames import drop_rows, parse_columns
+from training.data.frames import drop_rows, first_reasons, missing_column, parse_columns
+from training.data.json_lines import is_json_lines_name, read_json_lines
 from training.data.reading import read_header, read_table
-from training.data.schema import REASON_MALFORMED, REASON_UNPARSEABLE_PREFIX
+from training.data.schema import REASON_MALFORMED, REASON_UNPARSEABLE_PREFIX, spelled_columns
 from training.data.sources import fetch, resolve_sources
 from training.errors import DataError
+
+ROW_KEYS = ("source", "id", "row")
+
+
+class MissingColumnsError(DataError):
+    """A data file lacks columns that are needed (under every known spelling)."""
+
+    def __init__(self, uri: str, columns: Sequence[str]):
+        super().__init__(f"{uri}: missing columns needed by the feature set: {', '.join(columns)}")
+        self.uri, self.columns = uri, list(columns)
 
 
 @dataclass(frozen=True)
@@ -37,10 +58,40 @@ class LoadedData:
     files: list[SourceFile]
     dropped: dict[str, int] = field(default_factory=dict)   # reason -> rows dropped
     rows_read: int = 0
+    keys: list[str] = field(default_factory=list)           # track_rows: the frame's columns naming each row
+    dropped_rows: pd.DataFrame | None = None                # track_rows: keys + "reason", one row per dropped row
+    notes: list[str] = field(default_factory=list)          # track_rows: why rows are not named by their id
+    spellings: dict[str, dict[str, str]] = field(default_factory=dict)   # uri -> {spelling in it: column name}
+    absent: dict[str, list[str]] = field(default_factory=dict)   # uri -> needed columns it lacks (fill_missing)
+
+    @property
+    def renamed(self) -> dict[str, str]:
+        """Every file's spelling -> column name."""
+        return {k: v for names in self.spellings.values() for k, v in names.items()}
+
+    @property
+    def filled(self) -> dict[str, list[str]]:
+        """Each column filled as missing in every row -> the files that lack it, by column name."""
+        out: dict[str, list[str]] = {}
+        for uri, columns in self.absent.items():
+            for column in columns:
+                out.setdefault(column, []).append(uri)
+        return dict(sorted(out.items()))
+
+
+@dataclass(frozen=True)
+class _Options:
+    wanted: list[str]
+    require_grade: bool
+    max_bad_rows: float
+    fill_missing: bool
+    track_rows: bool
+    several: bool
 
 
 def load_loans(data: str | Path | Sequence[str | Path], columns: Iterable[str], *,
-               require_grade: bool = True, max_bad_rows: float = 0.01) -> LoadedData:
+               require_grade: bool = True, max_bad_rows: float = 0.01, fill_missing: bool = False,
+               track_rows: bool = False) -> LoadedData:
     """Read and parse the needed ``columns`` (plus ``grade`` when required) of every source file."""
     if not 0.0 <= max_bad_rows <= 1.0:
         raise DataError(f"max_bad_rows must be a share between 0 and 1, got {max_bad_rows}")
@@ -48,51 +99,147 @@ def load_loans(data: str | Path | Sequence[str | Path], columns: Iterable[str], 
     if require_grade and "grade" not in wanted:
         wanted.append("grade")
     uris = resolve_sources(data)
-    frames, files, dropped = [], [], {}
+    options = _Options(wanted, require_grade, max_bad_rows, fill_missing, track_rows, len(uris) > 1)
+    frames, files, dropped, dropped_rows, spellings, absent = [], [], {}, [], {}, {}
     with tempfile.TemporaryDirectory(prefix="spotgrade-data-") as tmp:
         for uri in uris:
             local = fetch(uri, Path(tmp)) if uri.startswith("s3://") else Path(uri)
-            frame, source, file_dropped = _load_file(local, uri, wanted, require_grade, max_bad_rows)
-            frames.append(frame)
-            files.append(source)
-            for reason, n in file_dropped.items():
+            file = _load_file(local, uri, options)
+            frames.append(file.frame)
+            files.append(file.source)
+            dropped_rows.append(file.dropped_rows)
+            for reason, n in file.dropped.items():
                 dropped[reason] = dropped.get(reason, 0) + n
+            spellings.update({uri: file.renamed} if file.renamed else {})
+            absent.update({uri: file.filled} if file.filled else {})
     rows_read = sum(f.rows for f in files)
+    _check_dropped_share(uris, dropped, rows_read, max_bad_rows)
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    # the raw tables are gone: hand arrow's freed blocks back to the OS, or they stay in the process for
+    # the whole run
+    pa.default_memory_pool().release_unused()
+    loaded = LoadedData(frame=frame, files=files, dropped=dropped, rows_read=rows_read, spellings=spellings,
+                        absent=absent)
+    if track_rows:
+        _name_rows(loaded, pd.concat(dropped_rows, ignore_index=True), keep_id="id" in wanted)
+    return loaded
+
+
+def _check_dropped_share(uris: list[str], dropped: dict[str, int], rows_read: int, max_bad_rows: float) -> None:
     bad = sum(dropped.values())
     if rows_read and bad / rows_read > max_bad_rows:
         reasons = ", ".join(f"{r}: {n}" for r, n in sorted(dropped.items(), key=lambda kv: -kv[1]))
         raise DataError(f"{_names(uris)}: {bad} of {rows_read} rows ({bad / rows_read:.1%}) are unusable "
                         f"({reasons}), more than the limit of {max_bad_rows:.1%}; fix the data or raise "
                         f"--max-bad-rows")
-    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    # the raw tables are gone: hand arrow's freed blocks back to the OS, or they stay in the process for
-    # the whole run
-    pa.default_memory_pool().release_unused()
-    return LoadedData(frame=frame, files=files, dropped=dropped, rows_read=rows_read)
 
 
-def _load_file(path: Path, uri: str, wanted: list[str], require_grade: bool,
-               max_bad_rows: float) -> tuple[pd.DataFrame, SourceFile, dict[str, int]]:
+@dataclass
+class _File:
+    frame: pd.DataFrame
+    source: SourceFile
+    dropped: dict[str, int]
+    dropped_rows: pd.DataFrame | None
+    renamed: dict[str, str]      # spelling in the file -> column name
+    filled: list[str]            # needed columns the file lacks
+
+
+def _load_file(path: Path, uri: str, options: _Options) -> _File:
     sha, size = _digest(path, uri)
     if size == 0:
         raise DataError(f"{uri}: file is empty")
-    header, notice_lines = read_header(path, uri)
-    missing = [c for c in wanted if c not in header]
-    if require_grade and "grade" in missing:
-        raise DataError(f"{uri}: no 'grade' column (the label); is this a LendingClub loan file?")
-    if missing:
-        raise DataError(f"{uri}: missing columns needed by the feature set: {', '.join(missing)}")
-    table, malformed = read_table(path, uri, wanted, notice_lines)
-    rows = table.num_rows + malformed
+    header, read = _reader(path, uri)
+    extra = ["id"] if options.track_rows and "id" not in options.wanted else []
+    spelled = spelled_columns(header, options.wanted + extra)
+    present = set(header) | set(spelled)
+    missing = [c for c in options.wanted if c not in present]
+    _check_missing(uri, missing, options)
+    reading = [c for c in options.wanted + extra if c in present]
+    raw, malformed = read([spelled.get(c, c) for c in reading])
+    raw = raw.rename(columns={spelling: name for name, spelling in spelled.items()})
+    rows = len(raw) + malformed
     if rows == 0:
         raise DataError(f"{uri}: has a header but no data rows")
-    raw = table.to_pandas(split_blocks=True)   # one block per column: no 2-D stacking copy
-    frame, masks = parse_columns(raw, uri, require_grade)
-    _check_column_shares(raw, masks, uri, max_bad_rows)
+    frame, masks = parse_columns(raw, uri, options.require_grade)
+    _check_column_shares(raw, masks, uri, options.max_bad_rows)
+    for column in missing:
+        frame[column] = missing_column(column, len(frame)).to_numpy()
+    rows_dropped = None
+    if options.track_rows:
+        frame["row"] = np.arange(1, len(frame) + 1)
+        if options.several:
+            frame["source"] = uri
+        rows_dropped = _dropped_rows(frame, masks, malformed, uri)
     frame, dropped = drop_rows(frame, masks, keep_index=False)
     if malformed:
         dropped[REASON_MALFORMED] = malformed
-    return frame, SourceFile(uri=uri, sha256=sha, bytes=size, rows=rows), dropped
+    return _File(frame, SourceFile(uri=uri, sha256=sha, bytes=size, rows=rows), dropped, rows_dropped,
+                 renamed={spelling: name for name, spelling in spelled.items()}, filled=missing)
+
+
+def _reader(path: Path, uri: str) -> tuple[list[str], Callable[[list[str]], tuple[pd.DataFrame, int]]]:
+    """The file's column names, and a function reading some of them as raw values (frame, malformed rows)."""
+    if is_json_lines_name(uri):
+        records = read_json_lines(path, uri)
+        return list(records.columns), lambda columns: (records[columns], 0)
+    header, notice_lines = read_header(path, uri)
+
+    def read(columns: list[str]) -> tuple[pd.DataFrame, int]:
+        table, malformed = read_table(path, uri, columns, notice_lines)
+        return table.to_pandas(split_blocks=True), malformed   # one block per column: no 2-D stacking copy
+
+    return header, read
+
+
+def _check_missing(uri: str, missing: list[str], options: _Options) -> None:
+    if options.require_grade and "grade" in missing:
+        raise DataError(f"{uri}: no 'grade' column (the label); is this a LendingClub loan file?")
+    if missing and not options.fill_missing:
+        raise MissingColumnsError(uri, missing)
+    if missing and len(missing) == len(options.wanted) - options.require_grade:
+        raise DataError(f"{uri}: has none of the needed columns ({', '.join(missing[:5])}, ...); "
+                        f"is this a LendingClub loan file?")
+
+
+def _dropped_rows(frame: pd.DataFrame, masks: dict[str, np.ndarray], malformed: int, uri: str) -> pd.DataFrame:
+    """The keys and first reason of each row that is dropped (malformed rows: no id or row number known)."""
+    keys = [c for c in ROW_KEYS if c in frame.columns]
+    firsts = first_reasons(masks, len(frame))
+    parts = [frame.loc[mask, keys].assign(reason=reason) for reason, mask in firsts.items()]
+    listed = pd.concat(parts).sort_index() if parts else pd.DataFrame(columns=[*keys, "reason"])
+    if malformed:
+        unknown = pd.DataFrame({"reason": [REASON_MALFORMED] * malformed})
+        if "source" in keys:
+            unknown["source"] = uri
+        listed = pd.concat([listed, unknown], ignore_index=True)
+    return listed
+
+
+def _name_rows(loaded: LoadedData, dropped_rows: pd.DataFrame, *, keep_id: bool) -> None:
+    """Choose the keys (id, or row numbers) and keep only them in the frame and the dropped rows."""
+    several = len(loaded.files) > 1
+    frame = loaded.frame
+    keys = ["source"] if several else []
+    keys.append("id" if _ids_name_rows(frame, dropped_rows, keys) else "row")
+    if "row" in keys and "id" in frame.columns:
+        loaded.notes.append("rows are named by their row number: the id column is absent, blank or repeated "
+                            "in some rows")
+    unused = [c for c in ("id", "row") if c not in keys and not (c == "id" and keep_id)]
+    loaded.frame = frame.drop(columns=[c for c in unused if c in frame.columns])
+    dropped_rows = dropped_rows.reindex(columns=[*keys, "reason"])
+    if "row" in keys:
+        dropped_rows["row"] = dropped_rows["row"].astype("Int64")
+    loaded.dropped_rows = dropped_rows.reset_index(drop=True)
+    loaded.keys = keys
+
+
+def _ids_name_rows(frame: pd.DataFrame, dropped_rows: pd.DataFrame, keys: list[str]) -> bool:
+    """Whether every file has ids, present and unique (within a source), for its rows (malformed rows aside)."""
+    if "id" not in frame.columns:
+        return False
+    listed = dropped_rows.loc[dropped_rows["reason"] != REASON_MALFORMED]
+    named = pd.concat([frame[[*keys, "id"]], listed.reindex(columns=[*keys, "id"])], ignore_index=True)
+    return not named["id"].isna().any() and not named.duplicated().any()
 
 
 def _check_column_shares(raw: pd.DataFrame, masks: dict, uri: str, max_bad_rows: float) -> None:

@@ -1,4 +1,5 @@
-"""Open a data file (plain CSV, gzip, or a zip holding one CSV: told by its first bytes) and read its columns.
+"""Open a data file (plain CSV, gzip, a zip holding one CSV, or Parquet: told by its first bytes) and read its
+columns.
 
 LendingClub's envelope around the CSV is handled here:
 
@@ -12,6 +13,7 @@ LendingClub's envelope around the CSV is handled here:
 from __future__ import annotations
 
 import csv
+import io
 import re
 import zipfile
 from pathlib import Path
@@ -22,15 +24,18 @@ import pyarrow.csv as pacsv
 
 from training.data.schema import FRACTION_PERCENT_COLUMNS, NULL_VALUES, NUMERIC_COLUMNS
 from training.errors import DataError
+from training.progress import bar as progress_bar
 
 _PEEK_BYTES = 1 << 20
 _MAX_NOTICE_LINES = 5
 
 
 def _compression(path: Path) -> str:
-    """"gzip", "zip" or "plain", from the first bytes."""
+    """"gzip", "zip", "parquet" or "plain", from the first bytes."""
     with open(path, "rb") as f:
         magic = f.read(4)
+    if magic == b"PAR1":
+        return "parquet"
     if magic[:2] == b"\x1f\x8b":
         return "gzip"
     if magic == b"PK\x03\x04" or magic == b"PK\x05\x06":
@@ -52,21 +57,48 @@ def _zip_member(path: Path, uri: str) -> str:
     return names[0]
 
 
-def _open(path: Path, uri: str):
-    """A binary stream of the CSV text (decompressed)."""
+def _open(path: Path, uri: str, progress: str | None = None):
+    """A binary stream of the CSV text (decompressed); with ``progress`` (its label), a progress bar of the
+    file's bytes read where bars are shown (training.progress)."""
     kind = _compression(path)
+    bar = progress_bar(total=path.stat().st_size, desc=progress, unit="B", unit_scale=True,
+                       unit_divisor=1024) if progress else None
+    source = _ProgressFile(path, bar) if bar is not None else str(path)
     if kind == "gzip":
-        return pa.input_stream(str(path), compression="gzip")
+        return pa.input_stream(source, compression="gzip")
     if kind == "zip":
-        return _ZipStream(path, _zip_member(path, uri))
-    return pa.input_stream(str(path))
+        return _ZipStream(source, _zip_member(path, uri))
+    return pa.input_stream(source)
+
+
+class _ProgressFile(io.FileIO):
+    """A file read in binary, its position shown on a progress bar, closed with the file."""
+
+    def __init__(self, path: Path, bar):
+        super().__init__(path, "rb")
+        self._bar = bar
+
+    def read(self, size: int = -1) -> bytes:
+        data = super().read(size)
+        self._bar.update(self.tell() - self._bar.n)
+        return data
+
+    def readinto(self, buffer) -> int | None:
+        count = super().readinto(buffer)
+        self._bar.update(self.tell() - self._bar.n)
+        return count
+
+    def close(self) -> None:
+        self._bar.close()
+        super().close()
 
 
 class _ZipStream:
     """The one CSV member of a zip, closing the archive with the stream."""
 
-    def __init__(self, path: Path, member: str):
-        self._zip = zipfile.ZipFile(path)
+    def __init__(self, source: str | io.FileIO, member: str):
+        self._source = source
+        self._zip = zipfile.ZipFile(source)
         self._stream = self._zip.open(member)
 
     def read(self, size: int = -1) -> bytes:
@@ -75,6 +107,8 @@ class _ZipStream:
     def close(self) -> None:
         self._stream.close()
         self._zip.close()
+        if isinstance(self._source, io.FileIO):   # a file object given is not closed by the ZipFile
+            self._source.close()
 
     @property
     def closed(self) -> bool:
@@ -98,7 +132,9 @@ def _io_error(uri: str, exc: Exception) -> DataError:
 
 
 def read_header(path: Path, uri: str) -> tuple[list[str], int]:
-    """The header fields and the number of notice lines before them."""
+    """The header fields (a Parquet file's column names) and the number of notice lines before them."""
+    if _compression(path) == "parquet":
+        return _parquet_schema(path, uri).names, 0
     try:
         with _open(path, uri) as stream:
             head = stream.read(_PEEK_BYTES)
@@ -137,6 +173,8 @@ def read_table(path: Path, uri: str, wanted: list[str], notice_lines: int) -> tu
     ``"5%"`` or blanks, or a NaN spelling it accepts, such as ``"NAN"``), the file is read once more with
     every column as text, so the parsed result is the same either way.
     """
+    if _compression(path) == "parquet":
+        return _read_parquet(path, uri, wanted), 0
     typed = [c for c in wanted if c in _TYPED_AT_READ]
     if typed:
         try:
@@ -147,6 +185,32 @@ def read_table(path: Path, uri: str, wanted: list[str], notice_lines: int) -> tu
             if not any(pc.any(pc.is_nan(table[c])).as_py() for c in typed):
                 return table, malformed
     return _read_csv(path, uri, wanted, notice_lines, [])
+
+
+def _parquet_schema(path: Path, uri: str) -> pa.Schema:
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_schema(path)
+    except (OSError, pa.ArrowException) as exc:
+        raise DataError(f"{uri}: not a readable Parquet file ({str(exc)[:120]})") from None
+
+
+def _read_parquet(path: Path, uri: str, wanted: list[str]) -> pa.Table:
+    """The ``wanted`` columns of a Parquet file, typed as the CSV reader gives them: numbers of the
+    numeric columns as float64, everything else as text (the parser reads the spellings)."""
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path, columns=wanted)
+    except (OSError, pa.ArrowException) as exc:
+        raise DataError(f"{uri}: not a readable Parquet file ({str(exc)[:120]})") from None
+    columns = []
+    for name in wanted:
+        column = table[name]
+        numeric = pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
+        columns.append(column.cast(pa.float64() if numeric and name in _TYPED_AT_READ else pa.string()))
+    return pa.table(columns, names=wanted)
 
 
 class _TypedReadRejected(Exception):
@@ -175,7 +239,7 @@ def _read_csv(path: Path, uri: str, wanted: list[str], notice_lines: int,
         try:
             read.encoding = encoding
             malformed = 0
-            with _open(path, uri) as stream:
+            with _open(path, uri, progress=f"reading {Path(uri).name}") as stream:
                 table = pacsv.read_csv(stream, read_options=read, parse_options=parse, convert_options=convert)
             return table, malformed
         except pa.ArrowInvalid as exc:

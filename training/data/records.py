@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from training.data.frames import drop_rows, parse_columns, parse_frame
 from training.data.parsing import RULES, Rule, as_percent, parse_numbers, spread, unparseable_mask
-from training.data.schema import column_kind, unparseable_reason
+from training.data.schema import column_kind, spelled_columns, unparseable_reason
 from training.errors import DataError
 
 #: Up to this many records, :func:`parse_records` parses value by value; above it :func:`parse_frame` is faster.
@@ -34,12 +34,18 @@ def parse_records(records: Sequence[dict], columns: Sequence[str], *,
                   source: str) -> tuple[pd.DataFrame, dict[str, int]]:
     """``parse_frame(pd.DataFrame(records)[columns], source=source)``, fast for a few records.
 
-    A column missing from every record is a DataError.
+    A column the records spell another way (:func:`~training.data.schema.spelled_columns`) is read under that
+    spelling; a column missing from every record is a DataError.
     """
     columns = list(dict.fromkeys(columns))
-    missing = [c for c in columns if not any(c in r for r in records)]
+    keys = dict.fromkeys(k for r in records for k in r)
+    spelled = spelled_columns(keys, columns)
+    missing = [c for c in columns if c not in keys and c not in spelled]
     if missing:
         raise DataError(f"{source}: records lack columns: {', '.join(missing)}")
+    if spelled:
+        records = [{**r, **{name: r[spelling] for name, spelling in spelled.items() if spelling in r}}
+                   for r in records]
     if len(records) > SMALL_RECORDS or not records:
         return parse_frame(pd.DataFrame(list(records), columns=columns), source=source)
     raw = {c: [r.get(c) for r in records] for c in columns}

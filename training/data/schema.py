@@ -1,5 +1,8 @@
-"""The raw LendingClub loan files' columns, what kind of value each holds, and the reasons a row is dropped."""
+"""The raw LendingClub loan files' columns, their other spellings, what kind of value each holds, and the reasons
+a row is dropped."""
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 GRADES: tuple[str, ...] = ("A", "B", "C", "D", "E", "F", "G")
 
@@ -58,6 +61,21 @@ NUMERIC_COLUMNS = frozenset(
     c for c in RAW_COLUMNS
     if c not in TEXT_COLUMNS | DATE_COLUMNS | {"grade", "term", "emp_length"}) | {"issue_year"}
 
+#: Other spellings of raw columns in LendingClub exports, by the name used here. A column the data lacks under
+#: its own name is read under one of these (or under its own name in other letter case) and renamed; it is
+#: never filled. ``is_inc_v`` and ``verified_status_joint``: older LoanStats exports and the data dictionary;
+#: ``mths_since_most_recent_inq`` and ``mths_since_oldest_il_open``: the dictionary's BrowseNotes sheet and
+#: listing files; ``open_il_6m``: the 2007-2015 74-column export (the dictionary's "Number of currently active
+#: installment trades", ``open_act_il`` since 2016); ``emp_name``: the oldest exports' employer field.
+COLUMN_SPELLINGS: dict[str, tuple[str, ...]] = {
+    "verification_status": ("is_inc_v",),
+    "verification_status_joint": ("verified_status_joint",),
+    "mths_since_recent_inq": ("mths_since_most_recent_inq",),
+    "mo_sin_old_il_acct": ("mths_since_oldest_il_open",),
+    "open_act_il": ("open_il_6m",),
+    "emp_title": ("emp_name",),
+}
+
 DATA_SUFFIXES = (".csv", ".csv.gz", ".gz", ".zip")
 NULL_VALUES = ["", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "#N/A"]
 EMP_LENGTHS = ("< 1 year", "1 year") + tuple(f"{i} years" for i in range(2, 10)) + ("10+ years",)
@@ -86,3 +104,23 @@ def column_kind(column: str) -> str:
     if column in NUMERIC_COLUMNS:
         return "number"
     return "other"
+
+
+def spelled_columns(present: Iterable[str], wanted: Iterable[str]) -> dict[str, str]:
+    """``{name: spelling}`` for each wanted column absent from ``present`` under its own name but present under
+    another known spelling (:data:`COLUMN_SPELLINGS`) or in other letter case; the first match wins."""
+    present = list(present)
+    exact = set(present)
+    by_lower: dict[str, str] = {}
+    for name in present:
+        by_lower.setdefault(name.lower(), name)
+    found: dict[str, str] = {}
+    for column in wanted:
+        if column in exact:
+            continue
+        for spelling in (column, *COLUMN_SPELLINGS.get(column, ())):
+            match = spelling if spelling in exact else by_lower.get(spelling.lower())
+            if match is not None and match not in found.values():
+                found[column] = match
+                break
+    return found

@@ -1,8 +1,10 @@
 """Where the data files are: local paths, directories, globs and ``s3://`` objects or prefixes, as file URIs.
 
-A directory contributes its ``.csv``, ``.csv.gz``, ``.gz`` and ``.zip`` files; an ``s3://bucket/key`` that is
-not an object is read as the prefix ``key/``; a glob (``*``, ``?``, ``[``) works locally and under an S3 prefix.
-boto3 is imported only when an ``s3://`` source is given.
+A directory contributes its own ``.csv``, ``.csv.gz``, ``.gz``, ``.zip`` and ``.parquet`` files, not those of its
+subdirectories (``DIR/**/*.csv.gz``, a recursive glob, reads those); an ``s3://bucket/key`` that is not an object
+is read as the prefix ``key/`` (every object under it, as S3 has no directories); a glob (``*``, ``?``, ``[``,
+and ``**`` for any depth) works locally and under an S3 prefix. boto3 is imported only when an ``s3://`` source
+is given.
 """
 from __future__ import annotations
 
@@ -11,13 +13,14 @@ import glob
 import os
 import re
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from training.data.schema import DATA_SUFFIXES
 from training.errors import DataError
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
+PARQUET_SUFFIX = ".parquet"
 
 
 def resolve_sources(data: str | Path | Sequence[str | Path]) -> list[str]:
@@ -31,15 +34,12 @@ def resolve_sources(data: str | Path | Sequence[str | Path]) -> list[str]:
         if text.startswith("s3://"):
             uris.extend(_resolve_s3(text))
         elif _GLOB_CHARS.search(text):
-            found = sorted(p for p in glob.glob(os.path.expanduser(text)) if os.path.isfile(p))
+            found = sorted(p for p in glob.glob(os.path.expanduser(text), recursive=True) if os.path.isfile(p))
             if not found:
                 raise DataError(f"{text}: no files match this pattern")
             uris.extend(found)
         elif os.path.isdir(text):
-            found = sorted(str(p) for p in Path(text).iterdir() if p.is_file() and is_data_name(p.name))
-            if not found:
-                raise DataError(f"{text}: directory holds no .csv, .csv.gz or .zip files")
-            uris.extend(found)
+            uris.extend(_directory_files(Path(text)))
         elif not os.path.exists(text):
             raise DataError(f"{text}: file not found")
         else:
@@ -47,8 +47,31 @@ def resolve_sources(data: str | Path | Sequence[str | Path]) -> list[str]:
     return uris
 
 
+def _directory_files(directory: Path) -> list[str]:
+    """The data files directly in ``directory`` (sorted); DataError when there are none."""
+    found = sorted(str(p) for p in directory.iterdir() if p.is_file() and is_data_name(p.name))
+    if not found:
+        deeper = any(is_data_name(p.name) for p in directory.glob("*/*"))
+        hint = f"; subdirectories are not read, give '{directory}/**/*.csv.gz' (a glob) for those" if deeper else ""
+        raise DataError(f"{directory}: directory holds no .csv, .csv.gz, .gz, .zip or .parquet files{hint}")
+    return found
+
+
+def short_names(uris: Sequence[str], limit: int = 4) -> str:
+    """The files' base names, comma-separated; past ``limit``, the first ones and "(+N more)"."""
+    names = [PurePosixPath(str(u)).name or str(u) for u in uris]
+    if len(names) <= limit:
+        return ", ".join(names)
+    return ", ".join(names[:limit - 1]) + f" (+{len(names) - limit + 1} more)"
+
+
+def describe_files(uris: Sequence[str]) -> str:
+    """"1 file: a.csv" or "12 files: a.csv, b.csv, c.csv (+9 more)": how a log line names the files read."""
+    return f"{len(uris)} file{'s' if len(uris) != 1 else ''}: {short_names(uris)}"
+
+
 def is_data_name(name: str) -> bool:
-    return name.lower().endswith(DATA_SUFFIXES)
+    return name.lower().endswith((*DATA_SUFFIXES, PARQUET_SUFFIX))
 
 
 def fetch(uri: str, tmp: Path) -> Path:
@@ -100,7 +123,7 @@ def _resolve_s3(uri: str) -> list[str]:
     except (bexc.BotoCoreError, bexc.ClientError) as exc:
         raise _s3_error(uri, exc) from None
     if not keys:
-        raise DataError(f"{uri}: no such S3 object, and no .csv/.csv.gz/.zip objects under that prefix")
+        raise DataError(f"{uri}: no such S3 object, and no .csv/.csv.gz/.gz/.zip/.parquet objects under that prefix")
     return [f"s3://{bucket}/{k}" for k in sorted(keys)]
 
 

@@ -91,3 +91,49 @@ def test_zip_with_zero_or_several_csvs(tmp_path: Path, good: Path) -> None:
         z.write(good, "b.csv")
     assert str(none) in load_error(none) and "exactly one .csv" in load_error(none)
     assert "found 2 (a.csv, b.csv)" in load_error(many)
+
+
+def test_parquet_is_read_like_the_csv_it_was_written_beside(tmp_path: Path) -> None:
+    from training.synthetic import write_raw
+
+    columns = [*COLS, "int_rate", "term", "issue_d"]
+    as_csv = load_loans(write_raw(tmp_path / "s.csv.gz", 300, seed=4), columns)
+    as_parquet = load_loans(write_raw(tmp_path / "s.parquet", 300, seed=4), columns)
+    pd.testing.assert_frame_equal(as_parquet.frame, as_csv.frame)
+    assert as_parquet.dropped == as_csv.dropped and as_parquet.files[0].rows == 300
+    assert "missing columns" in load_error(tmp_path / "s.parquet", [*COLS, "no_such_column"])
+    (tmp_path / "bad.parquet").write_bytes(b"PAR1" + b"\0" * 20)
+    assert "not a readable Parquet file" in load_error(tmp_path / "bad.parquet")
+
+
+def test_a_progress_bar_counts_the_bytes_read_on_a_terminal(good: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gzip as gz
+    import io
+
+    bars = []
+
+    class Bar:
+        def __init__(self, **options):
+            self.n, self.options, self.closed = 0, options, False
+            bars.append(self)
+
+        def update(self, n):
+            self.n += n
+
+        def close(self):
+            self.closed = True
+
+    monkeypatch.setattr(reading, "progress_bar", lambda **options: Bar(**options))
+    packed = good.with_suffix(".csv.gz")
+    packed.write_bytes(gz.compress(good.read_bytes()))
+    zipped = good.with_suffix(".zip")
+    with zipfile.ZipFile(zipped, "w") as zf:
+        zf.write(good, "loans.csv")
+    for path in (good, packed, zipped):
+        bars.clear()
+        assert load_loans(path, COLS).rows_read == 3
+        (bar,) = bars
+        assert (bar.closed, bar.options["desc"], bar.options["total"]) == (True, f"reading {path.name}",
+                                                                           path.stat().st_size)
+        assert bar.n == path.stat().st_size or path == zipped and 0 < bar.n < bar.options["total"]
+    assert not isinstance(reading._open(good, str(good)), io.FileIO)   # no bar asked: no wrapper

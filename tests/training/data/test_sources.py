@@ -11,6 +11,7 @@ from moto import mock_aws
 
 from tests.training.data.samples import COLS, GOOD_ROWS, csv_text, load_error, write
 from training.data import load_loans, resolve_sources
+from training.data.sources import describe_files
 
 
 def test_several_files_glob_list_and_directory(tmp_path: Path) -> None:
@@ -50,3 +51,23 @@ def test_s3_object_prefix_and_glob(tmp_path: Path, good: Path, monkeypatch: pyte
     assert [f.uri for f in load_loans("s3://loans/in/*.gz", COLS).files] == ["s3://loans/in/b.csv.gz"]
     assert "s3://loans/nothing" in load_error("s3://loans/nothing")
     assert "s3://missing-bucket/x.csv" in load_error("s3://missing-bucket/x.csv")
+
+
+def test_a_directory_is_read_without_its_subdirectories_which_a_recursive_glob_reads(tmp_path: Path) -> None:
+    (tmp_path / "2016").mkdir()
+    write(tmp_path / "top.csv", csv_text(GOOD_ROWS[:1]))
+    write(tmp_path / "2016" / "deep.csv", csv_text(GOOD_ROWS[1:]))
+    assert resolve_sources(tmp_path) == [str(tmp_path / "top.csv")]
+    assert resolve_sources(str(tmp_path / "**" / "*.csv")) == [str(tmp_path / "2016" / "deep.csv"),
+                                                             str(tmp_path / "top.csv")]
+    only_deep = tmp_path / "only_deep"
+    (only_deep / "sub").mkdir(parents=True)
+    write(only_deep / "sub" / "x.csv.gz", "")
+    assert "subdirectories are not read" in load_error(only_deep) and "**" in load_error(only_deep)
+
+
+def test_files_are_named_in_one_short_line() -> None:
+    assert describe_files(["/d/a.csv"]) == "1 file: a.csv"
+    assert describe_files(["s3://b/p/a.csv", "/d/b.parquet"]) == "2 files: a.csv, b.parquet"
+    many = [f"/d/part-{i}.csv.gz" for i in range(12)]
+    assert describe_files(many) == "12 files: part-0.csv.gz, part-1.csv.gz, part-2.csv.gz (+9 more)"
