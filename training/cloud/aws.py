@@ -3,10 +3,11 @@ the spot price of the instance, and scaling the run's group to 0."""
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import boto3
 from boto3.s3.transfer import TransferConfig
@@ -21,6 +22,10 @@ from training.errors import DataError
 RETRY_CONFIG = Config(retries={"max_attempts": 8, "mode": "standard"}, connect_timeout=10, read_timeout=60)
 TRANSFER_CONFIG = TransferConfig(multipart_threshold=16 * 2**20, multipart_chunksize=16 * 2**20, max_concurrency=4)
 SHA256_METADATA_KEY = "sha256"
+CONTENT_TYPES = {".json": "application/json", ".png": "image/png", ".keras": "application/zip", ".md": "text/markdown",
+                 ".csv": "text/csv"}
+# Where the region comes from when none is given, in this order (the AWS CLI's; boto3 alone reads only the second).
+REGION_VARIABLES = ("AWS_REGION", "AWS_DEFAULT_REGION")
 
 log = logging.getLogger("spotgrade.runner")
 
@@ -34,12 +39,22 @@ class Clients:
     ec2: Any
 
 
+def env_region(environ: Mapping[str, str] = os.environ) -> str | None:
+    """The region the environment names: AWS_REGION, else AWS_DEFAULT_REGION (None: neither is set)."""
+    return next((environ[name] for name in REGION_VARIABLES if environ.get(name)), None)
+
+
+def session(region: str | None = None, profile: str | None = None) -> boto3.session.Session:
+    """A boto3 session in `region`, else env_region()'s, else the profile's configured region."""
+    return boto3.session.Session(profile_name=profile, region_name=region or env_region())
+
+
 def make_clients(region: str | None, config: Config = RETRY_CONFIG) -> Clients:
     """Clients of the services the runner uses; endpoints follow AWS_ENDPOINT_URL where set (tests)."""
-    session = boto3.session.Session(region_name=region)
+    aws_session = session(region)
 
     def client(name: str) -> Any:
-        return session.client(name, config=config)
+        return aws_session.client(name, config=config)
 
     return Clients(client("s3"), client("autoscaling"), client("logs"), client("sns"), client("ec2"))
 
@@ -58,16 +73,19 @@ def upload_file(s3: Any, path: Path, bucket: str, key: str, content_type: str | 
     s3.upload_file(str(path), bucket, key, ExtraArgs=extra, Config=TRANSFER_CONFIG)
 
 
-def upload_dir(s3: Any, local_dir: Path, bucket: str, prefix: str, last: Iterable[str] = ()) -> list[str]:
-    """Upload every file under local_dir to prefix; files named in `last` go last (a commit marker)."""
-    last = set(last)
-    files = sorted(p for p in Path(local_dir).rglob("*") if p.is_file())
+def upload_dir(s3: Any, local_dir: Path, bucket: str, key_of: Callable[[str], str], last: Iterable[str] = (),
+               skip: Iterable[str] = ()) -> list[str]:
+    """Upload every file under local_dir, subdirectories included (but not the top-level ones named in `skip`),
+    to `key_of(its relative path)` (a core.layout key); files named in `last` go last (a commit marker). The keys,
+    in upload order."""
+    local_dir, last, skip = Path(local_dir), set(last), set(skip)
+    files = sorted(p for p in local_dir.rglob("*") if p.is_file())
+    files = [p for p in files if p.parent == local_dir or p.relative_to(local_dir).parts[0] not in skip]
     files.sort(key=lambda p: p.name in last)
     keys = []
     for path in files:
-        key = prefix + path.relative_to(local_dir).as_posix()
-        upload_file(s3, path, bucket, key)
-        keys.append(key)
+        keys.append(key_of(path.relative_to(local_dir).as_posix()))
+        upload_file(s3, path, bucket, keys[-1], CONTENT_TYPES.get(path.suffix))
     return keys
 
 

@@ -244,7 +244,10 @@ class Pulled:
 
 def pull(session: Any, stack: str = DEFAULT_STACK, *, run_id: str | None = None,
          dest: str | Path = "outputs") -> Pulled:
-    """Download the run's artifacts to <dest>/<run_id>/."""
+    """Download the run's artifacts to <dest>/<run_id>/, subdirectories (tensorboard/) included."""
+    dest = Path(dest)
+    if dest.exists() and not dest.is_dir():
+        raise DataError(f"--dest {dest} is a file: give a directory (the run goes to {dest}/<run-id>/)")
     with aws_errors("pull"):
         run = find_run(session, stack, run_id)
         s3 = session.client("s3")
@@ -255,12 +258,12 @@ def pull(session: Any, stack: str = DEFAULT_STACK, *, run_id: str | None = None,
             raise CloudError(f"run {run.run_id!r} has no artifacts yet (state {state}): they are uploaded when it "
                              f"SUCCEEDS; check `python -m training status --run-id {run.run_id}`")
         target = Path(dest) / run.run_id
-        files = {}
-        for key in keys:
-            path = target / key[len(run.layout.artifacts_prefix):]
-            path.parent.mkdir(parents=True, exist_ok=True)
-            s3.download_file(run.bucket, key, str(path))
-            files[path] = path.stat().st_size
+        try:
+            files = {path: path.stat().st_size
+                     for path in aws.download_prefix(s3, run.bucket, run.layout.artifacts_prefix, target)}
+        except OSError as error:  # a file where a directory goes, no permission, disk full
+            raise DataError(f"cannot write the artifacts to {target}/: {error.strerror or error} "
+                            f"({error.filename or target}); choose another --dest") from None
     metrics_path = target / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else None
     return Pulled(run, target, files, metrics)
@@ -349,7 +352,8 @@ def upload_data(session: Any, path: str | Path, stack: str = DEFAULT_STACK, *, k
     """Upload a local data file to s3://<bucket>/data/<name> (multipart, sha256 in the metadata)."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: no such file; give the path of a Lending Club CSV (.csv, .csv.gz or .zip)")
+        what = "is a directory, not a file" if path.is_dir() else "no such file"
+        raise DataError(f"{path}: {what}; give the path of a Lending Club CSV (.csv, .csv.gz or .zip)")
     with aws_errors("upload-data"):
         run = find_shared_stack(session, stack)
         s3 = session.client("s3")

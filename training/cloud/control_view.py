@@ -53,6 +53,17 @@ def status_lines(report: StatusReport) -> list[str]:
     return lines + _failure_lines(report)
 
 
+def status_json(report: StatusReport) -> dict:
+    """`status --json`: the run, status.json as stored (ISO times), and what `status` works out from it."""
+    run = report.run
+    return {"run_id": run.run_id, "stack": run.stack_name, "run_stack": run.run_stack, "region": run.region,
+            "uri": run.layout.uri(run.layout.prefix), "status": report.status,
+            "elapsed_seconds": report.elapsed_seconds, "heartbeat_age_seconds": report.heartbeat_age_seconds,
+            "billable_seconds": report.billable_seconds, "estimated_cost": report.estimated_cost,
+            "unpriced_attempts": report.unpriced_attempts, "interruptions": report.interruptions,
+            "log_tail": report.log_tail}
+
+
 def code_line(code: dict) -> str:
     """`main @ 0123456789ab` (the deployed commit), with the pre-flight override where it was used."""
     commit = code.get("git_commit")
@@ -131,3 +142,17 @@ def runs_lines(rows: list[dict]) -> list[str]:
                      f"{r['started'] or '-':<20} {r['ended'] or '-':<20} "
                      f"{','.join(r['instance_types']) or '-':<22} {money(r['cost']):>9} {f1:>6}")
     return lines
+
+
+def runs_json(stack: str, rows: list[dict]) -> dict:
+    """`runs --json`: the runs newest first; times ISO 8601, cost in dollars, `stack` the run's deployed stack;
+    None where unknown (no status.json yet, not deployed, no metrics)."""
+    keys = ("run_id", "state", "stack", "started", "ended", "instance_types", "attempts", "cost", "weighted_f1")
+    return {"stack": stack, "runs": [{**{key: row.get(key) for key in keys}, "state": _known(row.get("state")),
+                                      "started": _known(row.get("started")), "ended": _known(row.get("ended"))}
+                                     for row in rows]}
+
+
+def _known(value: str | None) -> str | None:
+    """None for what the table shows as '-' or leaves empty."""
+    return None if value in ("", "-") else value

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Optional
 
 from training.cloud.core.settings import RunConfig
 from training.cloud.preflight import read_deploy_settings
 from training.cloud.spot_prices import latest_prices
 from training.cloud.stack_outputs import aws_errors
 from training.train_flags import parse_train_flags
-
-Out = Callable[[str], None]
 
 
 def epochs_from(train_args: str) -> int:
@@ -52,27 +51,47 @@ def _row(instance_type: str, prices: dict[str, float], cap: float | None, run_ho
             "cost_high": None if high is None else high * run_hours}
 
 
-def _print(rows: list[dict], config: RunConfig, how: str, region: str, out: Out) -> None:
-    cap = config.max_spot_price
-    out(f"expected run time: {how}")
-    out(f"{'INSTANCE TYPE':<16} {'AZS':>3}  {'SPOT $/HOUR (MIN - MAX)':<25} EXPECTED COST")
-    for r in rows:
+@dataclass(frozen=True)
+class Estimate:
+    """What `estimate` found: per instance type (`_row`), the spot prices by AZ and the expected cost range."""
+
+    rows: list[dict]
+    hours: float
+    how: str  # how the hours were worked out
+    region: Optional[str]
+    capacity: str
+    max_spot_price: Optional[float]
+
+
+def estimate_lines(found: Estimate) -> list[str]:
+    """The table `estimate` prints."""
+    region, cap = found.region or "this region", found.max_spot_price
+    lines = [f"expected run time: {found.how}",
+             f"{'INSTANCE TYPE':<16} {'AZS':>3}  {'SPOT $/HOUR (MIN - MAX)':<25} EXPECTED COST"]
+    for r in found.rows:
         if r["min_price"] is None:
             why = "no spot price in " + region if not r["prices"] else f"every AZ above maxSpotPrice={cap:g}"
-            out(f"{r['instance_type']:<16} {len(r['prices']):>3}  {why}")
+            lines.append(f"{r['instance_type']:<16} {len(r['prices']):>3}  {why}")
             continue
-        out(f"{r['instance_type']:<16} {len(r['prices']):>3}  {r['min_price']:.4f} - {r['max_price']:<15.4f} "
-            f"${r['cost_low']:,.2f} - ${r['cost_high']:,.2f}")
-    if config.capacity == "on-demand":
-        out("note: capacity=on-demand bills the on-demand price, not these spot prices")
+        lines.append(f"{r['instance_type']:<16} {len(r['prices']):>3}  {r['min_price']:.4f} - "
+                     f"{r['max_price']:<15.4f} ${r['cost_low']:,.2f} - ${r['cost_high']:,.2f}")
+    if found.capacity == "on-demand":
+        lines.append("note: capacity=on-demand bills the on-demand price, not these spot prices")
     else:
-        out("the group picks the pool with the best price and capacity (price-capacity-optimized): "
-            "expect the low end; interruptions add a few minutes each")
+        lines.append("the group picks the pool with the best price and capacity (price-capacity-optimized): "
+                     "expect the low end; interruptions add a few minutes each")
+    return lines
+
+
+def estimate_json(found: Estimate) -> dict:
+    """`estimate --json`: the same facts, numbers as numbers (None where no price is known)."""
+    return {"region": found.region, "hours": found.hours, "hours_from": found.how, "capacity": found.capacity,
+            "max_spot_price": found.max_spot_price, "instance_types": found.rows}
 
 
 def estimate(session: Any, context: Mapping[str, Any], *, hours: float | None = None,
-             epochs_per_hour: float | None = None, out: Out = print, now: datetime | None = None) -> list[dict]:
-    """Print and return, per configured instance type, the spot price range across AZs and the expected cost.
+             epochs_per_hour: float | None = None, now: datetime | None = None) -> Estimate:
+    """Per configured instance type, the spot price range across AZs and the expected cost.
 
     `context` is what core.context.load_context returns; it is validated as synth validates it (no gitRef
     lookup: the cost does not depend on it), before any AWS call.
@@ -83,5 +102,5 @@ def estimate(session: Any, context: Mapping[str, Any], *, hours: float | None = 
     with aws_errors("estimate"):
         ec2 = session.client("ec2")
         rows = [_row(t, latest_prices(ec2, t, now), config.max_spot_price, run_hours) for t in config.instance_types]
-    _print(rows, config, how, getattr(session, "region_name", None) or "this region", out)
-    return rows
+    return Estimate(rows, run_hours, how, getattr(session, "region_name", None), config.capacity,
+                    config.max_spot_price)

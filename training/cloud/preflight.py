@@ -179,6 +179,9 @@ def check_deploy(args: Sequence[str], *, repo_dir: Path = REPO_ROOT,
                  timeout: float = LS_REMOTE_TIMEOUT) -> Preflight:
     """Validate the settings `cdk deploy` would use and the code it would run; ConfigError (one line) for the
     first refusal, the problems allowUnpushedCode lets through as warnings."""
+    if not (repo_dir / "cdk.json").is_file():
+        raise ConfigError(f"{repo_dir} has no cdk.json: the pre-flight checks the checkout `make deploy` runs in; "
+                          "run it from your clone of the repository (make deploy RUN=<run-id>)")
     context = load_context(cdk_context_args(args), repo_dir / "cdk.json")
     config = read_deploy_settings(context, repo_dir=repo_dir, resolve=None)
     if config.repo_url is None:

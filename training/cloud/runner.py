@@ -21,7 +21,7 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from training import train_flags
 from training.cloud import aws
@@ -45,8 +45,8 @@ EXIT_FOR_STATE = {lifecycle.SUCCEEDED: RunnerExit.SUCCEEDED, lifecycle.FAILED: R
                   lifecycle.INTERRUPTED: RunnerExit.INTERRUPTED, lifecycle.STOPPED: RunnerExit.STOPPED,
                   lifecycle.HUNG: RunnerExit.STOPPED, lifecycle.RETRYING: RunnerExit.RETRY}
 EXIT_UNRECORDED = 70  # not a RunnerExit on purpose: the user data records the attempt as CRASHED itself
+INPUTS_DIR = "data"  # the run directory's inputs (train's synthetic sample, data/synthetic.csv): not an artifact
 CRASHED = "CRASHED"  # an attempt's end state: lifecycle.end_attempt then makes the run RETRYING or FAILED
-_CONTENT_TYPES = {".json": "application/json", ".png": "image/png", ".keras": "application/zip"}
 
 log = logging.getLogger("spotgrade.runner")
 
@@ -186,10 +186,13 @@ class Runner:
 
     def _attempt(self, clients: aws.Clients) -> tuple[str, dict]:
         from training.cloud.gpu import check_gpu
+        from training.tf_quiet import load_tensorflow
 
         backup_dir = self.settings.work_dir / "backup"
         shutil.rmtree(backup_dir, ignore_errors=True)
         backup_dir.mkdir(parents=True)
+        self._at("tensorflow import")
+        load_tensorflow()  # the first import of TensorFlow, without its start-up lines in the attempt's log
         self._at("gpu check")
         check_gpu((lifecycle.open_attempt(self.status) or {}).get("instance_type"), log.info)
         self._at("checkpoints")
@@ -264,7 +267,7 @@ class Runner:
                     ready: bool) -> None:
         """After a completed epoch: mirror the backup to S3 (metadata file last), then record the epoch."""
         if ready:
-            aws.upload_dir(clients.s3, backup_dir, self.layout.bucket, self.layout.checkpoints_prefix,
+            aws.upload_dir(clients.s3, backup_dir, self.layout.bucket, self.layout.checkpoint_key,
                            last=(BACKUP_METADATA,))
         validation = {k[4:]: float(v) for k, v in (logs or {}).items() if k.startswith("val_")}
         self._change(lambda s: lifecycle.epoch_done(s, epoch=epoch, validation=validation or None,
@@ -274,14 +277,13 @@ class Runner:
                  "checkpoint in S3" if ready else "no checkpoint to sync")
 
     def _upload_artifacts(self, clients: aws.Clients, result: Any) -> dict:
-        """Upload the run directory's files (not data/, the inputs); the headline test metrics."""
+        """Upload the run directory, subdirectories (tensorboard/) included but not its inputs (data/), run.json
+        last; the headline test metrics."""
         log.info("training finished after epoch %d; uploading artifacts", result.epochs_trained)
         _add_cloud_record(Path(result.run_dir) / "run.json", self.status)
-        keys = []
-        for path in sorted(p for p in Path(result.run_dir).iterdir() if p.is_file()):
-            keys.append(self.layout.artifact_key(path.name))
-            aws.upload_file(clients.s3, path, self.layout.bucket, keys[-1], _CONTENT_TYPES.get(path.suffix))
-        log.info("artifacts: %s", ", ".join(k[len(self.layout.artifacts_prefix):] for k in keys))
+        keys = aws.upload_dir(clients.s3, Path(result.run_dir), self.layout.bucket, self.layout.artifact_key,
+                              last=("run.json",), skip=(INPUTS_DIR,))
+        log.info("artifacts: %s", _summary(k[len(self.layout.artifacts_prefix):] for k in keys))
         metrics = result.metrics if isinstance(result.metrics, dict) else {}
         return headline(metrics.get("test"))
 
@@ -360,6 +362,19 @@ def _add_cloud_record(run_json: Path, status: dict) -> None:
         "estimated_cost": round(sum(costs), 6) if costs and None not in costs else None,
     }
     run_json.write_text(json.dumps(info, indent=2, default=str))
+
+
+def _summary(names: Iterable[str]) -> str:
+    """The top-level files by name and each subdirectory as `dir/ (N files)`: tensorboard/ holds many."""
+    files: list[str] = []
+    folders: dict[str, int] = {}
+    for name in names:
+        top, sep, _ = name.partition("/")
+        if sep:
+            folders[top] = folders.get(top, 0) + 1
+        else:
+            files.append(name)
+    return ", ".join(files + [f"{top}/ ({count} file{'' if count == 1 else 's'})" for top, count in folders.items()])
 
 
 def train_config(args: Sequence[str], *, data: list[str] | None, output_dir: Path, run_id: str) -> Any:

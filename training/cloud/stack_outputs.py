@@ -16,6 +16,7 @@ from typing import Any, Iterator
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
+    EndpointConnectionError,
     NoCredentialsError,
     NoRegionError,
     PartialCredentialsError,
@@ -90,7 +91,7 @@ def stack_outputs(cfn: Any, stack_name: str) -> dict[str, str]:
     if found is None:
         raise CloudError(
             f"stack {stack_name!r} not found in this region: deploy it with `make deploy RUN=<run-id>`, "
-            "or pass --stack NAME / set AWS_REGION to where it is"
+            "or pass --stack NAME, or --region (AWS_REGION) where it is"
         )
     return found
 
@@ -161,7 +162,7 @@ def find_run_stack(session: Any, shared: SharedStack, run_id: str) -> RunStack:
 
 
 def run_of_stack(session: Any, stack_name: str) -> RunStack | None:
-    """The run a stack holds, read from that stack's outputs alone (`sweep` finds stacks by their resources' tags):
+    """The run a stack holds, read from that stack's outputs alone (`cleanup` finds stacks by their resources' tags):
     a run stack, or a one-run stack of before issue 12. None where the stack is gone."""
     cfn = session.client("cloudformation")
     outputs = optional_stack_outputs(cfn, stack_name)
@@ -191,7 +192,11 @@ def aws_errors(action: str) -> Iterator[None]:
             "or set AWS_PROFILE / AWS_ACCESS_KEY_ID"
         ) from None
     except NoRegionError:
-        raise CloudError(f"{action}: no AWS region set: pass --region or set AWS_REGION (e.g. us-east-1)") from None
+        raise CloudError(f"{action}: no AWS region set: pass --region, or set AWS_REGION or AWS_DEFAULT_REGION "
+                         "(e.g. export AWS_REGION=us-east-1)") from None
+    except EndpointConnectionError as error:
+        raise CloudError(f"{action}: cannot reach AWS ({error}): check your network and the region "
+                         "(--region, AWS_REGION, AWS_DEFAULT_REGION)") from None
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "")
         message = error.response.get("Error", {}).get("Message", str(error)).splitlines()[0]

@@ -7,6 +7,7 @@ from moto import mock_aws
 
 from tests.training.cloud.flaky import FlakyS3
 from training.cloud import aws
+from training.cloud.core.layout import RunLayout
 from training.errors import DataError
 
 BUCKET = "spotgrade-test"
@@ -27,19 +28,45 @@ def test_retry_config_is_standard_with_backoff():
         assert retries.get("total_max_attempts", retries.get("max_attempts", 0) + 1) == 9  # 1 call + 8 retries
 
 
+@pytest.mark.parametrize(("environ", "region"), [
+    ({"AWS_REGION": "eu-west-1"}, "eu-west-1"),
+    ({"AWS_DEFAULT_REGION": "eu-central-1"}, "eu-central-1"),
+    ({"AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "eu-central-1"}, "eu-west-1"),  # the AWS CLI's order
+    ({"AWS_REGION": "", "AWS_DEFAULT_REGION": "eu-central-1"}, "eu-central-1"),
+    ({}, None),
+])
+def test_region_from_aws_region_then_aws_default_region(monkeypatch, environ, region):
+    for name in aws.REGION_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    assert aws.env_region() == region
+    if region:  # boto3 alone reads only AWS_DEFAULT_REGION; the sessions and the runner's clients read both
+        assert aws.session().region_name == region
+        assert aws.make_clients(None).s3.meta.region_name == region
+    assert aws.session("ap-south-1").region_name == "ap-south-1"  # --region first
+
+
 def test_upload_dir_puts_marker_last_and_download_restores(clients, tmp_path):
     src = tmp_path / "src"
     (src / "sub").mkdir(parents=True)
     (src / "training_metadata.json").write_text('{"epoch": 3}')
     (src / "latest.weights.h5").write_bytes(b"w" * 1000)
     (src / "sub" / "h.json").write_text("[]")
-    keys = aws.upload_dir(clients.s3, src, BUCKET, "runs/r/checkpoints/", last=("training_metadata.json",))
-    assert keys[-1] == "runs/r/checkpoints/training_metadata.json"
-    assert set(keys) == {"runs/r/checkpoints/latest.weights.h5", "runs/r/checkpoints/sub/h.json",
-                         "runs/r/checkpoints/training_metadata.json"}
+    here = RunLayout(BUCKET, "r")
+    (src / "data" / "sub").mkdir(parents=True)
+    (src / "data" / "sub" / "input.csv").write_text("x")
+    (src / "sub" / "data").mkdir()
+    (src / "sub" / "data" / "kept.json").write_text("{}")  # only a top-level data/ is skipped
+    keys = aws.upload_dir(clients.s3, src, BUCKET, here.checkpoint_key, last=("training_metadata.json",),
+                          skip=("data",))
+    assert keys[-1] == "scratch/r/checkpoints/training_metadata.json"
+    assert set(keys) == {"scratch/r/checkpoints/latest.weights.h5", "scratch/r/checkpoints/sub/h.json",
+                         "scratch/r/checkpoints/sub/data/kept.json", "scratch/r/checkpoints/training_metadata.json"}
+    assert clients.s3.head_object(Bucket=BUCKET, Key=keys[-1])["ContentType"] == "application/json"
     dest = tmp_path / "dest"
-    paths = aws.download_prefix(clients.s3, BUCKET, "runs/r/checkpoints/", dest)
-    assert len(paths) == 3
+    paths = aws.download_prefix(clients.s3, BUCKET, here.checkpoints_prefix, dest)
+    assert len(paths) == 4
     assert (dest / "latest.weights.h5").read_bytes() == b"w" * 1000
     assert (dest / "sub" / "h.json").read_text() == "[]"
 

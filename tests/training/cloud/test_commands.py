@@ -11,7 +11,7 @@ from training.cli import build_parser, main
 from training.cloud import commands as cloud_commands
 from training.commands import COMMANDS
 
-COMMAND_NAMES = ("status", "logs", "pull", "stop", "resume", "upload-data", "runs", "estimate", "sweep")
+COMMAND_NAMES = ("status", "logs", "pull", "stop", "resume", "upload-data", "runs", "estimate", "cleanup")
 
 
 @pytest.mark.parametrize("name", COMMAND_NAMES)
@@ -29,7 +29,7 @@ def test_arguments_parse():
     args = build_parser().parse_args(["estimate", "-c", "maxRuntimeHours=3", "-c", "instanceTypes=g5.xlarge",
                                       "--epochs-per-hour", "12"])
     assert args.context == ["maxRuntimeHours=3", "instanceTypes=g5.xlarge"] and args.epochs_per_hour == 12
-    assert build_parser().parse_args(["sweep"]).yes is False
+    assert build_parser().parse_args(["cleanup"]).yes is False
     assert build_parser().parse_args(["upload-data", "x.csv"]).path == "x.csv"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["logs", "--poll", "0"])
@@ -66,7 +66,7 @@ def test_no_credentials_exits_2_with_one_line(no_aws_credentials, capsys):
 
 
 def test_unknown_profile_exits_2(capsys):
-    assert main(["sweep", "--profile", "no-such-profile-xyz"]) == 2
+    assert main(["cleanup", "--profile", "no-such-profile-xyz"]) == 2
     assert "AWS profile 'no-such-profile-xyz' not found" in capsys.readouterr().err
 
 

@@ -21,8 +21,8 @@ def test_estimate_multiplies_spot_history_by_hours(aws, tmp_path):
     cdk_json.write_text(json.dumps({"app": "python3 app.py", "context": {
         "instanceTypes": ["g4dn.xlarge", "g5.xlarge"], "maxRuntimeHours": 6}}))
     context = load_context(["maxRuntimeHours=4"], cdk_json)
-    captured = []
-    rows = est.estimate(aws, context, out=captured.append)
+    found = est.estimate(aws, context)
+    rows = found.rows
     ec2 = aws.client("ec2")
     for row in rows:
         history = ec2.describe_spot_price_history(InstanceTypes=[row["instance_type"]],
@@ -36,7 +36,8 @@ def test_estimate_multiplies_spot_history_by_hours(aws, tmp_path):
         assert row["cost_low"] == pytest.approx(min(by_zone.values()) * 4)
         assert row["cost_high"] == pytest.approx(max(by_zone.values()) * 4)
     assert [r["instance_type"] for r in rows] == ["g4dn.xlarge", "g5.xlarge"]
-    assert captured[0] == "expected run time: 4 h (maxRuntimeHours, the most the run can last)"
+    assert est.estimate_lines(found)[0] == "expected run time: 4 h (maxRuntimeHours, the most the run can last)"
+    assert (found.hours, found.region, found.capacity) == (4.0, "us-east-1", "spot")
 
 
 def test_expected_hours_from_epochs_per_hour():
@@ -52,33 +53,32 @@ def test_expected_hours_from_epochs_per_hour():
 def test_estimate_validates_the_settings_as_the_stack_does(aws):
     """A value the stack would refuse is refused here too, before any AWS call (one line naming the key)."""
     with pytest.raises(ConfigError, match="context key 'maxRuntimeHours'"):
-        est.estimate(aws, load_context(["maxRuntimeHours=eight"], None), out=lambda _: None)
+        est.estimate(aws, load_context(["maxRuntimeHours=eight"], None))
     with pytest.raises(ConfigError, match="context key 'instanceTypes'"):
-        est.estimate(aws, load_context(["instanceTypes=g5.xlarge;reboot"], None), out=lambda _: None)
+        est.estimate(aws, load_context(["instanceTypes=g5.xlarge;reboot"], None))
     config = RunConfig.from_context(load_context(["instanceTypes=g5.xlarge, g6.xlarge"], None).get)
     assert config.instance_types == ("g5.xlarge", "g6.xlarge")
     with pytest.raises(ConfigError, match="^context key 'maxRuntimeHour' is unknown; did you mean 'maxRuntimeHours'"):
-        est.estimate(aws, load_context(["maxRuntimeHour=3"], None), out=lambda _: None)
+        est.estimate(aws, load_context(["maxRuntimeHour=3"], None))
     with pytest.raises(ConfigError, match="^context key 'trainArgs': '--epohcs 40' is not allowed; `python -m "
                                           "training train` says: unrecognized arguments: --epohcs 40"):
-        est.estimate(aws, load_context(["trainArgs=--epohcs 40"], None), out=lambda _: None)
+        est.estimate(aws, load_context(["trainArgs=--epohcs 40"], None))
 
 
 def test_on_demand_and_price_cap_notes(aws):
-    captured = []
-    est.estimate(aws, load_context(["capacity=on-demand", "instanceTypes=g5.xlarge"], None), out=captured.append)
+    captured = est.estimate_lines(est.estimate(aws, load_context(["capacity=on-demand", "instanceTypes=g5.xlarge"],
+                                                                 None)))
     assert captured[-1] == "note: capacity=on-demand bills the on-demand price, not these spot prices"
-    captured = []
-    rows = est.estimate(aws, load_context(["maxSpotPrice=0.000001", "instanceTypes=g5.xlarge"], None),
-                        out=captured.append)
-    assert rows[0]["min_price"] is None and "every AZ above maxSpotPrice=1e-06" in captured[2]
+    found = est.estimate(aws, load_context(["maxSpotPrice=0.000001", "instanceTypes=g5.xlarge"], None))
+    captured = est.estimate_lines(found)
+    assert found.rows[0]["min_price"] is None and "every AZ above maxSpotPrice=1e-06" in captured[2]
 
 
 def test_estimate_without_credentials_is_one_line(no_aws_credentials):
     import boto3
 
     with pytest.raises(CloudError, match="^estimate: no AWS credentials found"):
-        est.estimate(boto3.Session(region_name="us-east-1"), load_context([], None), out=lambda _: None)
+        est.estimate(boto3.Session(region_name="us-east-1"), load_context([], None))
 
 
 ROOT = Path(__file__).resolve().parents[3]

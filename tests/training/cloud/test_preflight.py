@@ -239,3 +239,11 @@ def test_check_deploy_cli_exit_status() -> None:
                          cwd=ROOT, capture_output=True, text=True)
     assert bad.returncode == 2
     assert bad.stderr.startswith("error: context key 'capacity'") and bad.stderr.count("\n") == 1
+
+
+def test_outside_a_checkout_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An installed copy of the package, away from the repository: no cdk.json to check."""
+    assert main(["-c", f"repoUrl={URL}"], repo_dir=tmp_path) == 2
+    assert capsys.readouterr().err == (
+        f"error: {tmp_path} has no cdk.json: the pre-flight checks the checkout `make deploy` runs in; run it from "
+        "your clone of the repository (make deploy RUN=<run-id>)\n")

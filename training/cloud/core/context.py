@@ -22,6 +22,8 @@ from training.cloud.core.settings import (
 )
 from training.errors import ConfigError
 
+# The cdk.json of the checkout this package is in, wherever the command runs from; an installed copy outside a
+# checkout has none, and the commands use DEFAULTS (the same values) with their -c / --stack overrides.
 CDK_JSON = REPO_ROOT / "cdk.json"
 # What the CDK CLI and its context providers put into every app's context; they are not spotgrade settings.
 CDK_CONTEXT_KEYS = ("acknowledged-issue-numbers", "notices")
@@ -35,7 +37,8 @@ CDK_CONTEXT_PREFIXES = ("@", "aws:", "aws-cdk:", "cdk", "cli-",  # feature flags
 # ---------------------------------------------------------------- the context: cdk.json + -c key=value
 
 def load_context(overrides: Iterable[str] = (), cdk_json: Path | None = CDK_JSON) -> dict[str, Any]:
-    """DEFAULTS, overlaid with cdk.json's "context", overlaid with `key=value` overrides (as `cdk -c`)."""
+    """DEFAULTS, overlaid with cdk.json's "context" (where the file exists), overlaid with `key=value` overrides
+    (as `cdk -c`)."""
     context = dict(DEFAULTS)
     if cdk_json is not None and cdk_json.exists():
         context.update(_cdk_json_context(cdk_json))

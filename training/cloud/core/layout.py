@@ -1,7 +1,8 @@
 """The S3 layout of the artifacts bucket: the one module that builds its keys.
 
     s3://<bucket>/runs/<run-id>/status.json      the run's state (what it holds: lifecycle.py)
-    s3://<bucket>/runs/<run-id>/artifacts/       model.keras, metrics.json, PNGs, run.json
+    s3://<bucket>/runs/<run-id>/artifacts/       the run directory: model.keras, metrics.json, run.json, report.md,
+                                                 PNGs, tensorboard/ (event files; `pull` mirrors it all)
     s3://<bucket>/runs/<run-id>/logs/            attempt-0001.log, ..., boot-<instance-id>.log
     s3://<bucket>/scratch/<run-id>/checkpoints/  Keras BackupAndRestore directory, mirrored
     s3://<bucket>/scratch/<run-id>/env/          <key>.tar.zst: the instance's packed Python environment

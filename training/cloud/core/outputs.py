@@ -37,6 +37,14 @@ RUN_OUTPUTS = (RUN_ID, SHARED_STACK, RUN_PREFIX, ASG_NAME, LOG_GROUP_NAME, CONSO
 STACK_NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,127}")
 
 
+def validate_stack_name(name: str, what: str = "stack name") -> str:
+    """Return name, or raise ConfigError naming CloudFormation's rule (`what` names where it came from)."""
+    if not STACK_NAME_PATTERN.fullmatch(name):
+        raise ConfigError(f"{what} {name!r} is invalid: a CloudFormation stack name is a letter, then letters, "
+                          "digits or '-' (at most 128)")
+    return name
+
+
 def run_stack_name(stack_name: str, run_id: str) -> str:
     """The run stack of run `run_id`: `<stackName>-<runId>`; ConfigError where that is no valid stack name
     (a run id with '.' or '_', or too long)."""

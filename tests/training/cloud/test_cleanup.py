@@ -1,10 +1,10 @@
-"""`sweep` against moto."""
+"""`cleanup` (once `sweep`) against moto."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
 from tests.training.cloud.moto_run import make_run, running_status
-from training.cloud import sweep as sw
+from training.cloud import cleanup as cl
 
 
 def orphan_instance(sess, stack: str = "GoneStack") -> str:
@@ -19,12 +19,12 @@ def state_of(sess, instance_id: str) -> str:
     return reservations[0]["Instances"][0]["State"]["Name"]
 
 
-def test_sweep_finds_an_orphan_and_changes_nothing_without_yes(aws):
+def test_cleanup_finds_an_orphan_and_changes_nothing_without_yes(aws):
     run = make_run(aws)
     run.put_status(running_status(run.run_id, datetime.now(timezone.utc)))
     stray = orphan_instance(aws)
     captured = []
-    found = sw.sweep(aws, out=captured.append)
+    found = cl.cleanup(aws, out=captured.append)
     assert [(o.kind, o.resource_id) for o in found] == [("instance", stray)]
     assert "stack GoneStack is gone" in found[0].why
     assert captured[-1].startswith("dry run: 1 found, nothing changed")
@@ -32,11 +32,11 @@ def test_sweep_finds_an_orphan_and_changes_nothing_without_yes(aws):
     assert run.group()["DesiredCapacity"] == 1  # the healthy run's group is untouched
 
 
-def test_sweep_with_yes_terminates_orphans_and_scales_terminal_runs(aws):
+def test_cleanup_with_yes_terminates_orphans_and_scales_terminal_runs(aws):
     run = make_run(aws)
     run.put_status(dict(running_status(run.run_id, datetime.now(timezone.utc)), state="SUCCEEDED"))
     stray = orphan_instance(aws)
-    found = sw.sweep(aws, yes=True, out=lambda _: None)
+    found = cl.cleanup(aws, yes=True, out=lambda _: None)
     kinds = sorted(o.kind for o in found)
     assert "auto-scaling-group" in kinds and "instance" in kinds
     assert state_of(aws, stray) in ("shutting-down", "terminated")
@@ -45,9 +45,9 @@ def test_sweep_with_yes_terminates_orphans_and_scales_terminal_runs(aws):
     assert group_actions == ["set desired capacity 0"]
 
 
-def test_sweep_with_nothing_to_do(aws):
+def test_cleanup_with_nothing_to_do(aws):
     run = make_run(aws)
     run.put_status(running_status(run.run_id, datetime.now(timezone.utc)))
     captured = []
-    assert sw.sweep(aws, out=captured.append) == []
-    assert captured == ["nothing to sweep: every spotgrade instance, group and spot request belongs to a live run"]
+    assert cl.cleanup(aws, out=captured.append) == []
+    assert captured == ["nothing to clean up: every spotgrade instance, group and spot request belongs to a live run"]

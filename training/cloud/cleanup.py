@@ -1,4 +1,4 @@
-"""`sweep`: find (and with --yes remove) spotgrade capacity that should not be billing.
+"""`cleanup` (formerly `sweep`): find (and with --yes remove) spotgrade capacity that should not be billing.
 
 Looks at every spotgrade-tagged EC2 instance, Auto Scaling group and spot request in the region. One is
 an orphan when the stack that made it (a run's stack) is gone, or when its run is terminal
@@ -112,17 +112,18 @@ def _remove(session: Any, orphan: Orphan) -> None:
                                                            DesiredCapacity=0, HonorCooldown=False)
 
 
-def sweep(session: Any, *, yes: bool = False, out: Out = print) -> list[Orphan]:
+def cleanup(session: Any, *, yes: bool = False, out: Out = print) -> list[Orphan]:
     """List orphaned spotgrade capacity; remove it only with yes=True. Returns the orphans found."""
-    with aws_errors("sweep"):
+    with aws_errors("cleanup"):
         orphans = find_orphans(session)
         if not orphans:
-            out("nothing to sweep: every spotgrade instance, group and spot request belongs to a live run")
+            out("nothing to clean up: every spotgrade instance, group and spot request belongs to a live run")
             return orphans
         for o in orphans:
             out(f"{o.kind:<19} {o.resource_id:<28} {o.why} -> {o.action}")
         if not yes:
-            out(f"dry run: {len(orphans)} found, nothing changed; run `python -m training sweep --yes` to remove them")
+            out(f"dry run: {len(orphans)} found, nothing changed; run `python -m training cleanup --yes` to remove "
+                "them")
             return orphans
         for o in orphans:
             _remove(session, o)
