@@ -16,7 +16,7 @@ from typing import NoReturn, Sequence
 
 from training import local_commands  # noqa: F401  (registers the local commands; `--help` lists them first)
 from training.cloud import commands as cloud_commands  # noqa: F401  (registers the run-control commands)
-from training.commands import COMMANDS, command_named
+from training.commands import ALIASES, COMMANDS, command_named
 from training.errors import SpotgradeError
 
 PROG = "python -m training"
@@ -68,14 +68,22 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="<command>", required=True)
     for cmd in COMMANDS.values():
         cmd.add_arguments(sub.add_parser(cmd.name, help=cmd.help, description=cmd.help))
-        for alias in cmd.aliases:  # no help=: not listed by --help
-            cmd.add_arguments(sub.add_parser(alias, description=cmd.help))
-    return parser
+    return parser  # aliases have no parser of their own (hidden from --help and errors): _parse renames them
+
+
+def _canonical(argv: Sequence[str]) -> list[str]:
+    """argv with a command alias (the first argument that is not an option) replaced by the command's name."""
+    argv = list(argv)
+    for i, arg in enumerate(argv):
+        if not arg.startswith("-"):
+            argv[i] = command_named(arg).name if arg in ALIASES else arg
+            break
+    return argv
 
 
 def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
     """Parsed arguments; arguments no command declares are an error, except for a command that passes them on."""
-    args, unknown = parser.parse_known_args(argv)
+    args, unknown = parser.parse_known_args(_canonical(sys.argv[1:] if argv is None else argv))
     if unknown and not command_named(args.command).passes_unknown:
         usage_error(f"{parser.prog} {args.command}", f"unrecognized arguments: {' '.join(unknown)}")
     args.unknown = unknown

@@ -141,8 +141,8 @@ def fraction(text: str) -> float:
 
 def positive_float(text: str) -> float:
     value = _number(text, float, "positive")
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
     return value
 
 

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.rehearsal.harness import CPU_REQUIREMENTS, Rehearsal, small_run, wait_for
+from tests.rehearsal.harness import CPU_REQUIREMENTS, Deployed, Rehearsal, small_run, wait_for
 from training.cloud.core import lifecycle, watchdog
 from training.cloud.core.lifecycle import RunnerExit
 
@@ -92,6 +92,13 @@ def test_spot_interruption_resumes_on_a_replacement(rehearsal: Rehearsal) -> Non
           f"epoch {second.first_epoch_s:.1f} s")
 
 
+def assert_artifacts(rehearsal: Rehearsal, run: Deployed, prefix: str) -> None:
+    """The run's artifacts in S3: the files of a training run, and its TensorBoard logs in tensorboard/."""
+    names = {key[len(prefix):] for key in rehearsal.keys(run, prefix)}
+    assert {name for name in names if "/" not in name} == ARTIFACTS
+    assert any(name.startswith("tensorboard/") for name in names), sorted(names)
+
+
 def test_success(rehearsal: Rehearsal) -> None:
     run = rehearsal.deploy("ok", trainArgs=small_run(3))
     seeded = rehearsal.seed_environment(run)
@@ -100,7 +107,7 @@ def test_success(rehearsal: Rehearsal) -> None:
     assert boot.wait(600) == 0, boot.log()[-3000:]
     status = rehearsal.status(run)
     assert status["state"] == lifecycle.SUCCEEDED and status["last_epoch"] == 3 and status["error"] is None
-    assert {k.rsplit("/", 1)[1] for k in rehearsal.keys(run, rehearsal.layout(run).artifacts_prefix)} == ARTIFACTS
+    assert_artifacts(rehearsal, run, rehearsal.layout(run).artifacts_prefix)
     run_info = json.loads(rehearsal.artifact(run, "run.json"))
     assert run_info["cloud"]["attempts"][0]["instance_id"] == "i-0b000000000000001"
     assert rehearsal.desired(run) == 0  # released
@@ -287,7 +294,7 @@ def test_two_runs_train_at_once(rehearsal: Rehearsal) -> None:
         assert status["state"] == lifecycle.SUCCEEDED and status["last_epoch"] == epochs[run_id]
         assert [a["instance_id"] for a in status["attempts"]] == [f"i-09{n:015d}"]
         layout = rehearsal.layout(run)
-        assert {k.rsplit("/", 1)[1] for k in rehearsal.keys(run, layout.artifacts_prefix)} == ARTIFACTS
+        assert_artifacts(rehearsal, run, layout.artifacts_prefix)
         assert json.loads(rehearsal.artifact(run, "run.json"))["epochs_trained"] == epochs[run_id]
         assert rehearsal.desired(run) == 0
         streams = rehearsal.log_streams(run)

@@ -12,7 +12,7 @@ from training.commands import COMMANDS
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL = ("train", "audit", "evaluate", "predict", "synthesize")
-RUN_CONTROL = ("status", "logs", "pull", "stop", "resume", "upload-data", "runs", "estimate", "sweep")
+RUN_CONTROL = ("status", "logs", "pull", "stop", "resume", "upload-data", "runs", "estimate", "cleanup")
 
 
 @pytest.mark.parametrize("argv", [["--help"], *[[name, "--help"] for name in ("train", "evaluate", "predict",
@@ -72,7 +72,7 @@ def test_parser_imports_no_heavy_module():
 def test_run_control_commands_are_in_the_main_cli(capsys):
     code, out, _ = run_cli(capsys, "--help")
     assert code == 0
-    for name in ("status", "logs", "pull", "stop", "upload-data", "runs", "estimate", "sweep", "preflight"):
+    for name in ("status", "logs", "pull", "stop", "upload-data", "runs", "estimate", "cleanup", "preflight"):
         assert f"    {name}" in out
 
 

@@ -7,7 +7,6 @@ boto3 and the working modules are imported only when a command runs, so `--help`
 from __future__ import annotations
 
 import argparse
-import math
 from typing import Any, Callable, Iterable
 
 from training.commands import (
@@ -54,14 +53,6 @@ def _run_id(args: argparse.Namespace) -> str | None:
     if args.run_id is not None and not RUN_ID_PATTERN.fullmatch(args.run_id):
         raise ConfigError(f"--run-id {args.run_id!r} is invalid: use {RUN_ID_RULE} (`runs` lists the runs)")
     return args.run_id
-
-
-def _finite_positive(text: str) -> float:
-    """A number > 0 that is not inf (an argparse type: a usage error, exit 2)."""
-    value = positive_float(text)
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
-    return value
 
 
 def _print(lines: Iterable[str]) -> None:
@@ -118,7 +109,7 @@ def _status(args: argparse.Namespace) -> int:
 
 def _logs_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--follow", "-f", action="store_true", help="keep printing new lines until the run ends")
-    p.add_argument("--poll", type=_finite_positive, default=5.0, metavar="SECONDS", help="--follow poll interval")
+    p.add_argument("--poll", type=positive_float, default=5.0, metavar="SECONDS", help="--follow poll interval")
 
 
 @_cloud_command("logs", "print a run's logs, every attempt in order", _logs_args, run_id=True)
@@ -199,8 +190,8 @@ def _runs(args: argparse.Namespace) -> int:
 def _estimate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-c", "--context", action="append", metavar="KEY=VALUE",
                    help="override a cdk.json context value, as with cdk deploy -c (repeatable)")
-    p.add_argument("--hours", type=_finite_positive, help="expected hours (default: maxRuntimeHours)")
-    p.add_argument("--epochs-per-hour", type=_finite_positive, metavar="N",
+    p.add_argument("--hours", type=positive_float, help="expected hours (default: maxRuntimeHours)")
+    p.add_argument("--epochs-per-hour", type=positive_float, metavar="N",
                    help="measured training speed: hours = epochs / N, capped by maxRuntimeHours")
     add_json_flag(p, "the estimate")
 

@@ -10,7 +10,7 @@ import pytest
 from moto import mock_aws
 
 from tests.training.cloud.moto_run import make_run, running_status, session
-from training.cli import build_parser, main
+from training.cli import _canonical, build_parser, main
 from training.cloud import commands as cloud_commands
 from training.commands import COMMANDS, command_named
 
@@ -162,7 +162,7 @@ def test_usage_mistakes_exit_2(capsys):
 
 def test_cleanup_and_its_hidden_alias_sweep(aws_env, capsys):
     assert command_named("sweep") is COMMANDS["cleanup"] and COMMANDS["cleanup"].run is cloud_commands._cleanup
-    assert build_parser().parse_args(["sweep", "--yes"]).yes is True
+    assert _canonical(["sweep", "--yes", "sweep"]) == ["cleanup", "--yes", "sweep"]  # only the command is renamed
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--help"])
     listing = capsys.readouterr().out
