@@ -26,6 +26,9 @@ VENV_BIN = Path(sys.executable).parent
 AWS_CLI = shutil.which("aws", path=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
 pytestmark = pytest.mark.skipif(AWS_CLI is None, reason="no `aws` CLI (awscli is in requirements-dev.txt)")
 INSTANCE_ID = "i-0b007f00dcafe0001"
+# The kit runs as on the instance: a python3 without the project installed. -S leaves out site-packages, where
+# `make install`'s editable install would answer for every `training.*` module the kit does not have.
+BARE = ("-S",)
 BOOT_LOG = ["spotgrade: bootstrap of run {run} starting 2026-03-01T12:00:00Z",
             "spotgrade: boot kit ready",
             *(f"Receiving objects: {i}%" for i in range(0, 100, 4)),
@@ -72,7 +75,7 @@ def report(cloud, kit: Path, imds: FakeImds, run_id: str, *args: str, topic: str
     """`python3 -m training.cloud.core.boot_report ...` as the user data's report() calls it, in the kit's folder."""
     env = {"PATH": f"{Path(AWS_CLI).parent}{os.pathsep}/usr/bin:/bin", "HOME": str(kit.parent),
            **cloud.aws_env(), "SPOTGRADE_METADATA_URL": imds.url, "PYTHONPATH": str(kit)}
-    command = [python, "-m", "training.cloud.core.boot_report", "--bucket", cloud.bucket, "--run-id", run_id,
+    command = [python, *BARE, "-m", "training.cloud.core.boot_report", "--bucket", cloud.bucket, "--run-id", run_id,
                "--asg-name", cloud.group, "--topic-arn", topic, "--max-attempts", str(max_attempts), *args]
     return subprocess.run(command, cwd=kit, env=env, capture_output=True, text=True, timeout=120)
 
@@ -82,7 +85,7 @@ def test_the_kit_folder_has_only_the_core_package(kit):
     code = ("import importlib.util as u, sys, training; "
             "sys.exit(not training.__file__.startswith(sys.argv[1]) or u.find_spec('training.train') is not None "
             "or u.find_spec('training.cloud.run') is not None)")
-    done = subprocess.run([sys.executable, "-c", code, str(kit)], cwd=kit, env={"PATH": "/usr/bin:/bin"})
+    done = subprocess.run([sys.executable, *BARE, "-c", code, str(kit)], cwd=kit, env={"PATH": "/usr/bin:/bin"})
     assert done.returncode == 0, "the standalone runs below would not prove anything"
     assert importlib.util.find_spec("training.train") is not None  # (while the tests themselves have it)
 
