@@ -31,7 +31,8 @@ HOSTILE: list[tuple[str, dict[str, Any], str]] = [
     ("-c", {"trainArgs": "--epohcs 40"}, "context key 'trainArgs': '--epohcs 40' is not allowed; `python -m "
                                          "training train` says: unrecognized arguments: --epohcs 40"),
     ("-c", {"trainArgs": "--epochs abc"}, "context key 'trainArgs': '--epochs abc' is not allowed; `python -m "
-                                          "training train` says: argument --epochs: must be a positive integer, got 'abc'"),
+                                          "training train` says: argument --epochs: must be a positive integer, "
+                                          "got 'abc'"),
     ("-c", {"trainArgs": "--features bogus"}, "context key 'trainArgs': '--features bogus' is not allowed; `python "
                                               "-m training train` says: argument --features: invalid choice"),
     ("-c", {"trainArgs": "--help"}, "context key 'trainArgs': '--help' is not allowed; `python -m training train` "
