@@ -42,7 +42,7 @@ def test_configurations_are_distinct_seeded_and_start_with_the_defaults():
     assert CONFIGURATIONS >= 20 and len(drawn) == CONFIGURATIONS
     assert drawn[0] == SKLEARN_DEFAULTS
     assert len({tuple(sorted(p.items(), key=str)) for p in drawn}) == len(drawn)
-    assert all(p[key] in SEARCH_SPACE[key] for p in drawn for key in p)
+    assert all(set(p) == set(SEARCH_SPACE) and all(p[k] in SEARCH_SPACE[k] for k in p) for p in drawn[1:])
     assert configurations(CONFIGURATIONS, seed=3) == drawn
     assert configurations(CONFIGURATIONS, seed=4) != drawn
     with pytest.raises(ValueError, match="at least 1"):
