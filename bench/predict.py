@@ -29,8 +29,8 @@ def train_model(rows: int, epochs: int, out_dir: Path, cache_dir: Path | None) -
     from training.train import TrainConfig, train
 
     path = str(synthetic_file(rows, seed=11, cache_dir=cache_dir))
-    result = train(TrainConfig(data=[path], epochs=epochs, output_dir=out_dir, run_id="bench-predict-model"),
-                   log=lambda line: None)
+    result = train(TrainConfig(data=[path], epochs=epochs, output_dir=out_dir, run_id="bench-predict-model",
+                               baselines=False), log=lambda line: None)   # a model to predict with: no baselines
     return result.run_dir / "model.keras"
 
 

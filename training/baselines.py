@@ -1,9 +1,11 @@
 """Baselines on the same split, features and fill values as the Keras model.
 
-``fit_baselines`` fits majority class, multinomial logistic regression and scikit-learn's
-HistGradientBoostingClassifier on the training rows and scores each on the test rows with
+``fit_baselines`` fits majority class, multinomial logistic regression, scikit-learn's
+HistGradientBoostingClassifier with its defaults and the same classifier tuned on the validation rows
+(``training.peer_search``) on the training rows, and scores each on the test rows with
 ``training.metrics.compute_metrics`` (the Keras model's metric function), plus the ordinal metrics.
-The result goes under ``metrics.json`` key ``baselines``.
+The result goes under ``metrics.json`` key ``baselines``; the tuned one's search record (key
+``SEARCH_KEY``, taken out by ``pop_search_records``) goes to run.json.
 """
 from __future__ import annotations
 
@@ -16,11 +18,15 @@ from numpy.typing import ArrayLike
 
 from training.data import GRADES
 from training.metrics import compute_metrics, extra_metrics
+from training.peer_search import CONFIGURATIONS, SEARCH_THREADS, column_encoder, search_hist_gradient_boosting
 
 if TYPE_CHECKING:
     from training.features import FeatureSet, FillValues
 
-BASELINES: tuple[str, ...] = ("majority", "logistic_regression", "hist_gradient_boosting")
+BASELINES: tuple[str, ...] = ("majority", "logistic_regression", "hist_gradient_boosting",
+                               "hist_gradient_boosting_tuned")
+TUNED = "hist_gradient_boosting_tuned"   # the baseline chosen on the validation rows
+SEARCH_KEY = "search"                    # its entry's search record, for run.json
 N_GRADES = len(GRADES)
 
 
@@ -49,20 +55,11 @@ def _logistic_regression(feature_set: FeatureSet, seed: int):
 
 
 def _hist_gradient_boosting(feature_set: FeatureSet, seed: int):
-    from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OrdinalEncoder
 
-    n_numeric, n_categorical = len(feature_set.numeric), len(feature_set.categorical)
-    columns = ColumnTransformer([
-        ("numeric", "passthrough", list(feature_set.numeric)),
-        ("categorical", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan),
-         list(feature_set.categorical)),
-    ])
-    mask = [False] * n_numeric + [True] * n_categorical
-    return make_pipeline(columns, HistGradientBoostingClassifier(
-        categorical_features=mask if n_categorical else None, random_state=seed))
+    columns, mask = column_encoder(feature_set)
+    return make_pipeline(columns, HistGradientBoostingClassifier(categorical_features=mask, random_state=seed))
 
 
 def _probabilities(model, x: pd.DataFrame) -> np.ndarray:
@@ -74,35 +71,60 @@ def _probabilities(model, x: pd.DataFrame) -> np.ndarray:
 
 def fit_baselines(train_frame: pd.DataFrame, y_train: ArrayLike, test_frame: pd.DataFrame,
                   y_test: ArrayLike, feature_set: FeatureSet, fill: FillValues, seed: int = 42,
-                  *, include: Sequence[str] = BASELINES) -> dict[str, dict[str, Any]]:
+                  *, include: Sequence[str] = BASELINES, validation: tuple[pd.DataFrame, ArrayLike] | None = None,
+                  configurations: int = CONFIGURATIONS) -> dict[str, dict[str, Any]]:
     """Fit each baseline on the training rows; metrics on the test rows (grade indices 0..6).
 
     Every entry has the keys of ``metrics.json``'s ``test`` block plus ``mean_abs_grade_error``,
-    ``within_one_grade_accuracy``, ``expected_calibration_error`` and ``fit_seconds``.
+    ``within_one_grade_accuracy``, ``expected_calibration_error`` and ``fit_seconds`` (the tuned one's: its
+    whole search). The tuned one needs ``validation`` (frame, grades), searches ``configurations`` and its
+    entry also holds SEARCH_KEY.
     """
-    from threadpoolctl import threadpool_limits
-
     unknown = sorted(set(include) - set(BASELINES))
     if unknown:
         raise ValueError(f"unknown baselines {unknown}; choose from {list(BASELINES)}")
+    if TUNED in include and validation is None:
+        raise ValueError(f"{TUNED} is chosen on the validation rows: pass validation=(frame, grades)")
     y_train, y_test = np.asarray(y_train, dtype=int), np.asarray(y_test, dtype=int)
     x_train = prepare(train_frame, feature_set, fill)
     x_test = prepare(test_frame, feature_set, fill)
+    val = None if validation is None else (prepare(validation[0], feature_set, fill),
+                                           np.asarray(validation[1], dtype=int))
     results: dict[str, dict[str, Any]] = {}
     for name in include:
-        start = time.perf_counter()
+        start, search = time.perf_counter(), None
         if name == "majority":
-            shares = np.bincount(y_train, minlength=N_GRADES) / len(y_train)
             probs = np.zeros((len(y_test), N_GRADES))
-            probs[:, shares.argmax()] = 1.0
+            probs[:, np.bincount(y_train, minlength=N_GRADES).argmax()] = 1.0
         else:
-            factory = _logistic_regression if name == "logistic_regression" else _hist_gradient_boosting
-            # One BLAS/OpenMP thread: lbfgs's many small BLAS calls and HistGradientBoosting's OpenMP
-            # loops spin against TensorFlow's threads otherwise, several times slower. Results are the same.
-            with threadpool_limits(limits=1):
-                model = factory(feature_set, seed).fit(x_train, y_train)
-                probs = _probabilities(model, x_test)
+            model, search = _fit(name, x_train, y_train, val, feature_set, seed, configurations)
+            probs = _probabilities(model, x_test)
         y_pred = probs.argmax(axis=1)
         results[name] = {**compute_metrics(y_test, y_pred), **extra_metrics(y_test, probs),
                          "fit_seconds": round(time.perf_counter() - start, 3)}
+        if search is not None:
+            results[name][SEARCH_KEY] = search
     return results
+
+
+def _fit(name: str, x_train: pd.DataFrame, y_train: np.ndarray, val: tuple[pd.DataFrame, np.ndarray] | None,
+         feature_set: FeatureSet, seed: int, configurations: int) -> tuple[Any, dict[str, Any] | None]:
+    """A learned baseline fitted on the training rows (the tuned one chosen on ``val``) and its search record."""
+    from threadpoolctl import threadpool_limits
+
+    # One BLAS/OpenMP thread: lbfgs's many small BLAS calls and HistGradientBoosting's OpenMP
+    # loops spin against TensorFlow's threads otherwise, several times slower. Results are the same.
+    # The tuned one's search: SEARCH_THREADS (training.peer_search).
+    with threadpool_limits(limits=SEARCH_THREADS if name == TUNED else 1):
+        if name == TUNED:
+            assert val is not None
+            found = search_hist_gradient_boosting(x_train, y_train, *val, feature_set, seed, configurations)
+            return found.model, found.record
+        factory = _logistic_regression if name == "logistic_regression" else _hist_gradient_boosting
+        return factory(feature_set, seed).fit(x_train, y_train), None
+
+
+def pop_search_records(baselines: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Take the search records out of ``fit_baselines``' entries (metrics.json keeps the metrics; run.json
+    the records): {baseline name: record}."""
+    return {name: entry.pop(SEARCH_KEY) for name, entry in baselines.items() if SEARCH_KEY in entry}

@@ -84,7 +84,7 @@ def train_summary(result: Any) -> dict[str, Any]:
             "artifacts": sorted(p.name for p in result.run_dir.iterdir()),
             "synthetic": bool(info.get("synthetic")), "epochs_trained": result.epochs_trained,
             "wall_time_s": info.get("wall_time_s"), "rows": metrics["rows"], "test": headline(metrics["test"]),
-            "majority_baseline": headline(metrics["baselines"]["majority"])}
+            "majority_baseline": headline(metrics.get("baselines", {}).get("majority"))}
 
 
 # ---- audit ----

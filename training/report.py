@@ -42,6 +42,7 @@ def render_report(metrics: dict[str, Any], run_info: dict[str, Any], plots: tupl
     lines += ["## Headline (test rows)", ""]
     lines += [f"- {line}" for line in versus_baselines(test, baselines)] or ["- no baselines computed"]
     lines += _metric_tables(test, baselines, "test rows")
+    lines += _search_lines(run_info.get("baseline_search") or {})
     audit = run_info.get("audit")
     lines += ["", "## Leakage audit", ""]
     if audit:
@@ -71,6 +72,19 @@ def _metric_tables(test: dict[str, Any], baselines: dict[str, dict[str, Any]], r
     for grade in GRADES:
         g = test["per_grade"][grade]
         lines.append(f"| {grade} | {g['precision']:.3f} | {g['recall']:.3f} | {g['f1']:.3f} | {g['support']} |")
+    return lines
+
+
+def _search_lines(searches: dict[str, dict[str, Any]]) -> list[str]:
+    """How each tuned baseline was chosen (run.json's ``baseline_search``)."""
+    lines = []
+    for name, search in searches.items():
+        budget, chosen = search["budget"], search["chosen"]
+        params = ", ".join(f"{k} {v}" for k, v in chosen["params"].items())
+        lines += ["", f"`{name}`: chosen on the validation rows from {budget['configurations']} configurations "
+                  f"(seed {budget['seed']}, {budget['wall_seconds']:.1f} s): {params}; {chosen['iterations']} "
+                  f"iterations, validation weighted F1 {chosen['validation_weighted_f1']:.4f} (all in run.json, "
+                  f"baseline_search)."]
     return lines
 
 

@@ -84,8 +84,10 @@ def config_dict(config: TrainConfig) -> dict:
 def run_info(*, run_id: str, config: TrainConfig, feature_set: FeatureSet, loaded: LoadedData, rows_used: int,
              fill: FillValues, values_filled: dict[str, int], audit: dict[str, Any],
              history: dict[str, list[float]], epochs_trained: int, best_epoch: int | None,
-             started: float, started_at: datetime) -> dict[str, Any]:
-    """The contents of run.json (key order as written); ``started``: time.monotonic() at the start."""
+             started: float, started_at: datetime,
+             baseline_search: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The contents of run.json (key order as written); ``started``: time.monotonic() at the start;
+    ``baseline_search``: the tuned baselines' search records (``training.baselines.pop_search_records``)."""
     synthetic = config.data is None
     return {
         "run_id": run_id,
@@ -103,6 +105,7 @@ def run_info(*, run_id: str, config: TrainConfig, feature_set: FeatureSet, loade
         },
         "fill": {**fill.to_dict(), "values_filled": values_filled},
         "audit": audit,
+        "baseline_search": baseline_search or {},
         "epochs_trained": epochs_trained,
         "best_epoch": best_epoch,
         "history": history,

@@ -1,7 +1,8 @@
 """A training run's scoring step: metrics.json's contents from the model's probabilities on its rows.
 
 Test and validation metrics (training.metrics), the baselines fitted and scored on the same rows
-(training.baselines) and the permutation importance of every feature (training.importance).
+(training.baselines; none with ``baselines=False``) and the permutation importance of every feature
+(training.importance).
 """
 from __future__ import annotations
 
@@ -21,20 +22,25 @@ IMPORTANCE_ROWS = 3000  # test rows the permutation importance shuffles
 
 
 def score_run(*, predict_proba: Callable[[pd.DataFrame], np.ndarray], val_probs: np.ndarray,
-              test_probs: np.ndarray, train_frame: pd.DataFrame, y_train: np.ndarray, y_val: np.ndarray,
-              test_frame: pd.DataFrame, y_test: np.ndarray, feature_set: FeatureSet, fill: FillValues,
-              seed: int, log: Callable[[str], None] = print,
-              importance_rows: int = IMPORTANCE_ROWS) -> dict[str, Any]:
-    """metrics.json: ``test`` and ``validation`` blocks, ``rows``, ``baselines``, ``permutation_importance``;
-    logs whether the model beats each baseline."""
+              test_probs: np.ndarray, train_frame: pd.DataFrame, y_train: np.ndarray, val_frame: pd.DataFrame,
+              y_val: np.ndarray, test_frame: pd.DataFrame, y_test: np.ndarray, feature_set: FeatureSet,
+              fill: FillValues, seed: int, log: Callable[[str], None] = print, importance_rows: int = IMPORTANCE_ROWS,
+              baselines: bool = True) -> dict[str, Any]:
+    """metrics.json: ``test`` and ``validation`` blocks, ``rows``, ``baselines`` (left out when ``baselines`` is
+    False; the tuned one is chosen on ``val_frame``), ``permutation_importance``; logs whether the model beats
+    each baseline."""
     metrics: dict[str, Any] = {
         "test": {**compute_metrics(y_test, test_probs.argmax(axis=1)), **extra_metrics(y_test, test_probs)},
         "validation": {**compute_metrics(y_val, val_probs.argmax(axis=1)), **extra_metrics(y_val, val_probs)},
         "rows": {"train": len(y_train), "validation": len(y_val), "test": len(y_test)},
-        "baselines": fit_baselines(train_frame, y_train, test_frame, y_test, feature_set, fill, seed),
     }
-    for line in versus_baselines(metrics["test"], metrics["baselines"]):
-        log(line)
+    if baselines:
+        metrics["baselines"] = fit_baselines(train_frame, y_train, test_frame, y_test, feature_set, fill, seed,
+                                             validation=(val_frame, y_val))
+        for line in versus_baselines(metrics["test"], metrics["baselines"]):
+            log(line)
+    else:
+        log("baselines: skipped (--no-baselines)")
     metrics["permutation_importance"] = permutation_importance(
         predict_proba, test_frame, y_test, list(feature_set.columns), n_repeats=1, max_rows=importance_rows,
         seed=seed)

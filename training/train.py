@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from training import run_record
+from training.baselines import pop_search_records
 from training.cloud.core.layout import RUN_ID_PATTERN
 from training.data import GRADES, LoadedData
 from training.data.sources import describe_files
@@ -75,6 +76,7 @@ class TrainConfig:
     split: str = "random"              # "time": train on older issue_d, test on the newest 20% (splits.time_split)
     mixed_precision: bool = False      # "mixed_float16" (GPU); fill, normalisation and output stay float32
     strategy: str | None = None        # "mirrored": tf.distribute.MirroredStrategy over every visible GPU
+    baselines: bool = True             # False (--no-baselines): metrics.json without a baselines block
 
 
 @dataclass
@@ -218,15 +220,16 @@ def _train(config: TrainConfig, *, callbacks: Sequence[keras.callbacks.Callback]
     fitted = _fit_and_predict(feature_set, fill, rows, config, fit_list, log)
     metrics = score_run(predict_proba=fitted.predict_proba, val_probs=fitted.val_probs,
                         test_probs=fitted.test_probs, train_frame=rows.train, y_train=rows.y_train,
-                        y_val=rows.y_val, test_frame=rows.test, y_test=rows.y_test, feature_set=feature_set,
-                        fill=fill, seed=config.seed, log=log)
+                        val_frame=rows.validation, y_val=rows.y_val, test_frame=rows.test, y_test=rows.y_test,
+                        feature_set=feature_set, fill=fill, seed=config.seed, log=log, baselines=config.baselines)
+    baseline_search = pop_search_records(metrics.get("baselines", {}))   # run.json's, not metrics.json's
 
     subject = plot_subject(run_id, None if config.data is None else [f.uri for f in loaded.files])
     _write_artifacts(run_dir, fitted, metrics, progress, rows.y_test, subject)
     run_info = run_record.run_info(
         run_id=run_id, config=config, feature_set=feature_set, loaded=loaded, rows_used=len(frame), fill=fill,
         values_filled=values_filled, audit=audit, history=progress.as_dict(), epochs_trained=progress.completed,
-        best_epoch=progress.best_epoch(), started=started, started_at=started_at)
+        best_epoch=progress.best_epoch(), started=started, started_at=started_at, baseline_search=baseline_search)
     run_record.write_json(run_info, run_dir / "run.json")
     write_report(run_dir, metrics, run_info)
     return TrainResult(run_dir=run_dir, metrics=metrics, run_info=run_info, epochs_trained=progress.completed)
@@ -342,8 +345,8 @@ def _write_artifacts(run_dir: Path, fitted: _Fitted, metrics: dict, progress: Ep
 
 
 def summary_lines(result: TrainResult) -> list[str]:
-    """Where the artifacts are and the headline test metrics against the majority-class baseline."""
-    test, base = result.metrics["test"], result.metrics["baselines"]["majority"]
+    """Where the artifacts are and the headline test metrics against the majority-class baseline (if computed)."""
+    test, base = result.metrics["test"], result.metrics.get("baselines", {}).get("majority")
     run_dir = Path(result.run_dir)
     artifacts = ", ".join(sorted(p.name for p in run_dir.iterdir() if p.is_file()))
     lines = [f"artifacts: {run_dir}/ ({artifacts}; TensorBoard logs in {TENSORBOARD_DIR}/: "
@@ -353,9 +356,10 @@ def summary_lines(result: TrainResult) -> list[str]:
              f"(run took {result.run_info['wall_time_s']:.1f}s); held-out test rows: "
              f"{result.metrics['rows']['test']}",
              f"test accuracy {test['accuracy']:.4f} | weighted F1 {test['weighted_f1']:.4f} | "
-             f"macro F1 {test['macro_f1']:.4f}",
-             f"majority-class baseline: accuracy {base['accuracy']:.4f} | weighted F1 "
-             f"{base['weighted_f1']:.4f} | macro F1 {base['macro_f1']:.4f}"]
+             f"macro F1 {test['macro_f1']:.4f}"]
+    if base:
+        lines.append(f"majority-class baseline: accuracy {base['accuracy']:.4f} | weighted F1 "
+                     f"{base['weighted_f1']:.4f} | macro F1 {base['macro_f1']:.4f}")
     if result.run_info.get("synthetic"):
         lines.append("note: synthetic data (not real loans); pass --data to train on Lending Club files")
     return lines

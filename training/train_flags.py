@@ -56,6 +56,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-norm", type=positive_float, default=3.0, help="max-norm kernel constraint (default 3)")
     p.add_argument("--split", choices=["random", "time"], default="random",
                    help="random: stratified by grade (default); time: test on the newest 20%% by issue_d")
+    p.add_argument("--no-baselines", dest="baselines", action="store_false",
+                   help="skip the baselines (majority, logistic regression, gradient boosting default and tuned "
+                        "on the validation rows): faster; metrics.json then has no baselines block")
     p.add_argument("--preset", choices=["reference", "tuned"], default=None,
                    help="model settings: reference (the 2017 network) or tuned (log money columns, piecewise-"
                         "linear quantile bins, embeddings, 4 averaged 256,128 networks, LR on plateau; use with "
@@ -98,4 +101,5 @@ def train_config_from_args(args: argparse.Namespace):
                        output_dir=Path(args.output), run_id=args.run_id, class_weights=args.class_weights,
                        max_bad_rows=args.max_bad_rows,
                        model=model, split=getattr(args, "split", "random"),
-                       mixed_precision=args.mixed_precision, strategy=args.strategy)
+                       mixed_precision=args.mixed_precision, strategy=args.strategy,
+                       baselines=getattr(args, "baselines", True))

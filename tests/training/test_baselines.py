@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.baselines import BASELINES, fit_baselines, prepare
+from training.baselines import BASELINES, SEARCH_KEY, TUNED, fit_baselines, prepare
 from training.features import FeatureSet, FillValues
 from training.metrics import compute_metrics
 
@@ -35,8 +35,10 @@ def split():
 
 @pytest.fixture(scope="module")
 def results(split):
+    """Every baseline; the tuned one from a small search (tests/training/test_peer_search.py tests the search)."""
     train, y_train, test, y_test, fill = split
-    return fit_baselines(train, y_train, test, y_test, FEATURES, fill, seed=0)
+    return fit_baselines(train, y_train, test, y_test, FEATURES, fill, seed=0, validation=loans(600, 4),
+                         configurations=3)
 
 
 def test_every_baseline_has_the_test_block_keys(results):
@@ -65,6 +67,8 @@ def test_learned_baselines_beat_majority(results):
     majority = results["majority"]["weighted_f1"]
     assert results["logistic_regression"]["weighted_f1"] > majority + 0.2
     assert results["hist_gradient_boosting"]["weighted_f1"] > majority + 0.2
+    assert results[TUNED]["weighted_f1"] > majority + 0.2
+    assert results[TUNED][SEARCH_KEY]["budget"]["configurations"] == 3
 
 
 def test_row_order_does_not_matter(split, results):

@@ -69,6 +69,18 @@ def test_train_json_is_the_only_thing_on_stdout(capsys, calls, tmp_path):
     assert [c[0] for c in calls] == ["load_tensorflow", "train"]
 
 
+def test_train_json_of_a_run_without_baselines(tmp_path):
+    """train --no-baselines: metrics.json has no baselines block; --json's majority_baseline is empty."""
+    from training.local_commands import train_summary
+
+    (tmp_path / "r1").mkdir()
+    result = types.SimpleNamespace(run_dir=tmp_path / "r1", epochs_trained=1,
+                                   run_info={"run_id": "r1", "wall_time_s": 1.0},
+                                   metrics={"rows": {"test": 2}, "test": {"accuracy": 0.5}})
+    summary = train_summary(result)
+    assert summary["majority_baseline"] == {} and summary["test"] == {"accuracy": 0.5}
+
+
 def test_train_refuses_an_existing_run_and_force_replaces_it(capsys, calls, tmp_path):
     old = tmp_path / "r1"
     old.mkdir()

@@ -34,6 +34,21 @@ def test_report_headline_metrics_and_leaks(tmp_path):
     assert "reliability.png" not in text  # only plots that exist are linked
 
 
+def test_report_names_the_tuned_peers_choice_and_copes_without_baselines(tmp_path):
+    y = np.array([0, 1, 2, 3, 4, 5, 6, 1, 1, 2])
+    metrics = {"test": block(y, y), "rows": {}, "baselines": {"hist_gradient_boosting_tuned": block(y, y)}}
+    search = {"budget": {"configurations": 20, "seed": 42, "wall_seconds": 12.34},
+              "chosen": {"params": {"learning_rate": 0.2, "max_depth": None}, "iterations": 57,
+                         "validation_weighted_f1": 0.71234}}
+    text = write_report(tmp_path, metrics, {"baseline_search": {"hist_gradient_boosting_tuned": search}}).read_text()
+    assert "| hist_gradient_boosting_tuned | 1.0000 |" in text
+    assert ("`hist_gradient_boosting_tuned`: chosen on the validation rows from 20 configurations (seed 42, 12.3 s): "
+            "learning_rate 0.2, max_depth None; 57 iterations, validation weighted F1 0.7123") in text
+    bare = write_report(tmp_path, {"test": block(y, y), "rows": {}}, {}).read_text()
+    assert "- no baselines computed" in bare and "chosen on the validation rows" not in bare
+    assert bare.count("| Keras model |") == 1
+
+
 def test_evaluation_report_names_the_run_and_data_and_links_its_plots(tmp_path):
     rng = np.random.default_rng(0)
     probs, y = rng.dirichlet(np.ones(7), size=200), rng.integers(0, 7, 200)

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from training.features import FeatureSet, FillValues
 from training.scoring import score_run
 
 
-def test_score_run_adds_metrics_baselines_and_importance():
+@pytest.mark.parametrize("baselines", [True, False])
+def test_score_run_adds_metrics_baselines_and_importance(baselines):
     rng = np.random.default_rng(0)
     n = 600
     frame = pd.DataFrame({"x": rng.integers(0, 7, n).astype(float), "noise": rng.normal(size=n),
@@ -23,13 +25,19 @@ def test_score_run_adds_metrics_baselines_and_importance():
     train, val, test = frame.iloc[:300], frame.iloc[300:400], frame.iloc[400:]
     lines: list[str] = []
     metrics = score_run(predict_proba=predict_proba, val_probs=predict_proba(val), test_probs=predict_proba(test),
-                        train_frame=train, y_train=y[:300], y_val=y[300:400], test_frame=test, y_test=y[400:],
-                        feature_set=fs, fill=fill, seed=0, log=lines.append)
-    assert list(metrics) == ["test", "validation", "rows", "baselines", "permutation_importance"]
+                        train_frame=train, y_train=y[:300], val_frame=val, y_val=y[300:400], test_frame=test,
+                        y_test=y[400:], feature_set=fs, fill=fill, seed=0, log=lines.append, baselines=baselines)
+    blocks = ["test", "validation", "rows", "baselines", "permutation_importance"]
+    assert list(metrics) == [b for b in blocks if baselines or b != "baselines"]
     assert metrics["test"]["within_one_grade_accuracy"] == 1.0
     assert metrics["validation"]["accuracy"] == 1.0
     assert metrics["rows"] == {"train": 300, "validation": 100, "test": 200}
-    assert set(metrics["baselines"]) == {"majority", "logistic_regression", "hist_gradient_boosting"}
     assert metrics["permutation_importance"][0]["feature"] == "x"
-    assert len(lines) == 3 and lines[0].startswith("Keras model beats majority")
+    if not baselines:
+        assert lines == ["baselines: skipped (--no-baselines)"]
+        return
+    assert list(metrics["baselines"]) == ["majority", "logistic_regression", "hist_gradient_boosting",
+                                          "hist_gradient_boosting_tuned"]
+    assert len(lines) == 4 and lines[0].startswith("Keras model beats majority")
+    assert "hist_gradient_boosting_tuned on weighted f1" in lines[3]
 

@@ -11,7 +11,7 @@ import pytest
 from tests.training.trained_run import SAMPLE_ROWS
 from training.errors import ConfigError
 from training.model import ModelConfig
-from training.train import TrainConfig, TrainingInterrupted, class_weight_for, train, validate_config
+from training.train import TrainConfig, TrainingInterrupted, class_weight_for, summary_lines, train, validate_config
 from training.train_callbacks import TENSORBOARD_DIR
 
 ARTIFACTS = ("model.keras", "metrics.json", "confusion_matrix.png", "history.png", "run.json")
@@ -44,6 +44,22 @@ def test_model_beats_the_majority_class_on_held_out_rows(trained_run):
     assert test["accuracy"] > majority["accuracy"] + 0.05
     assert test["weighted_f1"] > majority["weighted_f1"] + 0.15
     assert test["macro_f1"] > majority["macro_f1"]
+
+
+def test_the_tuned_peer_is_scored_in_metrics_json_and_its_search_recorded_in_run_json(trained_run):
+    result, _ = trained_run
+    metrics = json.loads((result.run_dir / "metrics.json").read_text())
+    info = json.loads((result.run_dir / "run.json").read_text())
+    tuned = metrics["baselines"]["hist_gradient_boosting_tuned"]
+    assert METRIC_KEYS <= set(tuned) and "search" not in tuned
+    assert sum(map(sum, tuned["confusion_matrix"])) == metrics["rows"]["test"]
+    search = info["baseline_search"]["hist_gradient_boosting_tuned"]
+    assert search["budget"]["configurations"] == len(search["configurations"]) >= 20
+    assert search["budget"]["seed"] == info["config"]["seed"]
+    assert search["chosen"]["validation_weighted_f1"] == max(t["validation_weighted_f1"]
+                                                             for t in search["configurations"])
+    report = (result.run_dir / "report.md").read_text()
+    assert "| hist_gradient_boosting_tuned |" in report and "chosen on the validation rows from" in report
 
 
 def test_run_json_records_config_data_fill_and_provenance(trained_run):
@@ -121,7 +137,7 @@ class _StopAfterEpoch(keras.callbacks.Callback):
 
 def _small_config(tmp_path, **changes):
     settings = dict(sample=1000, epochs=4, patience=10, run_id="small", output_dir=tmp_path / "outputs",
-                    model=ModelConfig(hidden_units=(16,)))
+                    model=ModelConfig(hidden_units=(16,)), baselines=False)
     return TrainConfig(**{**settings, **changes})
 
 
@@ -164,6 +180,11 @@ def test_ensemble_run_with_class_weights_saves_one_averaging_model(tmp_path):
     assert {"m0_grade", "m1_grade", "grade", "piecewise_linear"} <= {layer.name for layer in model.layers}
     assert len(result.run_info["history"]["val_loss"]) == 2
     assert 0 < result.metrics["test"]["weighted_f1"] <= 1
+    # --no-baselines (the small runs' setting): no baselines block, and what reads metrics.json copes
+    assert "baselines" not in result.metrics and result.run_info["config"]["baselines"] is False
+    assert result.run_info["baseline_search"] == {}
+    assert "- no baselines computed" in (result.run_dir / "report.md").read_text()
+    assert not any("baseline" in line for line in summary_lines(result))
 
 
 def test_gpu_settings_run_unchanged_on_the_cpu_and_restore_the_policy(tmp_path):

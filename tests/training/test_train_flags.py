@@ -21,6 +21,11 @@ def test_the_cli_and_the_runner_parse_the_same_flags():
     assert vars(parse_train_flags(flags)) == {k: v for k, v in from_cli.items() if k not in cli_only}
 
 
+def test_no_baselines_reaches_the_train_config():
+    assert train_config_from_args(parse_train_flags(["--no-baselines"])).baselines is False
+    assert train_config_from_args(parse_train_flags([])).baselines is True
+
+
 def test_preset_overrides_the_network_but_keeps_the_optimiser_flags():
     config = train_config_from_args(parse_train_flags(["--preset", "reference", "--learning-rate", "0.01"]))
     assert config.model.learning_rate == 0.01 and config.model.max_norm == 3.0
