@@ -18,7 +18,7 @@ from numpy.typing import ArrayLike
 
 from training.data import GRADES
 from training.metrics import compute_metrics, extra_metrics
-from training.peer_search import CONFIGURATIONS, SEARCH_THREADS, column_encoder, search_hist_gradient_boosting
+from training.peer_search import CONFIGURATIONS, column_encoder, search_hist_gradient_boosting, search_threads
 
 if TYPE_CHECKING:
     from training.features import FeatureSet, FillValues
@@ -114,8 +114,8 @@ def _fit(name: str, x_train: pd.DataFrame, y_train: np.ndarray, val: tuple[pd.Da
 
     # One BLAS/OpenMP thread: lbfgs's many small BLAS calls and HistGradientBoosting's OpenMP
     # loops spin against TensorFlow's threads otherwise, several times slower. Results are the same.
-    # The tuned one's search: SEARCH_THREADS (training.peer_search).
-    with threadpool_limits(limits=SEARCH_THREADS if name == TUNED else 1):
+    # The tuned one's search: search_threads() (training.peer_search).
+    with threadpool_limits(limits=search_threads() if name == TUNED else 1):
         if name == TUNED:
             assert val is not None
             found = search_hist_gradient_boosting(x_train, y_train, *val, feature_set, seed, configurations)
