@@ -17,7 +17,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from training.data import GRADES
-from training.metrics import compute_metrics, extra_metrics
+from training.metrics import compute_metrics, extra_metrics, per_year_block
 from training.peer_search import CONFIGURATIONS, column_encoder, search_hist_gradient_boosting, search_threads
 
 if TYPE_CHECKING:
@@ -76,7 +76,8 @@ def fit_baselines(train_frame: pd.DataFrame, y_train: ArrayLike, test_frame: pd.
     """Fit each baseline on the training rows; metrics on the test rows (grade indices 0..6).
 
     Every entry has the keys of ``metrics.json``'s ``test`` block plus ``mean_abs_grade_error``,
-    ``within_one_grade_accuracy``, ``expected_calibration_error`` and ``fit_seconds`` (the tuned one's: its
+    ``within_one_grade_accuracy``, ``expected_calibration_error``, ``per_year`` (where ``test_frame`` has
+    ``issue_d``) and ``fit_seconds`` (the tuned one's: its
     whole search). The tuned one needs ``validation`` (frame, grades), searches ``configurations`` and its
     entry also holds SEARCH_KEY.
     """
@@ -101,6 +102,7 @@ def fit_baselines(train_frame: pd.DataFrame, y_train: ArrayLike, test_frame: pd.
             probs = _probabilities(model, x_test)
         y_pred = probs.argmax(axis=1)
         results[name] = {**compute_metrics(y_test, y_pred), **extra_metrics(y_test, probs),
+                         **per_year_block(test_frame, y_test, y_pred),
                          "fit_seconds": round(time.perf_counter() - start, 3)}
         if search is not None:
             results[name][SEARCH_KEY] = search

@@ -1,10 +1,11 @@
 """The `evaluate` command: a saved model on a labelled data file, every row a test row.
 
 Writes metrics.json (the ``test`` block as in a training run: training.metrics' classification, ordinal and
-calibration metrics), and the run's report.md, confusion_matrix.png and reliability.png
-(training.report.write_evaluation_report). metrics.json also records the model, its training run, the data
-files, the rows dropped by reason, ``filled_columns`` (absent from the data, treated as missing in every row:
-``fill_missing_columns``) and ``renamed_columns`` (read under another LendingClub spelling).
+calibration metrics, and ``per_year`` where the data has ``issue_d``), and the run's report.md,
+confusion_matrix.png and reliability.png (training.report.write_evaluation_report). metrics.json also records
+the model, its training run, the data files, the rows dropped by reason, ``filled_columns`` (absent from the
+data, treated as missing in every row: ``fill_missing_columns``) and ``renamed_columns``
+(read under another LendingClub spelling).
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from training.metrics import compute_metrics, extra_metrics, grade_labels
+from training.metrics import compute_metrics, extra_metrics, grade_labels, per_year_block
 from training.run_record import write_json
 
 
@@ -29,8 +30,10 @@ def evaluate(model_path: str | Path, data: str | Path | Sequence[str | Path], ou
     loaded = scored.loaded
     probs = scored.predictions[list(PROBABILITY_COLUMNS)].to_numpy()
     y_true = grade_labels(loaded.frame)
+    y_pred = probs.argmax(axis=1)
     metrics: dict[str, Any] = {
-        "test": {**compute_metrics(y_true, probs.argmax(axis=1)), **extra_metrics(y_true, probs)},
+        "test": {**compute_metrics(y_true, y_pred), **extra_metrics(y_true, probs),
+                 **per_year_block(loaded.frame, y_true, y_pred)},
         "rows": {"train": 0, "validation": 0, "test": int(len(y_true))},
         "model": str(model_path),
         "run_id": training_run_id(model_path),

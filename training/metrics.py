@@ -105,6 +105,31 @@ def extra_metrics(y_true: ArrayLike, probs: np.ndarray) -> dict[str, float]:
     }
 
 
+FEW_ROWS = 30   # a year with fewer test rows is reported but flagged (few_rows)
+
+
+def per_year_metrics(y_true: ArrayLike, y_pred: ArrayLike, issued: pd.Series) -> dict[str, dict[str, Any]]:
+    """By issue year of ``issued`` (dates; rows without one left out), in year order: ``rows``, ``accuracy``,
+    ``weighted_f1`` and ``macro_f1`` (``compute_metrics``) and ``few_rows`` (under FEW_ROWS rows)."""
+    y_true, y_pred = np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)
+    years = pd.to_datetime(pd.Series(issued)).dt.year.to_numpy()
+    out = {}
+    for year in sorted(int(y) for y in np.unique(years[~np.isnan(years)])):
+        rows = years == year
+        scores = compute_metrics(y_true[rows], y_pred[rows])
+        out[str(year)] = {"rows": int(rows.sum()), **{k: scores[k] for k in ("accuracy", "weighted_f1", "macro_f1")},
+                          "few_rows": bool(rows.sum() < FEW_ROWS)}
+    return out
+
+
+def per_year_block(frame: pd.DataFrame, y_true: ArrayLike, y_pred: ArrayLike) -> dict[str, Any]:
+    """``{"per_year": per_year_metrics(...)}`` of the rows of ``frame`` (with an ``issue_d`` column holding a
+    date), else ``{}``: to merge into a metrics block."""
+    if "issue_d" not in frame.columns or not frame["issue_d"].notna().any():
+        return {}
+    return {"per_year": per_year_metrics(y_true, y_pred, frame["issue_d"])}
+
+
 def versus_baselines(test_metrics: dict[str, Any], baselines: dict[str, dict[str, Any]],
                      key: str = "weighted_f1") -> list[str]:
     """One line per baseline: did the Keras model beat it on ``key`` (test rows)?"""

@@ -1,5 +1,6 @@
-"""`report.md` of a run (headline against the baselines, metrics side by side, per grade, leaks, plots) and of
-an evaluation (a saved model on a labelled file: metrics, per grade, confusion matrix and reliability plots)."""
+"""`report.md` of a run (headline against the baselines, metrics side by side, per grade, per issue year, leaks,
+plots) and of an evaluation (a saved model on a labelled file: metrics, per grade, per issue year, confusion
+matrix and reliability plots)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,7 +10,7 @@ import numpy as np
 
 from training.data import GRADES
 from training.data.sources import describe_files, short_names
-from training.metrics import extra_metrics, versus_baselines
+from training.metrics import FEW_ROWS, extra_metrics, versus_baselines
 from training.plots import plot_confusion_matrix, plot_reliability, plot_subject
 
 _COLUMNS = (("accuracy", "accuracy"), ("weighted_f1", "weighted F1"), ("macro_f1", "macro F1"),
@@ -42,6 +43,7 @@ def render_report(metrics: dict[str, Any], run_info: dict[str, Any], plots: tupl
     lines += ["## Headline (test rows)", ""]
     lines += [f"- {line}" for line in versus_baselines(test, baselines)] or ["- no baselines computed"]
     lines += _metric_tables(test, baselines, "test rows")
+    lines += _per_year_lines(test, baselines, "test rows")
     lines += _search_lines(run_info.get("baseline_search") or {})
     audit = run_info.get("audit")
     lines += ["", "## Leakage audit", ""]
@@ -72,6 +74,24 @@ def _metric_tables(test: dict[str, Any], baselines: dict[str, dict[str, Any]], r
     for grade in GRADES:
         g = test["per_grade"][grade]
         lines.append(f"| {grade} | {g['precision']:.3f} | {g['recall']:.3f} | {g['f1']:.3f} | {g['support']} |")
+    return lines
+
+
+def _per_year_lines(test: dict[str, Any], baselines: dict[str, dict[str, Any]], rows: str) -> list[str]:
+    """Weighted F1 by issue year (metrics.json's ``per_year``): the Keras model's rows and accuracy, then each
+    baseline's weighted F1; years with few rows flagged."""
+    years = test.get("per_year") or {}
+    if not years:
+        return []
+    others = [(name, b["per_year"]) for name, b in baselines.items() if b.get("per_year")]
+    lines = ["", f"## Weighted F1 by issue year ({rows})", "",
+             "| year | rows | accuracy | weighted F1 | " + "".join(f"{name} | " for name, _ in others) + "note |",
+             "|---|---:|---:|---:|" + "---:|" * len(others) + "---|"]
+    for year, m in years.items():
+        cells = [_cell(per.get(year, {}), "weighted_f1") for _, per in others]
+        note = f"n<{FEW_ROWS}" if m.get("few_rows") else ""
+        lines.append(f"| {year} | {m['rows']} | {m['accuracy']:.4f} | {m['weighted_f1']:.4f} | "
+                     + "".join(f"{c} | " for c in cells) + f"{note} |")
     return lines
 
 
@@ -130,6 +150,7 @@ def render_evaluation_report(metrics: dict[str, Any], run_info: dict[str, Any],
         lines += ["", f"Columns absent from the data, filled as missing in every row ({len(filled)}): "
                   + ", ".join(f"`{c}`" for c in filled) + "."]
     lines += _metric_tables(metrics["test"], {}, "all rows")
+    lines += _per_year_lines(metrics["test"], {}, "all rows")
     return "\n".join(lines + _plot_links(plots)) + "\n"
 
 

@@ -100,6 +100,8 @@ def run_info(*, run_id: str, config: TrainConfig, feature_set: FeatureSet, loade
             "files": [asdict(f) for f in loaded.files],
             "rows_read": loaded.rows_read,
             "rows_dropped": dict(loaded.dropped),
+            "repeated_ids": loaded.repeated_ids,
+            "absent_columns": loaded.filled,
             "rows_used": rows_used,
             "sample": config.sample,
         },

@@ -13,7 +13,7 @@ import pandas as pd
 
 from training.baselines import fit_baselines
 from training.importance import permutation_importance
-from training.metrics import compute_metrics, extra_metrics, versus_baselines
+from training.metrics import compute_metrics, extra_metrics, per_year_block, versus_baselines
 
 if TYPE_CHECKING:
     from training.features import FeatureSet, FillValues
@@ -26,11 +26,13 @@ def score_run(*, predict_proba: Callable[[pd.DataFrame], np.ndarray], val_probs:
               y_val: np.ndarray, test_frame: pd.DataFrame, y_test: np.ndarray, feature_set: FeatureSet,
               fill: FillValues, seed: int, log: Callable[[str], None] = print, importance_rows: int = IMPORTANCE_ROWS,
               baselines: bool = True) -> dict[str, Any]:
-    """metrics.json: ``test`` and ``validation`` blocks, ``rows``, ``baselines`` (left out when ``baselines`` is
-    False; the tuned one is chosen on ``val_frame``), ``permutation_importance``; logs whether the model beats
-    each baseline."""
+    """metrics.json: ``test`` (with ``per_year`` where the rows have ``issue_d``) and ``validation`` blocks,
+    ``rows``, ``baselines`` (left out when ``baselines`` is False; the tuned one is chosen on ``val_frame``),
+    ``permutation_importance``; logs whether the model beats each baseline."""
+    test_pred = test_probs.argmax(axis=1)
     metrics: dict[str, Any] = {
-        "test": {**compute_metrics(y_test, test_probs.argmax(axis=1)), **extra_metrics(y_test, test_probs)},
+        "test": {**compute_metrics(y_test, test_pred), **extra_metrics(y_test, test_probs),
+                 **per_year_block(test_frame, y_test, test_pred)},
         "validation": {**compute_metrics(y_val, val_probs.argmax(axis=1)), **extra_metrics(y_val, val_probs)},
         "rows": {"train": len(y_train), "validation": len(y_val), "test": len(y_test)},
     }

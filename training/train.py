@@ -26,7 +26,7 @@ from training.baselines import pop_search_records
 from training.cloud.core.layout import RUN_ID_PATTERN
 from training.data import GRADES, LoadedData
 from training.data.sources import describe_files
-from training.data_audit import audit_features, load_with_audit_columns
+from training.data_audit import audit_features, load_for_training
 from training.errors import ConfigError, DataError
 from training.features import (
     FALLBACK_VALUE,
@@ -248,7 +248,8 @@ def _load(config: TrainConfig, feature_set: FeatureSet, run_dir: Path, log: Call
         data = [str(config.data)] if isinstance(config.data, (str, Path)) else [str(d) for d in config.data]
     columns = list(dict.fromkeys(["grade", *raw_columns_for(feature_set.columns),
                                   *(["issue_d"] if config.split == "time" else [])]))
-    loaded = load_with_audit_columns(data if len(data) > 1 else data[0], columns, max_bad_rows=config.max_bad_rows)
+    loaded = load_for_training(data if len(data) > 1 else data[0], columns, max_bad_rows=config.max_bad_rows,
+                               log=log)
     log(f"read {loaded.rows_read:,} rows from {describe_files([f.uri for f in loaded.files])}")
     if loaded.dropped:
         log(run_record.dropped_line(loaded.dropped))

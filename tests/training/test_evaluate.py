@@ -35,6 +35,7 @@ def test_evaluate_a_saved_model_on_a_labelled_file(trained_run, tmp_path):
     assert METRIC_KEYS <= set(written["test"]) and written == json.loads(json.dumps(metrics))
     assert written["rows"] == {"train": 0, "validation": 0, "test": result.run_info["data"]["rows_read"]}
     assert written["run_id"] == "shared-run" and written["filled_columns"] == [] and written["renamed_columns"] == {}
+    assert sum(y["rows"] for y in written["test"]["per_year"].values()) == written["rows"]["test"]
     for name in ("confusion_matrix.png", "reliability.png"):
         assert (tmp_path / "eval" / name).stat().st_size > 5_000
     assert "shared-run" in (tmp_path / "eval" / "report.md").read_text()

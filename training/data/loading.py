@@ -7,7 +7,10 @@ share of a file's rows (a numeric column full of text), or when every value of a
 
 A needed column that a file spells another way (:data:`~training.data.schema.COLUMN_SPELLINGS`, or other
 letter case) is read under that spelling and renamed. A needed column the file lacks is a
-:class:`MissingColumnsError`, or with ``fill_missing`` a column of blanks (missing in every row).
+:class:`MissingColumnsError`, or with ``fill_missing`` a column of blanks (missing in every row); with
+``union_columns`` only a column that every file lacks is an error, and one that some files lack is missing in
+their rows (:attr:`LoadedData.absent`). ``optional`` columns are read from the files that have them.
+``drop_repeated_ids`` drops the rows whose ``id`` repeats an earlier row's (the same loan in several files).
 
 With ``track_rows`` every row is named by keys (:attr:`LoadedData.keys`): ``id`` when every file has an
 ``id`` column whose values are present and unique, else ``row``, the 1-based number of the row among the
@@ -63,6 +66,7 @@ class LoadedData:
     notes: list[str] = field(default_factory=list)          # track_rows: why rows are not named by their id
     spellings: dict[str, dict[str, str]] = field(default_factory=dict)   # uri -> {spelling in it: column name}
     absent: dict[str, list[str]] = field(default_factory=dict)   # uri -> needed columns it lacks (fill_missing)
+    repeated_ids: int = 0                  # rows dropped by drop_repeated_ids
 
     @property
     def renamed(self) -> dict[str, str]:
@@ -87,19 +91,23 @@ class _Options:
     fill_missing: bool
     track_rows: bool
     several: bool
+    union_columns: bool = False
+    optional: tuple[str, ...] = ()
 
 
 def load_loans(data: str | Path | Sequence[str | Path], columns: Iterable[str], *,
                require_grade: bool = True, max_bad_rows: float = 0.01, fill_missing: bool = False,
-               track_rows: bool = False) -> LoadedData:
-    """Read and parse the needed ``columns`` (plus ``grade`` when required) of every source file."""
+               track_rows: bool = False, union_columns: bool = False, optional: Iterable[str] = ()) -> LoadedData:
+    """Read and parse the needed ``columns`` (plus ``grade`` when required, and the ``optional`` columns where a
+    file has them) of every source file."""
     if not 0.0 <= max_bad_rows <= 1.0:
         raise DataError(f"max_bad_rows must be a share between 0 and 1, got {max_bad_rows}")
     wanted = list(dict.fromkeys(columns))
     if require_grade and "grade" not in wanted:
         wanted.append("grade")
     uris = resolve_sources(data)
-    options = _Options(wanted, require_grade, max_bad_rows, fill_missing, track_rows, len(uris) > 1)
+    options = _Options(wanted, require_grade, max_bad_rows, fill_missing, track_rows, len(uris) > 1,
+                       union_columns, tuple(c for c in optional if c not in wanted))
     frames, files, dropped, dropped_rows, spellings, absent = [], [], {}, [], {}, {}
     with tempfile.TemporaryDirectory(prefix="spotgrade-data-") as tmp:
         for uri in uris:
@@ -112,6 +120,8 @@ def load_loans(data: str | Path | Sequence[str | Path], columns: Iterable[str], 
                 dropped[reason] = dropped.get(reason, 0) + n
             spellings.update({uri: file.renamed} if file.renamed else {})
             absent.update({uri: file.filled} if file.filled else {})
+    if union_columns and not fill_missing:
+        _check_absent_everywhere(uris, wanted, absent)
     rows_read = sum(f.rows for f in files)
     _check_dropped_share(uris, dropped, rows_read, max_bad_rows)
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
@@ -123,6 +133,26 @@ def load_loans(data: str | Path | Sequence[str | Path], columns: Iterable[str], 
     if track_rows:
         _name_rows(loaded, pd.concat(dropped_rows, ignore_index=True), keep_id="id" in wanted)
     return loaded
+
+
+def _check_absent_everywhere(uris: list[str], wanted: list[str], absent: dict[str, list[str]]) -> None:
+    """MissingColumnsError for the needed columns that no file has (``union_columns``)."""
+    everywhere = [c for c in wanted if all(c in absent.get(uri, ()) for uri in uris)]
+    if everywhere:
+        raise MissingColumnsError(_names(uris), everywhere)
+
+
+def drop_repeated_ids(loaded: LoadedData) -> int:
+    """Drop the rows whose ``id`` repeats an earlier row's (the same loan in several files), keeping the first;
+    their count, also in ``loaded.repeated_ids``. Rows without an id are kept."""
+    if "id" not in loaded.frame.columns:
+        return 0
+    ids = loaded.frame["id"]
+    repeated = (ids.notna() & ids.duplicated()).to_numpy()
+    loaded.repeated_ids = int(repeated.sum())
+    if loaded.repeated_ids:
+        loaded.frame = loaded.frame.loc[~repeated].reset_index(drop=True)
+    return loaded.repeated_ids
 
 
 def _check_dropped_share(uris: list[str], dropped: dict[str, int], rows_read: int, max_bad_rows: float) -> None:
@@ -149,7 +179,8 @@ def _load_file(path: Path, uri: str, options: _Options) -> _File:
     if size == 0:
         raise DataError(f"{uri}: file is empty")
     header, read = _reader(path, uri)
-    extra = ["id"] if options.track_rows and "id" not in options.wanted else []
+    extra = [*options.optional, *(["id"] if options.track_rows and "id" not in options.wanted else [])]
+    extra = list(dict.fromkeys(extra))
     spelled = spelled_columns(header, options.wanted + extra)
     present = set(header) | set(spelled)
     missing = [c for c in options.wanted if c not in present]
@@ -194,7 +225,7 @@ def _reader(path: Path, uri: str) -> tuple[list[str], Callable[[list[str]], tupl
 def _check_missing(uri: str, missing: list[str], options: _Options) -> None:
     if options.require_grade and "grade" in missing:
         raise DataError(f"{uri}: no 'grade' column (the label); is this a LendingClub loan file?")
-    if missing and not options.fill_missing:
+    if missing and not (options.fill_missing or options.union_columns):
         raise MissingColumnsError(uri, missing)
     if missing and len(missing) == len(options.wanted) - options.require_grade:
         raise DataError(f"{uri}: has none of the needed columns ({', '.join(missing[:5])}, ...); "
