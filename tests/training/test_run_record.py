@@ -58,7 +58,8 @@ def test_run_info_keys_notes_and_data():
     assert list(info) == RUN_JSON_KEYS
     assert info["synthetic"] is True and info["note"] == SYNTHETIC_NOTE
     assert info["data"] == {"files": [{"uri": "loans.csv", "sha256": "ab" * 32, "bytes": 10, "rows": 120}],
-                            "rows_read": 120, "rows_dropped": {"bad": 2}, "rows_used": 118, "sample": None}
+                            "rows_read": 120, "rows_dropped": {"bad": 2}, "repeated_ids": 0, "absent_columns": {},
+                            "rows_used": 118, "sample": None}
     assert info["fill"]["values_filled"] == {"dti": 3} and info["wall_time_s"] >= 0
     real = run_info(config=TrainConfig(data=["loans.csv"]), **common)
     assert real["synthetic"] is False and real["note"] == DATA_NOTE
