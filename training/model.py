@@ -45,7 +45,7 @@ class ModelConfig:
 
 
 #: Named model settings: "reference" = the 2017 network; "tuned" = the settings that beat gradient boosting on
-#: application features (docs/model-card.md); train with --epochs 100 --patience 8 --batch-size 512.
+#: application features (docs/model-card.md). training.presets pairs them with epochs, patience and batch size.
 MODEL_PRESETS: dict[str, ModelConfig] = {
     "reference": ModelConfig(),
     "tuned": ModelConfig(hidden_units=(256, 128), dropout=0.3, log_columns="money", quantile_bins=64,

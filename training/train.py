@@ -77,6 +77,9 @@ class TrainConfig:
     mixed_precision: bool = False      # "mixed_float16" (GPU); fill, normalisation and output stay float32
     strategy: str | None = None        # "mirrored": tf.distribute.MirroredStrategy over every visible GPU
     baselines: bool = True             # False (--no-baselines): metrics.json without a baselines block
+    tuned_peer: bool = True            # False: the baselines leave out hist_gradient_boosting_tuned (its search)
+    preset: str | None = None          # the training.presets name these settings came from (the CLI's), and why
+    preset_why: str | None = None
 
 
 @dataclass
@@ -199,6 +202,8 @@ def _train(config: TrainConfig, *, callbacks: Sequence[keras.callbacks.Callback]
            log: Callable[[str], None]) -> TrainResult:
     """The run's steps in order (see ``train``)."""
     started, started_at = time.monotonic(), datetime.now(timezone.utc)
+    if config.preset:
+        log(f"preset: {config.preset} ({config.preset_why})")
     feature_set = get_feature_set(config.features)
     run_id = config.run_id or new_run_id()
     run_dir = Path(config.output_dir) / run_id
@@ -221,7 +226,8 @@ def _train(config: TrainConfig, *, callbacks: Sequence[keras.callbacks.Callback]
     metrics = score_run(predict_proba=fitted.predict_proba, val_probs=fitted.val_probs,
                         test_probs=fitted.test_probs, train_frame=rows.train, y_train=rows.y_train,
                         val_frame=rows.validation, y_val=rows.y_val, test_frame=rows.test, y_test=rows.y_test,
-                        feature_set=feature_set, fill=fill, seed=config.seed, log=log, baselines=config.baselines)
+                        feature_set=feature_set, fill=fill, seed=config.seed, log=log, baselines=config.baselines,
+                        tuned_peer=config.tuned_peer)
     baseline_search = pop_search_records(metrics.get("baselines", {}))   # run.json's, not metrics.json's
 
     subject = plot_subject(run_id, None if config.data is None else [f.uri for f in loaded.files])

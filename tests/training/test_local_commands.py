@@ -39,11 +39,16 @@ def test_train_prints_artifacts_and_headline(capsys, tmp_path):
     code, out, err = run_cli(capsys, "train", "--sample", "800", "--epochs", "2", "--hidden-units", "16",
                           "--output", str(tmp_path), "--run-id", "cli-run", "--seed", "1", "--class-weights")
     assert code == 0, err
+    assert out.splitlines()[0] == "preset: sample (built-in synthetic sample; --preset tuned for the full model)"
     assert f"artifacts: {tmp_path / 'cli-run'}/" in out
     assert "test accuracy" in out and "majority-class baseline" in out and "epoch 2/2" in out
     info = json.loads((tmp_path / "cli-run" / "run.json").read_text())
     assert info["config"]["class_weights"] is True and info["config"]["model"]["hidden_units"] == [16]
     assert info["config"]["seed"] == 1
+    assert (info["config"]["preset"], info["config"]["tuned_peer"], info["config"]["epochs"]) == ("sample", False, 2)
+    metrics = json.loads((tmp_path / "cli-run" / "metrics.json").read_text())
+    assert list(metrics["baselines"]) == ["majority", "logistic_regression", "hist_gradient_boosting"]
+    assert info["baseline_search"] == {}
 
 
 def test_predict_and_evaluate_commands(capsys, trained_run, tmp_path):

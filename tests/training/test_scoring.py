@@ -41,3 +41,18 @@ def test_score_run_adds_metrics_baselines_and_importance(baselines):
     assert len(lines) == 4 and lines[0].startswith("Keras model beats majority")
     assert "hist_gradient_boosting_tuned on weighted f1" in lines[3]
 
+
+def test_score_run_can_leave_out_the_tuned_peer():
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"x": rng.integers(0, 7, 300).astype(float)})
+    y = frame["x"].to_numpy(dtype=int)
+    fs, fill = FeatureSet("toy", ("x",), (), "toy"), FillValues(values={"x": 3.0}, rules={})
+    probs = np.eye(7)[y]
+    lines: list[str] = []
+    metrics = score_run(predict_proba=lambda f: np.eye(7)[f["x"].to_numpy(dtype=int)], val_probs=probs[100:200],
+                        test_probs=probs[200:], train_frame=frame.iloc[:100], y_train=y[:100],
+                        val_frame=frame.iloc[100:200], y_val=y[100:200], test_frame=frame.iloc[200:],
+                        y_test=y[200:], feature_set=fs, fill=fill, seed=0, log=lines.append, tuned_peer=False)
+    assert list(metrics["baselines"]) == ["majority", "logistic_regression", "hist_gradient_boosting"]
+    assert lines[0].startswith("baselines: hist_gradient_boosting_tuned skipped") and len(lines) == 4
+

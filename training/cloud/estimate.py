@@ -18,13 +18,16 @@ from training.cloud.core.settings import RunConfig
 from training.cloud.preflight import read_deploy_settings
 from training.cloud.spot_prices import latest_prices
 from training.cloud.stack_outputs import aws_errors
-from training.train_flags import parse_train_flags
+from training.train_flags import parse_train_flags, run_setting
 
 
-def epochs_from(train_args: str) -> int:
+def epochs_from(train_args: str, data_uri: str = "") -> int:
     """The epochs trainArgs asks for (as train parses them: `--epochs N`, `--epochs=N`, `--epoch N`), else
-    train's default."""
-    return int(parse_train_flags(shlex.split(train_args)).epochs)
+    the preset's train would choose (with ``data_uri``, or --data, the real-data default)."""
+    parsed = parse_train_flags(shlex.split(train_args))
+    if data_uri:
+        parsed.data = [data_uri]
+    return run_setting(parsed, "epochs")
 
 
 def expected_hours(config: RunConfig, *, hours: float | None = None,
@@ -34,7 +37,7 @@ def expected_hours(config: RunConfig, *, hours: float | None = None,
     if hours is not None:
         return hours, f"{hours:g} h (--hours)"
     if epochs_per_hour:
-        epochs = epochs_from(config.train_args)
+        epochs = epochs_from(config.train_args, config.data_uri)
         needed = epochs / epochs_per_hour
         if needed < cap:
             return needed, f"{needed:.2f} h ({epochs} epochs at {epochs_per_hour:g} epochs/hour)"

@@ -47,7 +47,9 @@ def test_expected_hours_from_epochs_per_hour():
     assert est.expected_hours(config, hours=1.5)[0] == 1.5
     assert est.epochs_from("--features reference --epochs=12") == 12
     assert est.epochs_from("--epoch 7") == 7  # as train parses it (an abbreviation)
-    assert est.epochs_from("") == 30  # train's default
+    assert est.epochs_from("") == 30  # train's default on the synthetic sample (preset sample)
+    assert est.epochs_from("", "s3://b/data/loans.csv") == 100  # with data: preset tuned
+    assert est.epochs_from("--data x.csv --preset reference") == 30
 
 
 def test_estimate_validates_the_settings_as_the_stack_does(aws):
