@@ -60,7 +60,7 @@ def test_a_train_config_built_directly_keeps_the_2017_settings():
 def test_the_runner_resolves_presets_as_the_cli_does(tmp_path):
     from training.cloud.runner import train_config
 
-    from_s3 = train_config([], data=["/work/data/loans.csv"], output_dir=tmp_path, run_id="r")
+    from_s3 = train_config([], data=["/srv/lendingclub/loans.csv"], output_dir=tmp_path, run_id="r")
     assert (from_s3.preset, from_s3.epochs, from_s3.batch_size) == ("tuned", 100, 512)
     synthetic = train_config(["--epochs", "2"], data=None, output_dir=tmp_path, run_id="r")
     assert (synthetic.preset, synthetic.epochs, synthetic.tuned_peer) == ("sample", 2, False)

@@ -33,7 +33,7 @@ NOISE = [
     "2024-03-11 12:00:00.5: I tensorflow/core/util/port.cc:113] oneDNN custom operations are on.",
 ]
 REAL = [
-    "/work/x.py:3: UserWarning: the project's own warning",
+    "/home/me/x.py:3: UserWarning: the project's own warning",
     "W0000 00:00:1745000000.000001    1234 op_level_cost_estimator.cc:699] Error in PredictCost() for the op",
     "E0000 00:00:1745000000.000001    1234 cuda_driver.cc:152] failed call to cuInit: INTERNAL: CUDA error",
     "error: data.csv: file not found",
