@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-PARQUET_SUFFIX = ".parquet"
+from training.data.schema import PARQUET_SUFFIX
+
 _KNOWN_SUFFIXES = (".csv.gz", ".csv", PARQUET_SUFFIX)
 
 

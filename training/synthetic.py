@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from training.data.schema import DATE_COLUMNS, GRADES, RAW_COLUMNS, TEXT_COLUMNS
+from training.data.schema import DATE_COLUMNS, GRADES, PARQUET_SUFFIX, RAW_COLUMNS, TEXT_COLUMNS
 from training.errors import ConfigError
 
 GRADE_SHARES = (0.18, 0.29, 0.28, 0.15, 0.07, 0.024, 0.006)
@@ -323,14 +323,14 @@ def _arrow(values: np.ndarray | None, name: str, n: int) -> pa.Array:
 
 
 #: the file kinds ``write_raw`` writes, by the path's suffix
-RAW_SUFFIXES = (".csv", ".csv.gz", ".parquet")
+RAW_SUFFIXES = (".csv", ".csv.gz", PARQUET_SUFFIX)
 
 
 def write_raw(path: str | Path, n_rows: int, seed: int = 0) -> Path:
     """Write SYNTHETIC raw rows to ``path``: CSV (``.csv``, gzip for ``.csv.gz``, with LendingClub's notice
     and summary lines) or Parquet (``.parquet``); ConfigError naming the accepted suffixes for any other."""
     name = Path(path).name.lower()
-    if name.endswith(".parquet"):
+    if name.endswith(PARQUET_SUFFIX):
         return write_raw_parquet(path, n_rows, seed)
     if name.endswith((".csv", ".csv.gz")):
         return write_raw_csv(path, n_rows, seed)

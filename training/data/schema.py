@@ -77,6 +77,8 @@ COLUMN_SPELLINGS: dict[str, tuple[str, ...]] = {
 }
 
 DATA_SUFFIXES = (".csv", ".csv.gz", ".gz", ".zip")
+#: Parquet files (read by their first bytes, written by `synthesize` and `predict` for this suffix)
+PARQUET_SUFFIX = ".parquet"
 NULL_VALUES = ["", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "#N/A"]
 EMP_LENGTHS = ("< 1 year", "1 year") + tuple(f"{i} years" for i in range(2, 10)) + ("10+ years",)
 REASON_GRADE_MISSING = "grade missing"

@@ -16,11 +16,10 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from training.data.schema import DATA_SUFFIXES
+from training.data.schema import DATA_SUFFIXES, PARQUET_SUFFIX
 from training.errors import DataError
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
-PARQUET_SUFFIX = ".parquet"
 
 
 def resolve_sources(data: str | Path | Sequence[str | Path]) -> list[str]:
