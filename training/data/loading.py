@@ -29,6 +29,7 @@ import pandas as pd
 import pyarrow as pa
 
 from training.checksums import sha256_file
+from training.data import cache
 from training.data.frames import drop_rows, first_reasons, missing_column, parse_columns
 from training.data.json_lines import is_json_lines_name, read_json_lines
 from training.data.reading import read_header, read_table
@@ -178,21 +179,18 @@ def _load_file(path: Path, uri: str, options: _Options) -> _File:
     sha, size = _digest(path, uri)
     if size == 0:
         raise DataError(f"{uri}: file is empty")
-    header, read = _reader(path, uri)
     extra = [*options.optional, *(["id"] if options.track_rows and "id" not in options.wanted else [])]
     extra = list(dict.fromkeys(extra))
-    spelled = spelled_columns(header, options.wanted + extra)
-    present = set(header) | set(spelled)
-    missing = [c for c in options.wanted if c not in present]
-    _check_missing(uri, missing, options)
-    reading = [c for c in options.wanted + extra if c in present]
-    raw, malformed = read([spelled.get(c, c) for c in reading])
-    raw = raw.rename(columns={spelling: name for name, spelling in spelled.items()})
-    rows = len(raw) + malformed
-    if rows == 0:
-        raise DataError(f"{uri}: has a header but no data rows")
-    frame, masks = parse_columns(raw, uri, options.require_grade)
-    _check_column_shares(raw, masks, uri, options.max_bad_rows)
+    key = cache.entry_key(options.wanted, extra, options.require_grade)
+    parsed = cache.lookup(path, uri, sha, key)
+    if parsed is not None:
+        _check_missing(uri, parsed.missing, options)
+    if parsed is None or not _shares_within(parsed, options.max_bad_rows):   # (the file names the bad values)
+        parsed = _parse_file(path, uri, options, extra)
+        cache.store(path, uri, sha, key, parsed)
+        _check_column_shares(parsed.raw, parsed.masks, uri, options.max_bad_rows)
+    frame, masks, malformed, missing = parsed.frame, parsed.masks, parsed.malformed, parsed.missing
+    rows = len(frame) + malformed
     for column in missing:
         frame[column] = missing_column(column, len(frame)).to_numpy()
     rows_dropped = None
@@ -205,7 +203,23 @@ def _load_file(path: Path, uri: str, options: _Options) -> _File:
     if malformed:
         dropped[REASON_MALFORMED] = malformed
     return _File(frame, SourceFile(uri=uri, sha256=sha, bytes=size, rows=rows), dropped, rows_dropped,
-                 renamed={spelling: name for name, spelling in spelled.items()}, filled=missing)
+                 renamed={spelling: name for name, spelling in parsed.spelled.items()}, filled=missing)
+
+
+def _parse_file(path: Path, uri: str, options: _Options, extra: list[str]) -> cache.Parsed:
+    """Read the needed (and ``extra``) columns of the file and parse them, no row dropped yet."""
+    header, read = _reader(path, uri)
+    spelled = spelled_columns(header, options.wanted + extra)
+    present = set(header) | set(spelled)
+    missing = [c for c in options.wanted if c not in present]
+    _check_missing(uri, missing, options)
+    reading = [c for c in options.wanted + extra if c in present]
+    raw, malformed = read([spelled.get(c, c) for c in reading])
+    raw = raw.rename(columns={spelling: name for name, spelling in spelled.items()})
+    if len(raw) + malformed == 0:
+        raise DataError(f"{uri}: has a header but no data rows")
+    frame, masks = parse_columns(raw, uri, options.require_grade)
+    return cache.Parsed(frame, masks, malformed, spelled, missing, raw)
 
 
 def _reader(path: Path, uri: str) -> tuple[list[str], Callable[[list[str]], tuple[pd.DataFrame, int]]]:
@@ -271,6 +285,12 @@ def _ids_name_rows(frame: pd.DataFrame, dropped_rows: pd.DataFrame, keys: list[s
     listed = dropped_rows.loc[dropped_rows["reason"] != REASON_MALFORMED]
     named = pd.concat([frame[[*keys, "id"]], listed.reindex(columns=[*keys, "id"])], ignore_index=True)
     return not named["id"].isna().any() and not named.duplicated().any()
+
+
+def _shares_within(parsed: cache.Parsed, max_bad_rows: float) -> bool:
+    """Whether no column alone is unparseable in more than ``max_bad_rows`` of the rows (_check_column_shares)."""
+    return not any(reason.startswith(REASON_UNPARSEABLE_PREFIX) and int(mask.sum()) > max_bad_rows * len(mask)
+                   for reason, mask in parsed.masks.items())
 
 
 def _check_column_shares(raw: pd.DataFrame, masks: dict, uri: str, max_bad_rows: float) -> None:

@@ -43,6 +43,11 @@ def _compression(path: Path) -> str:
     return "plain"
 
 
+def is_parquet(path: Path) -> bool:
+    """Whether the file is Parquet (by its first bytes)."""
+    return _compression(path) == "parquet"
+
+
 def _zip_member(path: Path, uri: str) -> str:
     try:
         with zipfile.ZipFile(path) as zf:
