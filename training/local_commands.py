@@ -10,6 +10,7 @@ import argparse
 from typing import Any
 
 from training.commands import add_json_flag, command, fraction, json_stdout, positive_int, print_json
+from training.data.cache_dir import add_cache_arguments, chosen_cache_dir, using_cache
 from training.errors import ConfigError
 from training.path_checks import (
     check_data,
@@ -107,6 +108,7 @@ def _audit_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", metavar="FILE", help="also write the audit report as JSON to FILE")
     _add_force(p, "an existing --output file")
     p.add_argument("--max-bad-rows", type=fraction, default=0.01, help="largest share of unusable rows (default 0.01)")
+    add_cache_arguments(p)
 
 
 @command("audit", "leakage audit of the feature sets on a labelled data file", _audit_args)
@@ -119,7 +121,8 @@ def _audit(args: argparse.Namespace) -> int:
 
     from training.data_audit import audit_data
 
-    report = audit_data(_one_or_many(args.data), args.features, max_bad_rows=args.max_bad_rows, log=_print_line)
+    with using_cache(chosen_cache_dir(args), log=_print_line):
+        report = audit_data(_one_or_many(args.data), args.features, max_bad_rows=args.max_bad_rows, log=_print_line)
     if args.output:
         Path(args.output).write_text(json.dumps(report, indent=2) + "\n")
         print(f"wrote {args.output}")
@@ -137,6 +140,7 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-bad-rows", type=fraction, default=0.01, help="largest share of unusable rows (default 0.01)")
     _add_fill_missing(p)
     _add_force(p, "the metrics.json (and plots) of an earlier evaluation in --output")
+    add_cache_arguments(p)
     add_json_flag(p, "the metrics (metrics.json's contents)")
 
 
@@ -150,7 +154,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     load_tensorflow()
     from training.evaluate import evaluate
 
-    with json_stdout(args.json):
+    with json_stdout(args.json), using_cache(chosen_cache_dir(args), log=_print_line):
         metrics = evaluate(args.model, _one_or_many(args.data), args.output, max_bad_rows=args.max_bad_rows,
                            fill_missing_columns=args.fill_missing_columns, log=_print_line)
     if args.json:
@@ -171,6 +175,7 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-bad-rows", type=fraction, default=0.01, help="largest share of unusable rows (default 0.01)")
     _add_fill_missing(p)
     _add_force(p, "an existing --output file (and its .dropped.csv)")
+    add_cache_arguments(p)
 
 
 @command("predict", "grade raw loan records with a saved model", _predict_args)
@@ -183,8 +188,9 @@ def _predict(args: argparse.Namespace) -> int:
     load_tensorflow()
     from training.predict import predict_file
 
-    predict_file(args.model, _one_or_many(args.data), args.output, max_bad_rows=args.max_bad_rows,
-                 fill_missing_columns=args.fill_missing_columns, log=_print_line)
+    with using_cache(chosen_cache_dir(args), log=_print_line):
+        predict_file(args.model, _one_or_many(args.data), args.output, max_bad_rows=args.max_bad_rows,
+                     fill_missing_columns=args.fill_missing_columns, log=_print_line)
     return 0
 
 

@@ -77,6 +77,7 @@ def config_dict(config: TrainConfig) -> dict:
     """The run's settings as plain JSON values."""
     result = asdict(config)
     result["output_dir"] = str(config.output_dir)
+    result["cache_dir"] = None if config.cache_dir is None else str(config.cache_dir)
     result["model"]["hidden_units"] = list(config.model.hidden_units)
     return result
 

@@ -25,6 +25,7 @@ from training import run_record
 from training.baselines import pop_search_records
 from training.cloud.core.layout import RUN_ID_PATTERN
 from training.data import GRADES, LoadedData
+from training.data.cache_dir import using_cache
 from training.data.sources import describe_files
 from training.data_audit import audit_features, load_for_training
 from training.errors import ConfigError, DataError
@@ -80,6 +81,7 @@ class TrainConfig:
     tuned_peer: bool = True            # False: the baselines leave out hist_gradient_boosting_tuned (its search)
     preset: str | None = None          # the training.presets name these settings came from (the CLI's), and why
     preset_why: str | None = None
+    cache_dir: Path | None = None      # the parsed-data cache (training.data.cache); None: read without it
 
 
 @dataclass
@@ -254,8 +256,9 @@ def _load(config: TrainConfig, feature_set: FeatureSet, run_dir: Path, log: Call
         data = [str(config.data)] if isinstance(config.data, (str, Path)) else [str(d) for d in config.data]
     columns = list(dict.fromkeys(["grade", *raw_columns_for(feature_set.columns),
                                   *(["issue_d"] if config.split == "time" else [])]))
-    loaded = load_for_training(data if len(data) > 1 else data[0], columns, max_bad_rows=config.max_bad_rows,
-                               log=log)
+    with using_cache(config.cache_dir if config.data is not None else None, log=log):   # the sample: written anew
+        loaded = load_for_training(data if len(data) > 1 else data[0], columns, max_bad_rows=config.max_bad_rows,
+                                   log=log)
     log(f"read {loaded.rows_read:,} rows from {describe_files([f.uri for f in loaded.files])}")
     if loaded.dropped:
         log(run_record.dropped_line(loaded.dropped))

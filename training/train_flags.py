@@ -9,6 +9,7 @@ from typing import Sequence
 
 from training.cloud.core.layout import RUN_ID_PATTERN, RUN_ID_RULE
 from training.commands import fraction, non_negative_int, positive_float, positive_int, units_list
+from training.data.cache_dir import add_cache_arguments, chosen_cache_dir
 from training.errors import ConfigError
 from training.presets import PRESETS, choose_preset, preset_help
 
@@ -64,6 +65,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                         "on the validation rows; the sample preset leaves out the tuned one): faster; metrics.json "
                         "then has no baselines block")
     p.add_argument("--preset", choices=list(PRESETS), default=None, help=preset_help())
+    add_cache_arguments(p)
 
 
 def parse_train_flags(argv: Sequence[str]) -> argparse.Namespace:
@@ -116,4 +118,4 @@ def train_config_from_args(args: argparse.Namespace):
                        model=model, split=getattr(args, "split", "random"),
                        mixed_precision=args.mixed_precision, strategy=args.strategy,
                        baselines=getattr(args, "baselines", True), tuned_peer=preset.tuned_peer,
-                       preset=name, preset_why=why)
+                       preset=name, preset_why=why, cache_dir=chosen_cache_dir(args))

@@ -64,3 +64,18 @@ def test_predict_and_evaluate_commands(capsys, trained_run, tmp_path):
     metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert metrics["rows"]["test"] == len(predictions)
     assert (tmp_path / "ev" / "confusion_matrix.png").is_file()
+
+
+def test_audit_reads_the_data_parsed_the_second_time(capsys, tmp_path):
+    from training import synthetic
+
+    data = synthetic.write_raw_csv(tmp_path / "loans.csv.gz", 400, seed=2)
+    cache = tmp_path / "cache"
+    outs = []
+    for flags in (["--cache-dir", str(cache)], ["--cache-dir", str(cache)], ["--no-cache"]):
+        code, out, err = run_cli(capsys, "audit", "--data", str(data), *flags)
+        assert code == 0, err
+        outs.append(out)
+    cached = f"read {data} (cached: {cache / 'parsed'})"
+    assert cached not in outs[0] and cached in outs[1] and "(cached:" not in outs[2]
+    assert outs[1].replace(cached + "\n", "") == outs[0]

@@ -37,6 +37,8 @@ def test_config_dict_is_plain_json():
     values = config_dict(config)
     assert values["output_dir"] == "/tmp/out" and values["model"]["hidden_units"] == [8, 4]
     assert json.loads(json.dumps(values))["model"]["hidden_units"] == [8, 4]  # JSON-serialisable
+    assert values["cache_dir"] is None
+    assert config_dict(TrainConfig(cache_dir=Path("/tmp/cache")))["cache_dir"] == "/tmp/cache"
 
 
 def test_versions_devices_and_commit():

@@ -222,3 +222,23 @@ def test_short_training_on_real_lending_club_files(tmp_path, pattern, sample):
     test, majority = result.metrics["test"], result.metrics["baselines"]["majority"]
     assert test["accuracy"] > majority["accuracy"] + 0.05
     assert test["weighted_f1"] > majority["weighted_f1"]
+
+
+def test_the_load_step_reads_a_data_file_parsed_once(tmp_path):
+    """train's load goes through the parsed-data cache of config.cache_dir: the second run reads the entry."""
+    import pandas as pd
+
+    from training import synthetic
+    from training.features import get_feature_set
+    from training.train import _load
+
+    path = synthetic.write_raw_csv(tmp_path / "loans.csv.gz", 200, seed=5)
+    config = TrainConfig(data=[str(path)], cache_dir=tmp_path / "cache")
+    loads, logs = [], []
+    for _ in range(2):
+        logs.append([])
+        loads.append(_load(config, get_feature_set("application"), tmp_path, logs[-1].append))
+    assert not any("(cached:" in line for line in logs[0])
+    assert f"read {path} (cached: {tmp_path / 'cache' / 'parsed'})" in logs[1]
+    pd.testing.assert_frame_equal(loads[1].frame, loads[0].frame, check_exact=True)
+    assert loads[1].dropped == loads[0].dropped and loads[1].files == loads[0].files

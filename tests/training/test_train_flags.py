@@ -72,3 +72,12 @@ def test_parsing_the_flags_imports_nothing_heavy():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           cwd=Path(__file__).resolve().parents[2])
     assert done.stdout == "[]\n"
+
+
+def test_cache_flags_reach_the_train_config(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert train_config_from_args(parse_train_flags([])).cache_dir == tmp_path / "xdg" / "spotgrade"
+    assert train_config_from_args(parse_train_flags(["--cache-dir", str(tmp_path)])).cache_dir == tmp_path
+    assert train_config_from_args(parse_train_flags(["--no-cache"])).cache_dir is None
+    with pytest.raises(ConfigError, match="argument --no-cache: not allowed with argument --cache-dir$"):
+        parse_train_flags(["--cache-dir", "c", "--no-cache"])

@@ -200,7 +200,7 @@ class Runner:
         data_paths = self._download_data(clients)
         self._at("training settings")
         config = train_config(self.settings.train_args, data=data_paths, output_dir=self.settings.work_dir / "outputs",
-                              run_id=self.layout.run_id)
+                              run_id=self.layout.run_id, cache_dir=self.settings.work_dir / "cache")
         if self.stop.event.is_set():
             raise _Stopped()
         last_epoch = resume or self.status.get("last_epoch", 0)
@@ -377,9 +377,11 @@ def _summary(names: Iterable[str]) -> str:
     return ", ".join(files + [f"{top}/ ({count} file{'' if count == 1 else 's'})" for top, count in folders.items()])
 
 
-def train_config(args: Sequence[str], *, data: list[str] | None, output_dir: Path, run_id: str) -> Any:
+def train_config(args: Sequence[str], *, data: list[str] | None, output_dir: Path, run_id: str,
+                 cache_dir: Path | None = None) -> Any:
     """TrainConfig from `python -m training train` flags (the env file's TRAIN_ARGS); the runner sets the output
-    directory and run id, and the data where the env file's DATA_URI gave some."""
+    directory and run id, the data where the env file's DATA_URI gave some, and the parsed-data cache where the
+    flags name none (``cache_dir``, on the instance's disk: a later attempt there reads the data parsed)."""
     try:
         parsed = train_flags.parse_train_flags(args)
     except ConfigError as error:
@@ -387,4 +389,6 @@ def train_config(args: Sequence[str], *, data: list[str] | None, output_dir: Pat
     parsed.output, parsed.run_id = str(output_dir), run_id
     if data is not None:
         parsed.data = data
+    if cache_dir is not None and not parsed.cache_dir and not parsed.no_cache:
+        parsed.cache_dir = str(cache_dir)
     return train_flags.train_config_from_args(parsed)

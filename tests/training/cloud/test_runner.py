@@ -308,3 +308,16 @@ def test_bad_train_flags_name_the_env_key(tmp_path):
                                "--epochs: must be a positive integer, got 0")
     config = train_config(["--epochs", "2"], data=["a.csv"], output_dir=tmp_path, run_id="r")
     assert (config.epochs, config.data, config.output_dir, config.run_id) == (2, ["a.csv"], tmp_path, "r")
+
+
+def test_the_runner_keeps_the_parsed_data_on_the_instance(tmp_path):
+    """The work dir's cache, so a later attempt on the instance reads the data parsed; the flags decide first."""
+    from training.cloud.runner import train_config
+
+    def cache_dir(*flags):
+        return train_config(list(flags), data=["a.csv"], output_dir=tmp_path, run_id="r",
+                            cache_dir=tmp_path / "cache").cache_dir
+
+    assert cache_dir() == tmp_path / "cache"
+    assert cache_dir("--no-cache") is None
+    assert cache_dir("--cache-dir", str(tmp_path / "mine")) == tmp_path / "mine"
