@@ -11,7 +11,7 @@ not used when the file changes or when the parser does (bump :data:`PARSER_VERSI
 parsing gives). Entries are written to a temporary file and renamed into place; an unreadable entry is ignored
 with one line (and written again), an unusable directory means no cache, with one line. Parquet inputs are not
 cached (their read is already columnar). Entries are never removed: delete ``<cache dir>/parsed`` to free the
-space (about the parsed columns' size, a fifth to a half of the gzip CSV's for the usual feature sets).
+space (an entry is about the parsed columns' size: 7 MB per 100k rows of the 48 ``reference`` columns).
 """
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 
 from training.data.cache_dir import CacheSetting, active_cache
 from training.data.reading import is_parquet
+from training.data.schema import REASON_GRADE_INVALID, REASON_GRADE_MISSING, unparseable_reason
 
 #: Bump with every change of what parsing a file gives (rules, dtypes, drop reasons): older entries are then
 #: not used.
@@ -53,38 +54,60 @@ class Parsed:
     raw: pd.DataFrame | None = None   # the raw values (None from the cache)
 
 
-def entry_key(wanted: list[str], extra: list[str], require_grade: bool) -> str:
-    """The part of an entry's name besides the file's sha256: the parser version and the columns asked for."""
-    text = json.dumps({"parser": PARSER_VERSION, "wanted": wanted, "extra": extra, "grade": require_grade})
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+@dataclass(frozen=True)
+class Request:
+    """The columns a load asks of a file: ``wanted`` (a missing one is noted), ``extra`` (read where present)."""
+    wanted: tuple[str, ...]
+    extra: tuple[str, ...]
+    require_grade: bool
+
+    @property
+    def key(self) -> str:
+        """The part of an entry's name besides the file's sha256: the parser version and the columns asked for."""
+        text = json.dumps({"parser": PARSER_VERSION, "wanted": self.wanted, "extra": self.extra,
+                           "grade": self.require_grade})
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def lookup(path: Path, uri: str, sha256: str, key: str) -> Parsed | None:
-    """The cached parse of the file, or None (no cache in use, no entry, an unreadable one, a Parquet input)."""
+def lookup(path: Path, uri: str, sha256: str, request: Request) -> Parsed | None:
+    """The cached parse of the file for ``request``, or None (no cache in use, no entry that serves it, a Parquet
+    input). The entry of this very request, else any entry of the file that asked for every column asked here
+    (and, where grades are required, required them): train's entry serves evaluate's and predict's reads."""
     setting = active_cache()
     if setting is None:
         return None
-    entry = _entry(setting, sha256, key)
+    exact = _entry(setting, sha256, request.key)
     try:
-        if not entry.is_file() or is_parquet(path):
+        others = sorted(p for p in exact.parent.glob(f"{sha256}-*.parquet") if p != exact)
+        entries = [e for e in (exact, *others) if e.is_file()]
+        if not entries or is_parquet(path):
             return None
-        parsed = _read(entry, key)
-    except Exception as exc:   # noqa: BLE001 - any unreadable entry is parsed again, never fatal
-        setting.log(f"cache: ignoring the unreadable entry {entry} ({_short(exc)}); parsing {uri} again")
+    except OSError:
         return None
-    setting.log(f"read {uri} (cached: {entry.parent})")
-    return parsed
+    for entry in entries:
+        try:
+            meta = _meta(entry)
+            if not _serves(meta, request):
+                continue
+            parsed = _read(entry, meta, request)
+        except Exception as exc:   # noqa: BLE001 - any unreadable entry is parsed again, never fatal
+            setting.log(f"cache: ignoring the unreadable entry {entry} ({_short(exc)}); parsing {uri} again")
+            continue
+        setting.log(f"read {uri} (cached: {entry.parent})")
+        return parsed
+    return None
 
 
-def store(path: Path, uri: str, sha256: str, key: str, parsed: Parsed) -> None:
-    """Keep ``parsed`` as the file's entry (nothing without a cache in use, or for a Parquet input)."""
+def store(path: Path, uri: str, sha256: str, request: Request, parsed: Parsed) -> None:
+    """Keep ``parsed`` as the file's entry for ``request`` (nothing without a cache in use, or for a Parquet
+    input)."""
     setting = active_cache()
     if setting is None or setting.directory in _unusable or is_parquet(path):
         return
-    table = _table(parsed, key)
+    table = _table(parsed, request)
     if table is None:
         return
-    entry = _entry(setting, sha256, key)
+    entry = _entry(setting, sha256, request.key)
     temporary = entry.with_name(f".{entry.name}.{secrets.token_hex(4)}.tmp")
     try:
         entry.parent.mkdir(parents=True, exist_ok=True)
@@ -102,7 +125,7 @@ def _entry(setting: CacheSetting, sha256: str, key: str) -> Path:
     return setting.directory / ENTRIES / f"{sha256}-{key}.parquet"
 
 
-def _table(parsed: Parsed, key: str) -> pa.Table | None:
+def _table(parsed: Parsed, request: Request) -> pa.Table | None:
     """The entry's table: the columns, then one boolean column per drop reason; None where it cannot be kept
     exactly (a dtype parsing does not give, an index other than 0..n-1)."""
     frame = parsed.frame
@@ -117,24 +140,41 @@ def _table(parsed: Parsed, key: str) -> pa.Table | None:
     reasons = list(parsed.masks)
     for i, reason in enumerate(reasons):
         table = table.append_column(f"{_MASK}{i}", pa.array(parsed.masks[reason], type=pa.bool_()))
-    meta = {"parser": PARSER_VERSION, "key": key, "dtypes": dtypes, "reasons": reasons,
-            "malformed": parsed.malformed, "spelled": parsed.spelled, "missing": parsed.missing}
+    meta = {"parser": PARSER_VERSION, "asked": [*request.wanted, *request.extra], "grade": request.require_grade,
+            "dtypes": dtypes, "reasons": reasons, "malformed": parsed.malformed, "spelled": parsed.spelled}
     return table.replace_schema_metadata({_META: json.dumps(meta)})
 
 
-def _read(entry: Path, key: str) -> Parsed:
-    meta = json.loads(pq.read_schema(entry).metadata[_META])
-    if meta["parser"] != PARSER_VERSION or meta["key"] != key:
-        raise ValueError(f"written for parser {meta['parser']}, key {meta['key']}")
+def _meta(entry: Path) -> dict:
+    return json.loads(pq.read_schema(entry).metadata[_META])
+
+
+def _serves(meta: dict, request: Request) -> bool:
+    """Whether the entry asked for every column of ``request`` (and required grades where it does)."""
+    return (meta["parser"] == PARSER_VERSION and (meta["grade"] or not request.require_grade)
+            and set(request.wanted + request.extra) <= set(meta["asked"]))
+
+
+def _read(entry: Path, meta: dict, request: Request) -> Parsed:
+    """What parsing the file for ``request`` gives, from an entry that serves it: its columns in the order asked,
+    their drop masks in the parser's order (a column's in its place, grade's where grades are required)."""
     dtypes: dict[str, str] = meta["dtypes"]
-    texts = [c for c, t in dtypes.items() if t == "object"]
-    table = pq.read_table(entry, read_dictionary=texts)
+    reading = [c for c in (*request.wanted, *request.extra) if c in dtypes]
+    order = [r for c in reading for r in ((REASON_GRADE_MISSING, REASON_GRADE_INVALID) if c == "grade" else
+                                          (unparseable_reason(c),))
+             if c != "grade" or request.require_grade]
+    masks_at = {r: f"{_MASK}{i}" for i, r in enumerate(meta["reasons"])}
+    reasons = [r for r in order if r in masks_at]
+    table = pq.read_table(entry, columns=[*reading, *(masks_at[r] for r in reasons)],
+                          read_dictionary=[c for c in reading if dtypes[c] == "object"])
     index = pd.RangeIndex(table.num_rows)
-    columns = {c: pd.Series(_column(table[c], t), index=index, dtype=t, copy=False) for c, t in dtypes.items()}
+    columns = {c: pd.Series(_column(table[c], dtypes[c]), index=index, dtype=dtypes[c], copy=False)
+               for c in reading}
     frame = pd.DataFrame(columns, index=index, copy=False)
-    masks = {r: table[f"{_MASK}{i}"].to_numpy(zero_copy_only=False).astype(bool)
-             for i, r in enumerate(meta["reasons"])}
-    return Parsed(frame, masks, int(meta["malformed"]), dict(meta["spelled"]), list(meta["missing"]))
+    masks = {r: table[masks_at[r]].to_numpy(zero_copy_only=False).astype(bool) for r in reasons}
+    spelled = {c: s for c, s in meta["spelled"].items() if c in reading}
+    missing = [c for c in request.wanted if c not in dtypes]
+    return Parsed(frame, masks, int(meta["malformed"]), spelled, missing)
 
 
 def _column(chunked: pa.ChunkedArray, dtype: str) -> np.ndarray:

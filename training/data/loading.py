@@ -181,13 +181,13 @@ def _load_file(path: Path, uri: str, options: _Options) -> _File:
         raise DataError(f"{uri}: file is empty")
     extra = [*options.optional, *(["id"] if options.track_rows and "id" not in options.wanted else [])]
     extra = list(dict.fromkeys(extra))
-    key = cache.entry_key(options.wanted, extra, options.require_grade)
-    parsed = cache.lookup(path, uri, sha, key)
+    request = cache.Request(tuple(options.wanted), tuple(extra), options.require_grade)
+    parsed = cache.lookup(path, uri, sha, request)
     if parsed is not None:
         _check_missing(uri, parsed.missing, options)
     if parsed is None or not _shares_within(parsed, options.max_bad_rows):   # (the file names the bad values)
         parsed = _parse_file(path, uri, options, extra)
-        cache.store(path, uri, sha, key, parsed)
+        cache.store(path, uri, sha, request, parsed)
         _check_column_shares(parsed.raw, parsed.masks, uri, options.max_bad_rows)
     frame, masks, malformed, missing = parsed.frame, parsed.masks, parsed.malformed, parsed.missing
     rows = len(frame) + malformed

@@ -92,12 +92,27 @@ def test_synthetic_file_without_row_keys(tmp_path: Path) -> None:
     assert_same(hit, cold)
 
 
-def test_other_columns_are_another_entry(tmp_path: Path, data: Path) -> None:
+def test_an_entry_serves_fewer_columns_in_another_order(tmp_path: Path, data: Path) -> None:
+    """An entry serves any request for columns it asked for: train's serves evaluate's and predict's reads."""
     _load(data, tmp_path / "cache")
-    lines: list[str] = []
-    fewer = _load(data, tmp_path / "cache", lines, columns=["loan_amnt"], track_rows=False)
-    assert lines == [] and len(_entries(tmp_path / "cache")) == 2
-    assert list(fewer.frame.columns) == ["loan_amnt", "grade"]
+    for columns, kw in ((["int_rate", "grade", "loan_amnt"], {"track_rows": False}),
+                        (["home_ownership", "int_rate", "dti"], {"require_grade": False}),
+                        (["term", "revol_util", "grade"], {"max_bad_rows": 0.5, "fill_missing": False})):
+        lines: list[str] = []
+        hit = _load(data, tmp_path / "cache", lines, columns=columns, **kw)
+        assert len(lines) == 1 and "(cached:" in lines[0], (columns, kw)
+        assert_same(hit, _load(data, None, columns=columns, **kw))
+    assert len(_entries(tmp_path / "cache")) == 1
+
+
+def test_an_entry_does_not_serve_columns_or_grades_it_did_not_ask_for(tmp_path: Path, data: Path) -> None:
+    _load(data, tmp_path / "cache", columns=["loan_amnt", "int_rate"], require_grade=False)
+    for columns, kw in ((["loan_amnt", "int_rate"], {}), (["loan_amnt", "annual_inc"], {"require_grade": False})):
+        lines: list[str] = []
+        loaded = _load(data, tmp_path / "cache", lines, columns=columns, **kw)
+        assert lines == []
+        assert_same(loaded, _load(data, None, columns=columns, **kw))
+    assert len(_entries(tmp_path / "cache")) == 3
 
 
 def test_a_changed_file_is_parsed_again(tmp_path: Path, data: Path) -> None:
