@@ -188,3 +188,19 @@ def test_no_cache_outside_using_cache_nor_for_parquet(tmp_path: Path, monkeypatc
     for _ in range(2):
         _load(parquet, tmp_path / "cache", columns=["loan_amnt"], track_rows=False)
     assert not (tmp_path / "cache").exists()
+
+
+def test_trains_entry_serves_the_reads_of_evaluate_and_predict(tmp_path: Path) -> None:
+    from training.data_audit import load_for_training
+    from training.features import get_feature_set, raw_columns_for
+
+    path = synthetic.write_raw_csv(tmp_path / "synthetic.csv.gz", 300, seed=4)
+    columns = raw_columns_for(get_feature_set("application").columns)
+    lines: list[str] = []
+    with using_cache(tmp_path / "cache", log=lines.append):
+        load_for_training(str(path), ["grade", *columns], max_bad_rows=0.01, log=lambda line: None)
+        assert lines == []
+        hits = [load_loans(path, columns, require_grade=grade, track_rows=True) for grade in (True, False)]
+    assert len(lines) == 2 and all("(cached:" in line for line in lines)
+    for hit, grade in zip(hits, (True, False)):
+        assert_same(hit, load_loans(path, columns, require_grade=grade, track_rows=True))
