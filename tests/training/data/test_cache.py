@@ -204,3 +204,16 @@ def test_trains_entry_serves_the_reads_of_evaluate_and_predict(tmp_path: Path) -
     assert len(lines) == 2 and all("(cached:" in line for line in lines)
     for hit, grade in zip(hits, (True, False)):
         assert_same(hit, load_loans(path, columns, require_grade=grade, track_rows=True))
+
+
+def test_columns_blank_in_every_row(tmp_path: Path) -> None:
+    rows = [",".join([*row.split(",")[:5], "", "", "", "", ""]) for row in GOOD_ROWS]   # issue_d .. home_ownership
+    path = write(tmp_path / "blank.csv", csv_text(rows))
+    cold = load_loans(path, COLS)
+    assert cold.frame["home_ownership"].isna().all() and cold.frame["issue_d"].isna().all()
+    lines: list[str] = []
+    with using_cache(tmp_path / "cache", log=lines.append):
+        load_loans(path, COLS)
+        hit = load_loans(path, COLS)
+    assert len(_entries(tmp_path / "cache")) == 1 and len(lines) == 1 and "(cached:" in lines[0]
+    assert_same(hit, cold)
