@@ -3,6 +3,7 @@ unreadable entries and unusable directories; what is not cached."""
 from __future__ import annotations
 
 import gzip
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -216,4 +217,20 @@ def test_columns_blank_in_every_row(tmp_path: Path) -> None:
         load_loans(path, COLS)
         hit = load_loans(path, COLS)
     assert len(_entries(tmp_path / "cache")) == 1 and len(lines) == 1 and "(cached:" in lines[0]
+    assert_same(hit, cold)
+
+
+def test_json_lines_file(tmp_path: Path) -> None:
+    records = [{"id": "1", "loan_amnt": 1000, "int_rate": "11.5%", "grade": "B", "issue_d": "Dec-2015"},
+               {"id": "2", "loan_amnt": "x", "int_rate": 7, "grade": "A", "issue_d": "Jan-2016"},
+               {"id": "3", "loan_amnt": 5, "int_rate": 7, "grade": "A", "issue_d": None}]
+    path = write(tmp_path / "records.jsonl", "".join(json.dumps(r) + "\n" for r in records))
+    columns, kw = ["loan_amnt", "int_rate", "issue_d"], {"max_bad_rows": 0.5, "track_rows": True}
+    cold = load_loans(path, columns, **kw)
+    lines: list[str] = []
+    with using_cache(tmp_path / "cache", log=lines.append):
+        load_loans(path, columns, **kw)
+        hit = load_loans(path, columns, **kw)
+    assert lines == [f"read {path} (cached: {tmp_path / 'cache' / cache.ENTRIES})"]
+    assert hit.dropped == {"unparseable loan_amnt": 1}
     assert_same(hit, cold)
