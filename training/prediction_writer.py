@@ -2,9 +2,9 @@
 run succeeded (:meth:`ChunkWriter.commit`; :meth:`ChunkWriter.discard` leaves nothing behind).
 
 CSV (gzip for a name ending ``.gz``) holds the text pandas' ``to_csv(index=False, float_format="%.6f")`` writes,
-built with Arrow: the probabilities (float32, exact in float64 times 10^6) are rounded to millionths as ``%.6f``
-rounds them, half to even, and text is quoted where the csv module quotes it. A chunk with anything else goes
-through pandas. Parquet: one row group per chunk, the schema of the first.
+built with Arrow and numpy: the probabilities (float32, exact in float64 times 10^6) are rounded to millionths as
+``%.6f`` rounds them, half to even, and text is quoted where the csv module quotes it. A chunk with anything else
+(another float column, a NaN) goes through pandas. Parquet: one row group per chunk, the schema of the first.
 """
 from __future__ import annotations
 
@@ -88,21 +88,46 @@ class ChunkWriter:
 
 def csv_text(frame: pd.DataFrame) -> bytes | pa.Buffer:
     """The frame's rows as pandas' ``to_csv(index=False, header=False, float_format="%.6f")`` writes them."""
-    columns = [_column_text(frame[c]) for c in frame.columns]
+    floats = 0                                  # the trailing float32 columns (the probabilities): one block
+    while floats < len(frame.columns) and frame.dtypes.iloc[-1 - floats] == np.float32:
+        floats += 1
+    lead = list(frame.columns[:len(frame.columns) - floats])
+    columns = [_column_text(frame[c]) for c in lead]
+    if floats:
+        columns.append(_float_block(frame.iloc[:, len(lead):].to_numpy()))
     if any(c is None for c in columns):
         return frame.to_csv(index=False, header=False, float_format="%.6f").encode()
-    columns[-1] = pc.binary_join_element_wise(columns[-1], "", "\n")
-    lines = pc.binary_join_element_wise(*columns, ",")
+    if not floats:
+        columns[-1] = pc.binary_join_element_wise(columns[-1], "", "\n")
+    lines = pc.binary_join_element_wise(*columns, ",") if len(columns) > 1 else columns[0]
     _, offsets, data = lines.buffers()
     bounds = np.frombuffer(offsets, dtype=np.int32)[[lines.offset, lines.offset + len(lines)]]
     return data.slice(int(bounds[0]), int(bounds[1] - bounds[0]))
 
 
+def _float_block(values: np.ndarray) -> pa.Array | None:
+    """Per row ``"%.6f,...,%.6f\n"`` of float32 values in [0, 10) (exact in float64 times 10^6: rounded half to
+    even, as ``%`` rounds), as fixed-width text built digit by digit; None for anything else (NaN too)."""
+    units = np.rint(values.astype(np.float64) * 1e6)
+    if not (np.isfinite(units).all() and (units >= 0).all() and (units < 10**7).all()):
+        return None
+    units = units.astype(np.int32)
+    rows, columns = units.shape
+    text = np.empty((rows, columns, 9), dtype=np.uint8)
+    text[:, :, 1] = ord(".")
+    text[:, :, 8] = ord(",")
+    text[:, -1, 8] = ord("\n")
+    for place in (7, 6, 5, 4, 3, 2, 0):        # d.dddddd, the last digit first
+        units, digit = np.divmod(units, 10)
+        text[:, :, place] = digit + ord("0")
+    width = columns * 9
+    offsets = np.arange(0, rows * width + 1, width, dtype=np.int32)
+    return pa.StringArray.from_buffers(rows, pa.py_buffer(offsets), pa.py_buffer(text.reshape(-1)))
+
+
 def _column_text(series: pd.Series) -> pa.Array | None:
     """A column's CSV fields (no nulls), or None where pandas must write it."""
     values = series.to_numpy()
-    if values.dtype == np.float32:
-        return _millionths(values.astype(np.float64))
     if values.dtype.kind in "iu":
         return pc.cast(pa.array(values), pa.string())
     if values.dtype == object or pd.api.types.is_string_dtype(series):
@@ -114,19 +139,6 @@ def _column_text(series: pd.Series) -> pa.Array | None:
         text = pc.if_else(pc.match_substring_regex(text, _NEEDS_QUOTES), quoted, text)
         return pc.fill_null(text, "")
     return None
-
-
-def _millionths(values: np.ndarray) -> pa.Array | None:
-    """``"%.6f" % v`` for non-negative float32 values (exact in float64 times 10^6); "" for NaN."""
-    missing = np.isnan(values)
-    scaled = np.rint(np.where(missing, 0.0, values) * 1e6)
-    if (scaled < 0).any() or (scaled > 2**52).any():
-        return None
-    units = scaled.astype(np.int64)
-    whole = pc.cast(pa.array(units // 1_000_000), pa.string())
-    fraction = pc.utf8_lpad(pc.cast(pa.array(units % 1_000_000), pa.string()), 6, "0")
-    text = pc.binary_join_element_wise(whole, fraction, ".")
-    return pc.if_else(pa.array(missing), pa.scalar("", pa.string()), text) if missing.any() else text
 
 
 def _quoted_text(text: str) -> str:
