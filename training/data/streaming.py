@@ -108,7 +108,7 @@ class FileChunks:
             yield self._parse(table)
 
     def ids_name_rows(self) -> bool:
-        """Whether every row so far has an id, and none repeats (64-bit hashes compared)."""
+        """Whether every row so far has an id, and none repeats (64-bit keys compared: :func:`id_keys`)."""
         if not self.has_id or self.tally.ids_missing:
             return False
         hashes = np.concatenate(self.tally.id_hashes) if self.tally.id_hashes else np.zeros(0, np.uint64)
@@ -207,7 +207,7 @@ class FileChunks:
             ids = frame["id"]
             self.tally.ids_missing |= bool(ids.isna().any())
             if not self.tally.ids_missing:
-                self.tally.id_hashes.append(pd.util.hash_array(ids.to_numpy(dtype=object)))
+                self.tally.id_hashes.append(id_keys(ids))
         listed = _dropped_rows(frame, masks, 0, self.uri)
         frame, dropped = drop_rows(frame, masks, keep_index=False)
         for reason, count in dropped.items():
@@ -229,6 +229,21 @@ class FileChunks:
         for column, mask in bad_columns.items():
             tally.unparseable[column] = tally.unparseable.get(column, 0) + int(mask.sum())
             tally.examples.setdefault(column, raw.loc[mask, column].iloc[0])
+
+
+def id_keys(ids: pd.Series) -> np.ndarray:
+    """64-bit keys of present ids, equal for equal ids: a digit string's value and length (most ids; no hashing),
+    any other id's hash (pandas), the top bit set."""
+    text = pa.array(ids.to_numpy(dtype=object), type=pa.string())
+    digits = pc.match_substring_regex(text, r"^[0-9]{1,17}$").to_numpy(zero_copy_only=False)
+    keys = np.empty(len(text), dtype=np.uint64)
+    if digits.any():
+        plain = text.filter(pa.array(digits))
+        keys[digits] = (pc.cast(plain, pa.int64()).to_numpy().astype(np.uint64) << np.uint64(5)) \
+            | pc.utf8_length(plain).to_numpy().astype(np.uint64)
+    if not digits.all():
+        keys[~digits] = pd.util.hash_array(ids.to_numpy(dtype=object)[~digits]) | np.uint64(1 << 63)
+    return keys
 
 
 class _Rejected(Exception):

@@ -127,3 +127,10 @@ def test_ids_that_repeat_or_are_missing_across_chunks_do_not_name_rows(tmp_path:
     raw.loc[25, "id"] = None
     raw.to_csv(tmp_path / "blank.csv", index=False)
     assert not _chunks(tmp_path / "blank.csv", 10)[1].ids_name_rows()
+
+
+def test_id_keys_are_equal_only_for_equal_ids() -> None:
+    ids = pd.Series(["123", "0123", "123", "abc", "abc", "5" * 17, "9" * 18, "9" * 18, "12a"], dtype=object)
+    keys = streaming.id_keys(ids)
+    assert len(np.unique(keys)) == len(set(ids)) == 6
+    assert keys[0] == keys[2] and keys[3] == keys[4] and keys[6] == keys[7] and keys[0] != keys[1]
