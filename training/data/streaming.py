@@ -123,7 +123,8 @@ class FileChunks:
             if column in (tally.only_text or ()) and tally.unparseable.get(column):
                 raise DataError(f"{uri}: column {column!r} holds text where numbers/dates are expected "
                                 f"(e.g. {str(tally.examples[column])[:40]!r})")
-        for column, count in tally.unparseable.items():
+        for column in self._reading:
+            count = tally.unparseable.get(column, 0)
             if count > self.options.max_bad_rows * tally.rows:
                 raise DataError(f"{uri}: column {column!r} has {count} of {tally.rows} values that are not "
                                 f"numbers/dates (e.g. {str(tally.examples[column])[:40]!r}); check that the "
@@ -188,7 +189,7 @@ class FileChunks:
 
         read, parse, convert = csv_options(self._spellings, self._notice_lines, typed, on_invalid)
         read.encoding = encoding
-        with _open(self.path, self.uri) as stream:
+        with _open(self.path, self.uri, progress=f"reading {Path(self.uri).name}") as stream:
             yield from pacsv.open_csv(stream, read_options=read, parse_options=parse, convert_options=convert)
 
     def _parse(self, table: pa.Table | pd.DataFrame) -> ParsedChunk:

@@ -1,6 +1,7 @@
 """training.data.streaming: a file read and parsed in chunks gives load_loans' rows, drops and errors."""
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -53,10 +54,13 @@ def test_the_chunks_parse_as_load_loans_and_never_exceed_chunk_rows(tmp_path: Pa
     assert f.ids_name_rows()
 
 
-@pytest.mark.parametrize("suffix", [".csv.gz", ".parquet", ".jsonl"])
-def test_gzip_parquet_and_json_lines_chunks_give_the_whole_files_rows(tmp_path: Path, suffix: str) -> None:
+@pytest.mark.parametrize("suffix", [".csv.gz", ".zip", ".parquet", ".jsonl"])
+def test_gzip_zip_parquet_and_json_lines_chunks_give_the_whole_files_rows(tmp_path: Path, suffix: str) -> None:
     path = tmp_path / f"loans{suffix}"
-    if suffix == ".parquet":
+    if suffix == ".zip":
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.write(write_raw_csv(tmp_path / "loans.csv", 45, seed=4), "LoanStats.csv")
+    elif suffix == ".parquet":
         write_raw_parquet(path, 45, seed=4)
     elif suffix == ".jsonl":
         generate_raw(45, seed=4).to_json(path, orient="records", lines=True)
