@@ -9,7 +9,6 @@ built with Arrow and numpy: the probabilities (float32, exact in float64 times 1
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -35,13 +34,13 @@ class ChunkWriter:
     def __init__(self, output: Path):
         self.output = output
         output.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".partial")
-        os.close(fd)
-        self.partial = Path(name)
+        self.partial = output.with_name(f".{output.name}.{os.getpid()}.partial")   # created as the output would be
+        name = str(self.partial)
         self._parquet = is_parquet(output)
         self._stream = None if self._parquet else pa.CompressedOutputStream(name, "gzip") \
             if str(output).lower().endswith(".gz") else pa.OSFile(name, "wb")
         self._parquet_writer = None
+        self._empty: pd.DataFrame | None = None
         self._header = False
 
     def write(self, frame: pd.DataFrame) -> None:
@@ -67,15 +66,20 @@ class ChunkWriter:
             self.partial.unlink(missing_ok=True)
 
     def _close(self) -> None:
+        if self._parquet and self._parquet_writer is None and self._empty is not None:
+            self._write_parquet(self._empty, last=True)      # no rows at all: the schema of an empty chunk
         if self._parquet_writer is not None:
             self._parquet_writer.close()
             self._parquet_writer = None
         if self._stream is not None and not self._stream.closed:
             self._stream.close()
 
-    def _write_parquet(self, frame: pd.DataFrame) -> None:
+    def _write_parquet(self, frame: pd.DataFrame, last: bool = False) -> None:
         import pyarrow.parquet as pq
 
+        if self._parquet_writer is None and not len(frame) and not last:
+            self._empty = frame            # its types are not those of rows (float64, object): wait for rows
+            return
         if self._parquet_writer is None:
             schema = pa.Schema.from_pandas(frame, preserve_index=False)
             for i, f in enumerate(schema):

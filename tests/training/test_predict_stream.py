@@ -115,3 +115,13 @@ def test_a_missing_column_is_the_flag_error_before_anything_is_written(model_pat
     with pytest.raises(DataError, match="lacks columns the model needs: dti; pass --fill-missing-columns"):
         predict_file(model_path, tmp_path / "in.csv", tmp_path / "out.csv", chunk_rows=5, log=print)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_a_first_chunk_with_every_row_dropped_gives_the_in_memory_parquet(model_path, tmp_path):
+    raw = generate_raw(30, seed=9)
+    raw.loc[:7, "emp_length"] = "bogus"
+    raw.to_csv(tmp_path / "in.csv", index=False)
+    (_, _, a), (stream, _, b) = _both(model_path, tmp_path / "in.csv", tmp_path, ".parquet", 8, max_bad_rows=0.5)
+    got, expected = pd.read_parquet(b / "p.parquet"), pd.read_parquet(a / "p.parquet")
+    pd.testing.assert_frame_equal(got, expected)
+    assert stream.rows == 22 and got["prob_A"].dtype == "float32"
