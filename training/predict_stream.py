@@ -158,7 +158,8 @@ def _run(model: _Model, columns: list[str], files: list[tuple[Path, str]], outpu
     if "row" in keys:
         dropped_rows["row"] = dropped_rows["row"].astype("Int64")
     loaded = LoadedData(
-        frame=pd.DataFrame(), files=[SourceFile(f.uri, "", f.bytes, f.rows) for f in opened], dropped=dropped,
+        frame=pd.DataFrame(), dropped=dropped,   # no sha256 of the files: predict records none, and it costs a pass
+        files=[SourceFile(f.uri, "", f.bytes, f.rows) for f in opened],
         rows_read=rows_read, keys=keys, dropped_rows=dropped_rows,
         notes=[_ID_NOTE] if not keys_by_id and any(f.has_id for f in opened) else [],
         spellings={f.uri: f.renamed for f in opened if f.renamed},
