@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("predict")
     g.add_argument("--predict-rows", type=int, help="raw records in the batch case (default 100000)")
     g.add_argument("--single-records", type=int, help="single-record calls timed (default 300)")
+    g.add_argument("--memory-rows", type=int, help="rows of the file whose streamed prediction's peak memory is "
+                                                   "measured (default 1000000)")
     g = p.add_argument_group("startup")
     g.add_argument("--repeat", type=int, help="runs of each timed command; the median is kept (default 3)")
     g = p.add_argument_group("scale")

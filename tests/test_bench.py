@@ -123,6 +123,10 @@ def test_predict_benchmark(tmp_path, cache_dir):
     payload = _run("predict", tmp_path, cache_dir)
     cases = {r["case"]: r for r in payload["results"]}
     assert cases["batch (parsed frame)"]["rows"] == cases["batch (file -> csv)"]["rows"] > 900
+    assert cases["batch (file -> parquet)"]["rows"] == cases["batch (file -> csv, in memory)"]["rows"] > 900
+    assert payload["params"]["file_rows_per_s"] == cases["batch (file -> csv)"]["rows_per_s"] > 0
+    peaks = [r for r in payload["results"] if r["case"].startswith("peak memory")]
+    assert len(peaks) == 2 and all(r["peak_rss_mib"] >= r["base_rss_mib"] > 0 for r in peaks)
     assert cases["single record"]["rows"] == 20
     assert 0 < cases["single record"]["p50_ms"] <= cases["single record"]["p99_ms"]
 

@@ -46,6 +46,18 @@ def text_values(series: pd.Series) -> np.ndarray:
     return category_strings(series, missing="").to_numpy(dtype=str).reshape(-1, 1)
 
 
+def text_matrix(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
+    """(rows, len(columns)) UTF-8 bytes of the text inputs, as text_values gives them (each distinct value
+    formatted and encoded once): what TensorFlow takes as strings without a conversion per row."""
+    parts = []
+    for col in columns:
+        series = frame[col]
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+        labels = category_strings(pd.Series(uniques, dtype=series.dtype), missing="").tolist()
+        parts.append(np.array([t.encode() for t in labels] + [b""], dtype=bytes)[codes])
+    return np.column_stack(parts) if parts else np.empty((len(frame), 0), dtype="S1")
+
+
 def frame_to_inputs(frame: pd.DataFrame, model: keras.Model) -> dict[str, np.ndarray]:
     """The model's inputs from the frame's columns of the same names: a dict of (rows, 1) arrays."""
     numeric, text = input_kinds(model)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from training.datasets import gathered_dataset, input_kinds, make_dataset, numeric_matrix, text_values
+from training.datasets import gathered_dataset, input_kinds, make_dataset, numeric_matrix, text_matrix
 from training.fast_head import HEAD_BATCHES_PER_ELEMENT
 from training.model import N_GRADES, BuiltModel
 
@@ -46,16 +46,25 @@ def fit(built: BuiltModel, *, train_frame: pd.DataFrame, y_train: np.ndarray, va
                       shuffle=False, class_weight=class_weight)
 
 
-def predict_proba(model: keras.Model, frame: pd.DataFrame, *, batch_size: int) -> np.ndarray:
+def predict_proba(model: keras.Model, frame: pd.DataFrame, *, batch_size: int, traced: bool = True) -> np.ndarray:
     """(rows, 7) probabilities of ``model`` on the frame's columns named like its inputs, ``batch_size``
     rows per call of one graph cached per model: neither tf.data and Keras' predict loop nor a per-call
     binding of 40+ named inputs, which cost more than the model for the many small calls of prediction
-    and permutation importance."""
-    function, numeric, text = _model_function(model)
+    and permutation importance. ``traced=False`` calls the model eagerly instead: no graph to build (a third
+    of a second on a small machine), for a few calls of many rows (predict in chunks)."""
+    if traced:
+        function, numeric, text = _model_function(model)
+    else:
+        numeric, text = input_kinds(model)
+
+        def function(numbers, texts):
+            inputs = {c: numbers[:, i:i + 1] for i, c in enumerate(numeric)}
+            inputs.update({c: texts[:, i:i + 1] for i, c in enumerate(text)})
+            return model(inputs, training=False)
     rows = len(frame)
     numbers = numeric_matrix(frame, numeric)
-    texts = np.hstack([text_values(frame[c]) for c in text] or [np.empty((rows, 0), str)])
-    parts = [function(numbers[i:i + batch_size], texts[i:i + batch_size]).numpy()
+    texts = text_matrix(frame, text)
+    parts = [np.asarray(function(numbers[i:i + batch_size], texts[i:i + batch_size]))
              for i in range(0, rows, batch_size)]
     return np.concatenate(parts) if parts else np.zeros((0, N_GRADES), dtype=np.float32)
 

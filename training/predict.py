@@ -26,6 +26,7 @@ from training.prediction_files import dropped_path, is_parquet
 PROBABILITY_COLUMNS = tuple(f"prob_{g}" for g in GRADES)
 _PASS_THROUGH = ("source", "id", "row")  # identifying columns copied to the output when present
 FILL_FLAG = "--fill-missing-columns"
+STREAM_BATCH_ROWS = 65_536   # rows per call of the model in predict_file: one eager call per chunk
 
 
 def load_model(path: str | Path):
@@ -52,8 +53,9 @@ def required_raw_columns(model) -> list[str]:
     return numeric + text
 
 
-def predict_frame(model, frame: pd.DataFrame, *, batch_size: int = 1024) -> pd.DataFrame:
-    """Grade and probabilities for each row of a parsed frame (its source/id/row columns first, when present)."""
+def predict_frame(model, frame: pd.DataFrame, *, batch_size: int = 1024, traced: bool = True) -> pd.DataFrame:
+    """Grade and probabilities for each row of a parsed frame (its source/id/row columns first, when present);
+    ``traced``: see training.fitting.predict_proba."""
     from training.fitting import predict_proba
 
     missing = [c for c in required_raw_columns(model) if c not in frame.columns]
@@ -62,7 +64,7 @@ def predict_frame(model, frame: pd.DataFrame, *, batch_size: int = 1024) -> pd.D
     if len(frame) == 0:
         probabilities = pd.DataFrame(columns=list(PROBABILITY_COLUMNS), dtype=float)
     else:
-        probabilities = pd.DataFrame(predict_proba(model, frame, batch_size=batch_size),
+        probabilities = pd.DataFrame(predict_proba(model, frame, batch_size=batch_size, traced=traced),
                                      columns=list(PROBABILITY_COLUMNS))
     result = pd.DataFrame({c: frame[c].to_numpy() for c in _PASS_THROUGH if c in frame.columns})
     result["grade"] = [GRADES[i] for i in probabilities.to_numpy().argmax(axis=1)] if len(probabilities) else []
@@ -103,11 +105,15 @@ def score_data(model_path: str | Path, data: str | Path | Sequence[str | Path], 
         loaded = load_loans(data, required_raw_columns(model), require_grade=require_grade,
                             max_bad_rows=max_bad_rows, fill_missing=fill_missing_columns, track_rows=track_rows)
     except MissingColumnsError as exc:
-        raise DataError(f"{exc.uri}: lacks columns the model needs: {', '.join(exc.columns)}; pass {FILL_FLAG} "
-                        f"to treat them as missing in every row (filled by the model's own rules)") from None
+        raise _missing_columns_error(exc) from None
     for line in load_lines(loaded, dropped_where):
         log(line)
     return ScoredData(loaded=loaded, predictions=predict_frame(model, loaded.frame, batch_size=batch_size))
+
+
+def _missing_columns_error(exc) -> DataError:
+    return DataError(f"{exc.uri}: lacks columns the model needs: {', '.join(exc.columns)}; pass {FILL_FLAG} "
+                     f"to treat them as missing in every row (filled by the model's own rules)")
 
 
 def load_lines(loaded: LoadedData, dropped_where: str = "") -> list[str]:
@@ -145,11 +151,44 @@ class PredictionResult:
 
 
 def predict_file(model_path: str | Path, data: str | Path | Sequence[str | Path], output: str | Path, *,
-                 batch_size: int = 1024, max_bad_rows: float = 0.01, fill_missing_columns: bool = False,
-                 log: Callable[[str], None] = print) -> PredictionResult:
+                 batch_size: int = STREAM_BATCH_ROWS, max_bad_rows: float = 0.01, fill_missing_columns: bool = False,
+                 chunk_rows: int | None = None, log: Callable[[str], None] = print) -> PredictionResult:
     """Predict every record of ``data``; write ``output`` (CSV, or Parquet for ``.parquet``) and, when rows were
-    dropped, ``dropped_path(output)`` (see the module docstring)."""
+    dropped, ``dropped_path(output)`` (see the module docstring). The files are read in chunks of ``chunk_rows``
+    (default training.data.streaming.CHUNK_ROWS) rows (training.predict_stream), except for an output that
+    pandas compresses otherwise than gzip (.bz2, .zip, ...), which is predicted in memory."""
+    from training.data.streaming import CHUNK_ROWS
+    from training.prediction_writer import streamable
+
     output = Path(output)
+    if not streamable(output):
+        return _predict_in_memory(model_path, data, output, batch_size=batch_size, max_bad_rows=max_bad_rows,
+                                  fill_missing_columns=fill_missing_columns, log=log)
+    from training.data import resolve_sources
+    from training.data.loading import MissingColumnsError
+    from training.predict_stream import predict_stream
+
+    if not Path(model_path).is_file():
+        load_model(model_path)      # its error
+    if not 0.0 <= max_bad_rows <= 1.0:
+        raise DataError(f"max_bad_rows must be a share between 0 and 1, got {max_bad_rows}")
+    try:
+        loaded, rows = predict_stream(model_path, resolve_sources(data), output, max_bad_rows=max_bad_rows,
+                                      fill_missing_columns=fill_missing_columns, batch_size=batch_size,
+                                      chunk_rows=chunk_rows or CHUNK_ROWS, dropped_where=str(dropped_path(output)),
+                                      log=log)
+    except MissingColumnsError as exc:
+        raise _missing_columns_error(exc) from None
+    listed = _write_dropped(loaded, dropped_path(output), log)
+    log(f"wrote {rows} predictions to {output}")
+    return PredictionResult(output=output, rows=rows, dropped=dict(loaded.dropped), dropped_file=listed,
+                            filled_columns=list(loaded.filled), renamed_columns=loaded.renamed)
+
+
+def _predict_in_memory(model_path: str | Path, data: str | Path | Sequence[str | Path], output: Path, *,
+                       batch_size: int, max_bad_rows: float, fill_missing_columns: bool,
+                       log: Callable[[str], None]) -> PredictionResult:
+    """predict_file with every row loaded at once (load_loans) and written by pandas."""
     scored = score_data(model_path, data, require_grade=False, max_bad_rows=max_bad_rows,
                         fill_missing_columns=fill_missing_columns, track_rows=True, batch_size=batch_size,
                         dropped_where=str(dropped_path(output)), log=log)

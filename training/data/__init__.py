@@ -9,7 +9,8 @@ Modules, in the order the data goes through them: :mod:`~training.data.schema` (
 kinds), :mod:`~training.data.sources` (paths, globs, S3), :mod:`~training.data.reading` (decompression and
 the Arrow CSV reader) or :mod:`~training.data.json_lines`, :mod:`~training.data.parsing` (what each spelling
 means), then :mod:`~training.data.frames` (the batch parser) or :mod:`~training.data.records` (a few records), and
-:mod:`~training.data.loading` (:func:`load_loans`: all of it for a list of files).
+:mod:`~training.data.loading` (:func:`load_loans`: all of it for a list of files) or :mod:`~training.data.streaming`
+(one file in chunks, for `predict`).
 """
 from __future__ import annotations
 

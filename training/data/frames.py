@@ -10,7 +10,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from training.data.parsing import RULES, Rule, as_percent, parse_numbers, spread, unparseable_mask
+from training.data.parsing import (
+    RULES,
+    Rule,
+    as_percent,
+    parse_numbers,
+    reads_as_fractions,
+    spread,
+    unparseable_mask,
+)
 from training.data.schema import GRADES, REASON_GRADE_INVALID, REASON_GRADE_MISSING, column_kind, unparseable_reason
 from training.errors import DataError
 
@@ -29,9 +37,13 @@ def parse_frame(raw: pd.DataFrame, *, source: str, require_grade: bool = False,
     return drop_rows(frame, masks, keep_index=keep_index)
 
 
-def parse_columns(raw: pd.DataFrame, source: str,
-                  require_grade: bool) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """Parsed columns and, per drop reason, a boolean mask of the rows it hits."""
+def parse_columns(raw: pd.DataFrame, source: str, require_grade: bool, *, check_text: bool = True,
+                  fractions: dict[str, bool] | None = None) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Parsed columns and, per drop reason, a boolean mask of the rows it hits.
+
+    For the chunks of one file (training.data.streaming): ``check_text=False`` leaves the check that a column is
+    not all text to the caller, and ``fractions`` carries each percent column's fraction decision (made on the
+    first chunk that has values, recorded in the dict, applied to the later chunks)."""
     out: dict[str, object] = {}
     masks: dict[str, np.ndarray] = {}
     for column in raw.columns:
@@ -42,9 +54,9 @@ def parse_columns(raw: pd.DataFrame, source: str,
                 masks[REASON_GRADE_MISSING] = missing
                 masks[REASON_GRADE_INVALID] = invalid
             continue
-        out[column], bad = _parse_series(column_kind(column), series)
+        out[column], bad = _parse_series(column_kind(column), series, column, fractions)
         if bad is not None and bad.any():
-            masks[unparseable_reason(column)] = unparseable_mask(column, bad, series, source)
+            masks[unparseable_reason(column)] = unparseable_mask(column, bad, series, source) if check_text else bad
     # copy=False: the parsed arrays are new and ours; no copy into consolidated 2-D blocks
     frame = pd.DataFrame(out, index=raw.index, copy=False)
     return frame, masks
@@ -83,10 +95,13 @@ def missing_column(column: str, rows: int) -> pd.Series:
     return pd.Series(np.full(rows, np.nan), dtype="float64")
 
 
-def _parse_series(kind: str, series: pd.Series) -> tuple[pd.Series, np.ndarray | None]:
+def _parse_series(kind: str, series: pd.Series, column: str = "",
+                  fractions: dict[str, bool] | None = None) -> tuple[pd.Series, np.ndarray | None]:
     """A column parsed by its kind's rule, and where its present values do not parse (None: nowhere)."""
     if kind == "text":
         return _text(series).astype(object), None
+    if kind == "percent" and fractions is not None:
+        return _parse_numbers(series, percent=True, fractions=fractions, column=column)
     if kind in ("number", "percent"):
         return _parse_numbers(series, percent=kind == "percent")
     if kind == "other":      # a column this package does not know: numbers if they all parse, else text
@@ -123,7 +138,8 @@ def _map_uniques(series: pd.Series, rule: Rule) -> tuple[np.ndarray, np.ndarray]
     return spread(values, bad, codes)
 
 
-def _parse_numbers(series: pd.Series, *, percent: bool) -> tuple[pd.Series, np.ndarray]:
+def _parse_numbers(series: pd.Series, *, percent: bool, fractions: dict[str, bool] | None = None,
+                   column: str = "") -> tuple[pd.Series, np.ndarray]:
     """Floats; "%" stripped; with ``percent``, fractions scaled to percent (see training.data.parsing)."""
     if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
         # float64 (numbers typed at read): the values as they are, no copy
@@ -136,6 +152,10 @@ def _parse_numbers(series: pd.Series, *, percent: bool) -> tuple[pd.Series, np.n
     else:
         values, bad, signed = parse_numbers(pa.array(_text(series), type=pa.string(), from_pandas=True))
         had_sign = bool(signed.any())
-    if percent:
+    if percent and fractions is not None:
+        if column not in fractions and np.isfinite(values).any():
+            fractions[column] = reads_as_fractions(values, had_sign)
+        values = np.round(values * 100.0, 8) if fractions.get(column) else values
+    elif percent:
         values = as_percent(values, had_sign)
     return pd.Series(values, index=series.index, dtype="float64", copy=False), bad

@@ -141,14 +141,17 @@ RULES: dict[str, tuple[Rule, str]] = {
 }
 
 
+def reads_as_fractions(values: np.ndarray, had_sign: bool) -> bool:
+    """Whether a percent column's values are fractions (see the module docstring)."""
+    if had_sign:
+        return False
+    finite = values[~np.isnan(values)]
+    return bool(finite.size and np.median(np.abs(finite)) <= FRACTION_MEDIAN_MAX)
+
+
 def as_percent(values: np.ndarray, had_sign: bool) -> np.ndarray:
     """A percent column's values, fractions scaled by 100 (see the module docstring)."""
-    if had_sign:
-        return values
-    finite = values[~np.isnan(values)]
-    if finite.size and np.median(np.abs(finite)) <= FRACTION_MEDIAN_MAX:
-        return np.round(values * 100.0, 8)
-    return values
+    return np.round(values * 100.0, 8) if reads_as_fractions(values, had_sign) else values
 
 
 def spread(values: np.ndarray, bad: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -16,6 +16,7 @@ import csv
 import io
 import re
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -210,6 +211,12 @@ def _read_parquet(path: Path, uri: str, wanted: list[str]) -> pa.Table:
         table = pq.read_table(path, columns=wanted)
     except (OSError, pa.ArrowException) as exc:
         raise DataError(f"{uri}: not a readable Parquet file ({str(exc)[:120]})") from None
+    return typed_like_csv(table, wanted)
+
+
+def typed_like_csv(table: pa.Table, wanted: list[str]) -> pa.Table:
+    """A Parquet table's ``wanted`` columns as the CSV reader types them: float64 for the numbers of the
+    numeric columns read typed, text for everything else."""
     columns = []
     for name in wanted:
         column = table[name]
@@ -220,6 +227,19 @@ def _read_parquet(path: Path, uri: str, wanted: list[str]) -> pa.Table:
 
 class _TypedReadRejected(Exception):
     """The CSV reader could not convert a value of a column read as float64."""
+
+
+def csv_options(wanted: list[str], notice_lines: int, typed: list[str], on_invalid: Callable[[object], str]
+                ) -> tuple[pacsv.ReadOptions, pacsv.ParseOptions, pacsv.ConvertOptions]:
+    """The Arrow CSV reader's options: the ``wanted`` columns as text, the ``typed`` ones as float64, rows with
+    the wrong number of fields handed to ``on_invalid``."""
+    types = {c: pa.string() for c in wanted} | {c: pa.float64() for c in typed}
+    read = pacsv.ReadOptions(skip_rows=notice_lines, block_size=1 << 22)   # 4 MiB: gzip inflate overlaps parsing
+    parse = pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid)
+    convert = pacsv.ConvertOptions(include_columns=wanted, column_types=types,
+                                   null_values=NULL_VALUES, strings_can_be_null=True,
+                                   quoted_strings_can_be_null=True)
+    return read, parse, convert
 
 
 def _read_csv(path: Path, uri: str, wanted: list[str], notice_lines: int,
@@ -234,12 +254,7 @@ def _read_csv(path: Path, uri: str, wanted: list[str], notice_lines: int,
         malformed += 1
         return "skip"
 
-    types = {c: pa.string() for c in wanted} | {c: pa.float64() for c in typed}
-    read = pacsv.ReadOptions(skip_rows=notice_lines, block_size=1 << 22)   # 4 MiB: gzip inflate overlaps parsing
-    parse = pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid)
-    convert = pacsv.ConvertOptions(include_columns=wanted, column_types=types,
-                                   null_values=NULL_VALUES, strings_can_be_null=True,
-                                   quoted_strings_can_be_null=True)
+    read, parse, convert = csv_options(wanted, notice_lines, typed, on_invalid)
     for encoding in ("utf8", "latin-1"):
         try:
             read.encoding = encoding
