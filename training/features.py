@@ -11,6 +11,8 @@ never ``inf``: a zero, negative or missing denominator gives NaN, which the fill
                       non-mortgage balance that is not revolving (installment loans) in % of the installment
                       credit limit; LendingClub publishes no mortgage balance, so this is its closest form
 ``age_earliest_cr``   days from ``earliest_cr_line`` to the loan's ``issue_d`` (not to today: reproducible)
+``issue_date``        ``issue_d`` as days since 1970-01-01: when the loan was graded (LendingClub re-priced its
+                      grades over the years); for a new application, the day it is graded
 ``annual_inc_joint``, ``dti_joint``  where present, filled from ``annual_inc`` / ``dti`` for individual loans
 ===================== ===================================================================================
 
@@ -19,7 +21,8 @@ Fill rules (:func:`fill_rule`), learned on the training split only (:func:`fit_f
 ============ =========================================================================================
 ``zero``     counts ("number of ...": ``num_*``, ``open_acc``, ``pub_rec``, ``delinq_2yrs``, ...) and
              amounts of adverse events (``delinq_amnt``, ``tot_coll_amt``): missing means none
-``max``      "months since ..." (``mths_since_*``, ``mo_sin_*``): missing means longer than any seen
+``max``      "months since ..." (``mths_since_*``, ``mo_sin_*``): missing means longer than any seen;
+             ``issue_date``: missing means the newest grading policy seen
 ``mean``     everything else numeric: ratios and utilisations (``*_util``, ``pct_*``, ``percent_*``,
              ``dti``, ...), balances, limits, income, FICO, ages
 ``fallback`` a column entirely empty in the training split (bureau fields before 2012): filled with
@@ -85,12 +88,14 @@ REFERENCE = FeatureSet(
 )
 APPLICATION = FeatureSet(
     name="application",
-    numeric=tuple(c for c in REFERENCE.numeric if c not in LEAKING_COLUMNS),
+    numeric=tuple(c for c in REFERENCE.numeric if c not in LEAKING_COLUMNS) + ("inq_last_6mths", "issue_date"),
     categorical=_REF_APPLICANT_CATEGORICAL + ("purpose", "verification_status"),
     description=(
         "What is known when an application arrives: the reference inputs without installment, "
-        "installment_pct_inc and last_fico_range_* (44 of the 49), plus purpose (stated by the applicant) "
-        "and verification_status (LendingClub's income check during the review, before issuance)."),
+        "installment_pct_inc and last_fico_range_* (44 of the 49), plus purpose (stated by the applicant), "
+        "verification_status (LendingClub's income check during the review, before issuance), "
+        "inq_last_6mths (credit inquiries on the bureau report pulled for the application) and issue_date "
+        "(when it is graded: LendingClub re-priced its grades over the years)."),
 )
 FEATURE_SETS: dict[str, FeatureSet] = {s.name: s for s in (APPLICATION, REFERENCE)}
 DEFAULT_FEATURE_SET = "application"
@@ -105,6 +110,9 @@ _ZERO_COLUMNS = frozenset({
     "pub_rec_bankruptcies", "tax_liens", "collections_12_mths_ex_med", "chargeoff_within_12_mths",
     "open_acc_6m", "open_act_il", "open_il_12m", "open_il_24m", "open_rv_12m", "open_rv_24m",
 })
+
+
+_LATEST_COLUMNS = frozenset({"issue_date"})   # missing means the newest seen ("max")
 
 
 def get_feature_set(name: str) -> FeatureSet:
@@ -126,7 +134,7 @@ def raw_columns_for(columns: Iterable[str]) -> list[str]:
 
 def fill_rule(column: str) -> str:
     """``"zero"``, ``"max"`` or ``"mean"`` for a numeric column (see the module docstring)."""
-    if column.startswith(("mths_since_", "mo_sin_")):
+    if column.startswith(("mths_since_", "mo_sin_")) or column in _LATEST_COLUMNS:
         return "max"
     if column in _ZERO_COLUMNS or column.startswith("num_"):
         return "zero"
@@ -173,6 +181,7 @@ DERIVATIONS: dict[str, Derivation] = {
                                   _non_mortgage_utilisation),
     "age_earliest_cr": Derivation(("issue_d", "earliest_cr_line"), lambda xp, issued, earliest: issued - earliest,
                                   dates=True),
+    "issue_date": Derivation(("issue_d",), lambda xp, issued: issued + 0.0, dates=True),
     "annual_inc_joint": Derivation(("annual_inc_joint", "annual_inc"), _fill_from),
     "dti_joint": Derivation(("dti_joint", "dti"), _fill_from),
 }

@@ -52,9 +52,10 @@ def test_application_has_no_leaking_column() -> None:
     assert not set(APPLICATION.columns) & LEAKING_COLUMNS
     assert {"installment", "installment_pct_inc", "last_fico_range_high", "last_fico_range_low",
             "int_rate", "sub_grade"}.isdisjoint(APPLICATION.columns)
-    assert set(APPLICATION.columns) - {"purpose", "verification_status"} < set(REFERENCE.columns)
-    assert len(APPLICATION.columns) == 49 - 4 + 2
-    assert "purpose" in APPLICATION.description and "verification_status" in APPLICATION.description
+    added = {"purpose", "verification_status", "inq_last_6mths", "issue_date"}
+    assert set(APPLICATION.columns) - added < set(REFERENCE.columns)
+    assert len(APPLICATION.columns) == 49 - 4 + len(added)
+    assert all(column in APPLICATION.description for column in added)
     # nothing the set needs from the raw file is leaking either
     assert not set(raw_columns_for(APPLICATION.columns)) & LEAKING_COLUMNS
 
@@ -100,6 +101,7 @@ def test_derived_features_known_answers() -> None:
     np.testing.assert_allclose(f["installment_pct_inc"], [300 / (50000 / 12) * 100, np.nan, np.nan, 5.0])
     np.testing.assert_allclose(f["il_util_ex_mort"], [50.0, 0.0, np.nan, np.nan])   # 20000/40000; max(-1000,0)
     np.testing.assert_allclose(f["age_earliest_cr"], [30.0, 5844.0, np.nan, 29.0])
+    np.testing.assert_allclose(f["issue_date"], [16770.0, 16801.0, 16801.0, 16861.0])   # days since 1970-01-01
     np.testing.assert_allclose(f["annual_inc_joint"], [50000.0, 90000.0, np.nan, 24000.0])
     np.testing.assert_allclose(f["dti_joint"], [10.0, 15.0, 30.0, 40.0])
     assert not np.isinf(f.select_dtypes("number").to_numpy()).any()
@@ -131,8 +133,8 @@ def small_frame() -> pd.DataFrame:
 
 def test_fill_rules_known_answers() -> None:
     assert [fill_rule(c) for c in ("num_bc_tl", "open_acc", "bc_util", "revol_util", "mths_since_last_delinq",
-                                   "mo_sin_rcnt_tl", "annual_inc")] == [
-        "zero", "zero", "mean", "mean", "max", "max", "mean"]
+                                   "mo_sin_rcnt_tl", "annual_inc", "issue_date")] == [
+        "zero", "zero", "mean", "mean", "max", "max", "mean", "max"]   # a missing issue date: the newest policy
     frame = small_frame()
     fill = fit_fill_values(frame, SMALL)
     assert fill.values == {"num_bc_tl": 0.0, "bc_util": 30.0, "mths_since_last_delinq": 50.0,
