@@ -4,5 +4,5 @@ Each benchmark prints a table and writes `bench/results/<name>.json` with the ma
 versions and the command line. Benchmarks measure and record; they never assert a speed.
 """
 
-BENCHMARKS: tuple[str, ...] = ("data", "train", "predict", "startup", "scale")
-DEFAULT_BENCHMARKS: tuple[str, ...] = ("data", "train", "predict", "startup")  # scale is heavy: ask for it
+BENCHMARKS: tuple[str, ...] = ("data", "train", "predict", "startup", "scale", "time_to_quality")
+DEFAULT_BENCHMARKS: tuple[str, ...] = ("data", "train", "predict", "startup")  # scale, time_to_quality: heavy, by name

@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "measured (default 1000000)")
     g = p.add_argument_group("startup")
     g.add_argument("--repeat", type=int, help="runs of each timed command; the median is kept (default 3)")
+    g = p.add_argument_group("time_to_quality")
+    g.add_argument("--quality-data", type=Path, help="the 2007-2011 LendingClub file (default: ../shared/...)")
+    g.add_argument("--split", choices=["random", "time"], help="split of both sides (default random)")
     g = p.add_argument_group("scale")
     g.add_argument("--scale-rows", type=int, help="synthetic raw rows (default 2300000)")
     return p

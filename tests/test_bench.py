@@ -141,6 +141,17 @@ def test_startup_benchmark(tmp_path, cache_dir):
     assert helped["command"] == "python -m training --help" and helped["seconds"] > 0
 
 
+def test_time_to_quality_benchmark(tmp_path, cache_dir):
+    data = synthetic_file(800, cache_dir=cache_dir)
+    payload = _run("time_to_quality", tmp_path, cache_dir, "--quality-data", str(data))
+    params = payload["params"]
+    for side in ("keras", "peer"):
+        assert params[f"{side}_seconds"] > 0 and 0 < params[f"{side}_weighted_f1"] <= 1
+    assert params["peer_configurations"] >= 20 and isinstance(params["peer_chosen"], dict)
+    assert [r["model"] for r in payload["results"]] == ["keras (preset tuned)", "hist_gradient_boosting_tuned"]
+    assert payload["goals"][0]["met"] is None   # tiny inputs: no verdict
+
+
 def test_scale_benchmark(tmp_path, cache_dir):
     payload = _run("scale", tmp_path, cache_dir)
     row = payload["results"][0]
