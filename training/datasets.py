@@ -14,6 +14,7 @@ import pandas as pd
 import tensorflow as tf
 
 from training.features import category_strings, days_since_epoch
+from training.host_arrays import host_tensor
 
 
 def input_kinds(model: keras.Model) -> tuple[list[str], list[str]]:
@@ -78,11 +79,13 @@ def gathered_dataset(inputs, labels, rows: int, *, batch_size: int, shuffle: boo
     the rows are reshuffled every epoch from ``seed`` (see make_dataset).
 
     Each epoch's permutation is drawn in one op, not row by row through a shuffle buffer, and each batch is
-    gathered by its slice of it (no copy of the whole epoch).
+    gathered by its slice of it (no copy of the whole epoch). The tensors live in host memory (tf.data runs
+    on the CPU, and a GPU keeps only the batches); an aligned array (training.host_arrays) is read in place,
+    not copied.
     """
-    with tf.device("/CPU:0"):  # host memory: tf.data runs on the CPU, and a GPU keeps only the batches
-        tensors = tf.nest.map_structure(tf.constant, inputs)
-        if labels is not None:
+    tensors = tf.nest.map_structure(host_tensor, inputs)
+    if labels is not None:
+        with tf.device("/CPU:0"):
             tensors = (tensors, tf.constant(np.asarray(labels, dtype=np.int32)))
 
     def batches(order) -> tf.data.Dataset:
@@ -91,11 +94,20 @@ def gathered_dataset(inputs, labels, rows: int, *, batch_size: int, shuffle: boo
             lambda values: tf.gather(values, order[start:start + batch_size]), tensors))
 
     if not shuffle:
-        return batches(tf.range(rows, dtype=tf.int64)).prefetch(PREFETCH_BATCHES)
+        return _in_place(batches(tf.range(rows, dtype=tf.int64)).prefetch(PREFETCH_BATCHES))
     # one element per epoch: a permutation drawn in one op, from a new seed on every pass over the dataset
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
     orders = seeds.map(lambda s: tf.random.experimental.stateless_shuffle(tf.range(rows, dtype=tf.int64),
                                                                          seed=tf.stack([s, 0])))
     batch_count = -(-rows // batch_size)   # flat_map hides it; Keras uses it for its progress and checks
     dataset = orders.flat_map(batches).apply(tf.data.experimental.assert_cardinality(batch_count))
-    return dataset.prefetch(PREFETCH_BATCHES)
+    return _in_place(dataset.prefetch(PREFETCH_BATCHES))
+
+
+def _in_place(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """The dataset without tf.data's default graph rewrites: rewriting serialises the pipeline, and with it
+    every captured tensor (the whole inputs) as a constant, a full copy when iteration starts. The pipeline
+    is already what they would make of it (a fixed prefetch; gathers, not element-wise maps)."""
+    options = tf.data.Options()
+    options.experimental_optimization.apply_default_optimizations = False
+    return dataset.with_options(options)
