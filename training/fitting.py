@@ -20,8 +20,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from training.datasets import (frame_to_inputs, gathered_dataset, input_kinds, make_dataset, numeric_matrix,
-                               text_values)
+from training.datasets import frame_to_inputs, gathered_dataset, input_kinds, make_dataset, numeric_matrix, text_values
 from training.fast_head import HEAD_BATCHES_PER_ELEMENT
 from training.host_arrays import aligned_empty
 from training.model import N_GRADES, BuiltModel
