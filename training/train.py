@@ -20,6 +20,7 @@ from typing import Callable, Sequence
 import keras
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from training import run_record
 from training.baselines import pop_search_records
@@ -220,6 +221,7 @@ def _train(config: TrainConfig, *, callbacks: Sequence[keras.callbacks.Callback]
     fill, values_filled = _fill(rows.train, frame, feature_set, log)
     rows_used = len(frame)
     del frame   # from here the split's frames hold the rows: one copy of them in memory, not two
+    pa.default_memory_pool().release_unused()   # the parsed columns that arrow's pool held go back to the OS
 
     progress = EpochProgress(log, config.epochs, Path(backup_dir) / HISTORY_FILE if backup_dir else None)
     fit_list = fit_callbacks(progress, patience=config.patience, lr_schedule=config.model.lr_schedule,
