@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--repeat", type=int, help="runs of each timed command; the median is kept (default 3)")
     g = p.add_argument_group("scale")
     g.add_argument("--scale-rows", type=int, help="synthetic raw rows (default 2300000)")
+    g.add_argument("--scale-tuned-rows", type=int,
+                   help="also one epoch of the tuned preset (the default with --data) on this many rows")
     return p
 
 
