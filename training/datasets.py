@@ -14,7 +14,7 @@ import pandas as pd
 import tensorflow as tf
 
 from training.features import category_strings, days_since_epoch
-from training.host_arrays import host_tensor
+from training.host_arrays import aligned_empty, host_tensor
 
 
 def input_kinds(model: keras.Model) -> tuple[list[str], list[str]]:
@@ -31,15 +31,19 @@ def numeric_matrix(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
     since 1970-01-01."""
     matrix = np.empty((len(frame), len(columns)), dtype=np.float64, order="F")
     for i, col in enumerate(columns):
-        series = frame[col]
-        if pd.api.types.is_datetime64_any_dtype(series):
-            matrix[:, i] = days_since_epoch(series)
-            continue
+        _fill_numbers(matrix[:, i], frame[col])
+    return matrix
+
+
+def _fill_numbers(out: np.ndarray, series: pd.Series) -> None:
+    """``out`` (1-D float64) := the series' numbers, NaN where missing or non-finite; dates as days."""
+    if pd.api.types.is_datetime64_any_dtype(series):
+        out[:] = days_since_epoch(series)
+    else:
         if not pd.api.types.is_numeric_dtype(series):
             series = pd.to_numeric(series, errors="coerce")
-        matrix[:, i] = series.to_numpy(dtype=np.float64, na_value=np.nan)
-    matrix[~np.isfinite(matrix)] = np.nan
-    return matrix
+        out[:] = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    out[~np.isfinite(out)] = np.nan
 
 
 def text_values(series: pd.Series) -> np.ndarray:
@@ -48,11 +52,14 @@ def text_values(series: pd.Series) -> np.ndarray:
 
 
 def frame_to_inputs(frame: pd.DataFrame, model: keras.Model) -> dict[str, np.ndarray]:
-    """The model's inputs from the frame's columns of the same names: a dict of (rows, 1) arrays."""
+    """The model's inputs from the frame's columns of the same names: a dict of (rows, 1) arrays; each
+    numeric one aligned on its own, so that a dataset's tensor reads it in place (gathered_dataset)."""
     numeric, text = input_kinds(model)
-    numbers = numeric_matrix(frame, numeric)
-    return {**{col: numbers[:, i:i + 1] for i, col in enumerate(numeric)},
-            **{col: text_values(frame[col]) for col in text}}
+    inputs = {}
+    for col in numeric:
+        inputs[col] = aligned_empty((len(frame), 1), np.float64)
+        _fill_numbers(inputs[col][:, 0], frame[col])
+    return {**inputs, **{col: text_values(frame[col]) for col in text}}
 
 
 def make_dataset(frame: pd.DataFrame, model: keras.Model, labels=None, *, batch_size: int,
