@@ -23,8 +23,8 @@ def aligned_empty(shape: tuple[int, ...], dtype: np.dtype | type = np.float32) -
 
 
 def shares_memory_safely(array: np.ndarray) -> bool:
-    """Whether a tensor can share ``array``'s memory: a numeric, C-contiguous, writable and aligned array."""
-    return (isinstance(array, np.ndarray) and array.dtype.kind in "fiub" and array.size > 0
+    """Whether a tensor can share ``array``'s memory: a number array (not bool), C-contiguous, writable and aligned."""
+    return (isinstance(array, np.ndarray) and array.dtype.kind in "fiu" and array.size > 0
             and array.flags.c_contiguous and array.flags.writeable and array.ctypes.data % ALIGNMENT == 0)
 
 
