@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--split", choices=["random", "time"], help="split of both sides (default random)")
     g = p.add_argument_group("scale")
     g.add_argument("--scale-rows", type=int, help="synthetic raw rows (default 2300000)")
+    g.add_argument("--scale-tuned-rows", type=int,
+                   help="also one epoch of the tuned preset (the default with --data) on this many rows")
     return p
 
 

@@ -119,6 +119,27 @@ def rss_mib() -> float:
         return peak_rss_mib()
 
 
+def stage_peak_reset() -> bool:
+    """Reset this process's peak RSS (VmHWM) so :func:`stage_peak_mib` gives the peak since; False where the
+    kernel does not allow it (then the figure is the peak since the process started)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def stage_peak_mib() -> float:
+    """Peak RSS (VmHWM) in MiB since the last :func:`stage_peak_reset` (or the process start)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return peak_rss_mib()
+
+
 def peak_rss_mib() -> float:
     """Peak resident set size of this process so far in MiB (ru_maxrss is KiB on Linux)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

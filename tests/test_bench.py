@@ -153,10 +153,17 @@ def test_time_to_quality_benchmark(tmp_path, cache_dir):
 
 
 def test_scale_benchmark(tmp_path, cache_dir):
-    payload = _run("scale", tmp_path, cache_dir)
-    row = payload["results"][0]
+    payload = _run("scale", tmp_path, cache_dir, "--scale-tuned-rows", "600")
+    row, tuned = payload["results"]
+    assert row["model"].startswith("reference") and tuned["model"].startswith("tuned")
+    assert tuned["rows"] == 600 and tuned["batch_size"] == 512 and np.isfinite(tuned["val_loss"])
     assert row["rows"] == 800 and row["train_rows"] > 0 and row["peak_rss_mib"] > 0
     assert row["epoch_s"] > 0 and np.isfinite(row["val_loss"])
+    stages = ["load_s", "derive_s", "split_fill_s", "build_input_s", "epoch_s"]
+    assert list(payload["params"]["peak_in_stage_mib"]) == stages
+    assert all(payload["params"]["peak_in_stage_mib"][s] >= payload["params"]["rss_after_stage_mib"][s] - 1
+               for s in stages)
+    assert [g["target"] for g in payload["goals"]] == ["<= 4 GiB", "<= 40 s"]
 
 
 def test_gpu_script_is_clean_shell_and_validates_its_arguments():

@@ -14,6 +14,7 @@ import pandas as pd
 import tensorflow as tf
 
 from training.features import category_strings, days_since_epoch
+from training.host_arrays import aligned_empty, host_tensor
 
 
 def input_kinds(model: keras.Model) -> tuple[list[str], list[str]]:
@@ -30,15 +31,19 @@ def numeric_matrix(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
     since 1970-01-01."""
     matrix = np.empty((len(frame), len(columns)), dtype=np.float64, order="F")
     for i, col in enumerate(columns):
-        series = frame[col]
-        if pd.api.types.is_datetime64_any_dtype(series):
-            matrix[:, i] = days_since_epoch(series)
-            continue
+        _fill_numbers(matrix[:, i], frame[col])
+    return matrix
+
+
+def _fill_numbers(out: np.ndarray, series: pd.Series) -> None:
+    """``out`` (1-D float64) := the series' numbers, NaN where missing or non-finite; dates as days."""
+    if pd.api.types.is_datetime64_any_dtype(series):
+        out[:] = days_since_epoch(series)
+    else:
         if not pd.api.types.is_numeric_dtype(series):
             series = pd.to_numeric(series, errors="coerce")
-        matrix[:, i] = series.to_numpy(dtype=np.float64, na_value=np.nan)
-    matrix[~np.isfinite(matrix)] = np.nan
-    return matrix
+        out[:] = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    out[~np.isfinite(out)] = np.nan
 
 
 def text_values(series: pd.Series) -> np.ndarray:
@@ -59,11 +64,14 @@ def text_matrix(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
 
 
 def frame_to_inputs(frame: pd.DataFrame, model: keras.Model) -> dict[str, np.ndarray]:
-    """The model's inputs from the frame's columns of the same names: a dict of (rows, 1) arrays."""
+    """The model's inputs from the frame's columns of the same names: a dict of (rows, 1) arrays; each
+    numeric one aligned on its own, so that a dataset's tensor reads it in place (gathered_dataset)."""
     numeric, text = input_kinds(model)
-    numbers = numeric_matrix(frame, numeric)
-    return {**{col: numbers[:, i:i + 1] for i, col in enumerate(numeric)},
-            **{col: text_values(frame[col]) for col in text}}
+    inputs = {}
+    for col in numeric:
+        inputs[col] = aligned_empty((len(frame), 1), np.float64)
+        _fill_numbers(inputs[col][:, 0], frame[col])
+    return {**inputs, **{col: text_values(frame[col]) for col in text}}
 
 
 def make_dataset(frame: pd.DataFrame, model: keras.Model, labels=None, *, batch_size: int,
@@ -90,11 +98,13 @@ def gathered_dataset(inputs, labels, rows: int, *, batch_size: int, shuffle: boo
     the rows are reshuffled every epoch from ``seed`` (see make_dataset).
 
     Each epoch's permutation is drawn in one op, not row by row through a shuffle buffer, and each batch is
-    gathered by its slice of it (no copy of the whole epoch).
+    gathered by its slice of it (no copy of the whole epoch). The tensors live in host memory (tf.data runs
+    on the CPU, and a GPU keeps only the batches); an aligned array (training.host_arrays) is read in place,
+    not copied.
     """
-    with tf.device("/CPU:0"):  # host memory: tf.data runs on the CPU, and a GPU keeps only the batches
-        tensors = tf.nest.map_structure(tf.constant, inputs)
-        if labels is not None:
+    tensors = tf.nest.map_structure(host_tensor, inputs)
+    if labels is not None:
+        with tf.device("/CPU:0"):
             tensors = (tensors, tf.constant(np.asarray(labels, dtype=np.int32)))
 
     def batches(order) -> tf.data.Dataset:
@@ -103,11 +113,20 @@ def gathered_dataset(inputs, labels, rows: int, *, batch_size: int, shuffle: boo
             lambda values: tf.gather(values, order[start:start + batch_size]), tensors))
 
     if not shuffle:
-        return batches(tf.range(rows, dtype=tf.int64)).prefetch(PREFETCH_BATCHES)
+        return _in_place(batches(tf.range(rows, dtype=tf.int64)).prefetch(PREFETCH_BATCHES))
     # one element per epoch: a permutation drawn in one op, from a new seed on every pass over the dataset
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
     orders = seeds.map(lambda s: tf.random.experimental.stateless_shuffle(tf.range(rows, dtype=tf.int64),
                                                                          seed=tf.stack([s, 0])))
     batch_count = -(-rows // batch_size)   # flat_map hides it; Keras uses it for its progress and checks
     dataset = orders.flat_map(batches).apply(tf.data.experimental.assert_cardinality(batch_count))
-    return dataset.prefetch(PREFETCH_BATCHES)
+    return _in_place(dataset.prefetch(PREFETCH_BATCHES))
+
+
+def _in_place(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """The dataset without tf.data's default graph rewrites: rewriting serialises the pipeline, and with it
+    every captured tensor (the whole inputs) as a constant, a full copy when iteration starts. The pipeline
+    is already what they would make of it (a fixed prefetch; gathers, not element-wise maps)."""
+    options = tf.data.Options()
+    options.experimental_optimization.apply_default_optimizations = False
+    return dataset.with_options(options)

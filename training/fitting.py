@@ -20,8 +20,16 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from training.datasets import gathered_dataset, input_kinds, make_dataset, numeric_matrix, text_matrix
+from training.datasets import (
+    frame_to_inputs,
+    gathered_dataset,
+    input_kinds,
+    make_dataset,
+    numeric_matrix,
+    text_matrix,
+)
 from training.fast_head import HEAD_BATCHES_PER_ELEMENT
+from training.host_arrays import aligned_empty
 from training.model import N_GRADES, BuiltModel
 
 FEATURE_BATCH_ROWS = 8192  # rows per batch when the preprocessing runs once over a split
@@ -33,11 +41,11 @@ def fit(built: BuiltModel, *, train_frame: pd.DataFrame, y_train: np.ndarray, va
     """Fit ``built.trained`` for up to ``epochs`` epochs, the validation rows as validation data (``callbacks``,
     such as early stopping, decide when to stop)."""
     model = built.feature_model
-    val_ds = make_dataset(val_frame, model, y_val, batch_size=batch_size)
     if built.head is not None:
-        train_ds, val_ds = _head_datasets(built, train_frame, y_train, val_ds, y_val, batch_size=batch_size,
+        train_ds, val_ds = _head_datasets(built, train_frame, y_train, val_frame, y_val, batch_size=batch_size,
                                           seed=seed, strategy=strategy, log=log)
     else:
+        val_ds = make_dataset(val_frame, model, y_val, batch_size=batch_size)
         train_ds = make_dataset(train_frame, model, y_train, batch_size=batch_size, shuffle=True, seed=seed)
         if built.members is not None:
             train_ds, val_ds = _member_datasets(len(built.members.outputs), train_ds, val_ds, class_weight)
@@ -103,26 +111,28 @@ def _member_datasets(members: int, train_ds: tf.data.Dataset, val_ds: tf.data.Da
     return train_ds.map(per_member), val_ds.map(lambda x, y: (x, (y,) * members))
 
 
-def _head_datasets(built: BuiltModel, train_frame: pd.DataFrame, y_train: np.ndarray, val_ds: tf.data.Dataset,
+def feature_matrix(preprocess: keras.Model, frame: pd.DataFrame, width: int) -> np.ndarray:
+    """``preprocess`` on the frame's rows as one (rows, width) float32 matrix, aligned so that a tensor reads
+    it in place (training.host_arrays): filled :data:`FEATURE_BATCH_ROWS` rows at a time, so the model's
+    inputs exist for one slice of rows at a time, never for the whole frame, and the matrix is the only
+    copy of the features."""
+    rows = len(frame)
+    matrix = aligned_empty((rows, width), np.float32)
+    for start in range(0, rows, FEATURE_BATCH_ROWS):
+        inputs = frame_to_inputs(frame.iloc[start:start + FEATURE_BATCH_ROWS], preprocess)
+        matrix[start:start + FEATURE_BATCH_ROWS] = keras.ops.convert_to_numpy(preprocess(inputs, training=False))
+    return matrix
+
+
+def _head_datasets(built: BuiltModel, train_frame: pd.DataFrame, y_train: np.ndarray, val_frame: pd.DataFrame,
                    y_val: np.ndarray, *, batch_size: int, seed: int, strategy: str | None,
                    log: Callable[[str], None]) -> tuple[tf.data.Dataset, tf.data.Dataset]:
-    """The feature matrices of both splits, computed once by ``built.preprocess``, batched and shuffled as
-    make_dataset would (``val_ds``, the validation inputs already built, is read rather than built twice)."""
+    """The feature matrices of both splits, computed once by ``built.preprocess`` (feature_matrix), batched
+    and shuffled as make_dataset would; each epoch gathers its batches from the one matrix."""
     preprocess, width = built.preprocess, built.head.input_shape[1]
     started = time.monotonic()
-
-    def features(batches, rows: int) -> np.ndarray:
-        """The matrix filled batch by batch (no list of parts and a second, concatenated copy)."""
-        matrix = np.empty((rows, width), dtype=np.float32)
-        start = 0
-        for batch in batches:
-            part = keras.ops.convert_to_numpy(preprocess(batch, training=False))
-            matrix[start:start + len(part)] = part
-            start += len(part)
-        return matrix
-
-    x_train = features(make_dataset(train_frame, preprocess, batch_size=FEATURE_BATCH_ROWS), len(train_frame))
-    x_val = features((x for x, _ in val_ds), len(y_val))
+    x_train = feature_matrix(preprocess, train_frame, width)
+    x_val = feature_matrix(preprocess, val_frame, width)
     log(f"features computed once: {x_train.shape[1]} columns for {len(x_train)} + {len(x_val)} rows "
         f"in {time.monotonic() - started:.1f}s")
     # several batches per element (ChunkedHead); under a tf.distribute strategy, where each replica

@@ -33,8 +33,8 @@ class NumericPart:
     def __init__(self, columns: list[str], train_frame: pd.DataFrame, fill_values: list[float],
                  config: ModelConfig):
         self.columns = columns
-        matrix = numeric_matrix(train_frame, columns)
-        filled = np.where(np.isnan(matrix), np.asarray(fill_values), matrix)
+        filled = numeric_matrix(train_frame, columns)   # filled in place: one matrix of the split, not two
+        np.copyto(filled, np.asarray(fill_values), where=np.isnan(filled))
         stats = filled
         mask = encoders.log_mask(columns, config.log_columns) if config.log_columns else []
         if any(mask):  # statistics of the log-scaled columns

@@ -20,6 +20,7 @@ from typing import Callable, Sequence
 import keras
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from training import run_record
 from training.baselines import pop_search_records
@@ -213,10 +214,14 @@ def _train(config: TrainConfig, *, callbacks: Sequence[keras.callbacks.Callback]
 
     loaded = _load(config, feature_set, run_dir, log)
     frame, labels = _sample(loaded.frame, config, log)
+    loaded.frame = loaded.frame.iloc[:0]   # the rows live on in `frame` only
     frame = add_derived_features(frame)
     audit = audit_features(frame, feature_set, seed=config.seed, log=log)  # ConfigError: leaks in application
     rows = _split(frame, labels, config, log)
     fill, values_filled = _fill(rows.train, frame, feature_set, log)
+    rows_used = len(frame)
+    del frame   # from here the split's frames hold the rows: one copy of them in memory, not two
+    pa.default_memory_pool().release_unused()   # the parsed columns that arrow's pool held go back to the OS
 
     progress = EpochProgress(log, config.epochs, Path(backup_dir) / HISTORY_FILE if backup_dir else None)
     fit_list = fit_callbacks(progress, patience=config.patience, lr_schedule=config.model.lr_schedule,
@@ -235,7 +240,7 @@ def _train(config: TrainConfig, *, callbacks: Sequence[keras.callbacks.Callback]
     subject = plot_subject(run_id, None if config.data is None else [f.uri for f in loaded.files])
     _write_artifacts(run_dir, fitted, metrics, progress, rows.y_test, subject)
     run_info = run_record.run_info(
-        run_id=run_id, config=config, feature_set=feature_set, loaded=loaded, rows_used=len(frame), fill=fill,
+        run_id=run_id, config=config, feature_set=feature_set, loaded=loaded, rows_used=rows_used, fill=fill,
         values_filled=values_filled, audit=audit, history=progress.as_dict(), epochs_trained=progress.completed,
         best_epoch=progress.best_epoch(), started=started, started_at=started_at, baseline_search=baseline_search)
     run_record.write_json(run_info, run_dir / "run.json")

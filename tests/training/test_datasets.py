@@ -4,8 +4,9 @@ import pandas as pd
 import pytest
 
 from tests.training.model_inputs import DERIVED, TINY, build_tiny, record_frame, tiny_frame
-from training.datasets import frame_to_inputs, gathered_dataset, input_kinds, make_dataset
+from training.datasets import frame_to_inputs, gathered_dataset, input_kinds, make_dataset, numeric_matrix
 from training.features import add_derived_features, fit_fill_values
+from training.host_arrays import shares_memory_safely
 from training.model import build_model
 
 tiny = pytest.fixture(tiny_frame, scope="module", name="tiny")
@@ -36,6 +37,9 @@ def test_inputs_are_float64_numbers_dates_as_days_and_text_with_empty_missing():
     np.testing.assert_array_equal(inputs["issue_d"][:, 0], days)
     assert np.isnan(inputs["earliest_cr_line"][0, 0]) and np.isnan(inputs["annual_inc"][0, 0])   # NaT, NaN
     assert inputs["home"][0, 0] == "" and inputs["home"][1, 0] in ("RENT", "OWN")
+    numeric, _ = input_kinds(inference)
+    np.testing.assert_array_equal(np.hstack([inputs[c] for c in numeric]), numeric_matrix(records, numeric))
+    assert all(shares_memory_safely(inputs[c]) for c in numeric)   # a dataset's tensors read them in place
 
 
 def test_make_dataset_batches_a_dict_of_tensors_with_labels(tiny, model):

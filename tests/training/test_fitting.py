@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 
 from tests.training.model_inputs import MONEY, MONEY_FILL, TINY, TINY_FILL, money_frame, tiny_frame
-from training.datasets import make_dataset
-from training.fitting import fit, predict_proba
+from training import fitting
+from training.datasets import frame_to_inputs, make_dataset
+from training.fitting import feature_matrix, fit, predict_proba
+from training.host_arrays import shares_memory_safely
 from training.model import ModelConfig, build_model
 
 tiny = pytest.fixture(tiny_frame, scope="module", name="tiny")
@@ -29,6 +31,25 @@ def test_a_model_learns_a_signal_through_its_head(tiny):
     assert "columns for 400 + 100 rows" in lines[0] and len(history["val_loss"]) == 15
     accuracy = (predict_proba(built.inference, tiny, batch_size=64).argmax(axis=1) == labels).mean()
     assert accuracy > 0.9
+
+
+def test_the_feature_matrix_is_one_aligned_float32_matrix_filled_slice_by_slice(tiny, monkeypatch):
+    built = build_model(TINY, tiny, TINY_FILL, batch_size=32)
+    whole = keras.ops.convert_to_numpy(built.preprocess(frame_to_inputs(tiny, built.preprocess), training=False))
+    monkeypatch.setattr(fitting, "FEATURE_BATCH_ROWS", 64)     # 400 rows: 7 slices, the last one short
+    matrix = feature_matrix(built.preprocess, tiny, whole.shape[1])
+    assert matrix.dtype == np.float32 and shares_memory_safely(matrix)   # a tensor reads it in place
+    np.testing.assert_array_equal(matrix, whole)
+
+
+def test_the_head_path_builds_each_split_s_matrix_once_and_no_frame_dataset(tiny, monkeypatch):
+    built = build_model(TINY, tiny, TINY_FILL, batch_size=32)
+    made: list[int] = []
+    monkeypatch.setattr(fitting, "feature_matrix",
+                        lambda model, frame, width: made.append(len(frame)) or feature_matrix(model, frame, width))
+    monkeypatch.setattr(fitting, "make_dataset", lambda *a, **k: pytest.fail("no dataset of a frame's inputs"))
+    _fit(built, tiny, np.zeros(len(tiny), int), epochs=2)
+    assert made == [400, 100]
 
 
 def test_the_head_is_fitted_with_the_batch_size_it_was_built_for(tiny):

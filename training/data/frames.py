@@ -99,14 +99,14 @@ def _parse_series(kind: str, series: pd.Series, column: str = "",
                   fractions: dict[str, bool] | None = None) -> tuple[pd.Series, np.ndarray | None]:
     """A column parsed by its kind's rule, and where its present values do not parse (None: nowhere)."""
     if kind == "text":
-        return _text(series).astype(object), None
+        return _objects(_text(series)), None
     if kind == "percent" and fractions is not None:
         return _parse_numbers(series, percent=True, fractions=fractions, column=column)
     if kind in ("number", "percent"):
         return _parse_numbers(series, percent=kind == "percent")
     if kind == "other":      # a column this package does not know: numbers if they all parse, else text
         values, bad = _parse_numbers(series, percent=False)
-        return (_text(series).astype(object), None) if bad.any() else (values, bad)
+        return (_objects(_text(series)), None) if bad.any() else (values, bad)
     if kind == "date" and pd.api.types.is_datetime64_any_dtype(series):
         return series.astype("datetime64[ns]"), np.zeros(len(series), dtype=bool)
     rule, dtype = RULES[kind]
@@ -122,13 +122,21 @@ def _text(series: pd.Series) -> pd.Series:
     return series.mask(series == "")
 
 
+def _objects(series: pd.Series) -> pd.Series:
+    """The strings as an object column (NaN where missing) holding one ``str`` per distinct value, not one per
+    row: a category column of millions of rows has a few dozen values."""
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    labels = np.array([*uniques, np.nan], dtype=object)     # code -1 (missing) picks the last
+    return pd.Series(labels[codes], index=series.index, dtype=object, copy=False)
+
+
 def _parse_grades(series: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
     """Upper-cased grades (NaN outside A-G), and the rows where the grade is missing or invalid."""
     text = _text(series).str.upper()
     missing = text.isna().to_numpy()
     valid = text.isin(GRADES).to_numpy()
     invalid = ~missing & ~valid
-    return text.where(valid).astype(object), missing, invalid
+    return _objects(text.where(valid)), missing, invalid
 
 
 def _map_uniques(series: pd.Series, rule: Rule) -> tuple[np.ndarray, np.ndarray]:

@@ -28,3 +28,15 @@ def test_parse_frame_keep_index_and_grade_handling() -> None:
     f, dropped = parse_frame(raw, source="r", require_grade=True)
     assert dropped == {"grade not in A-G": 1, "grade missing": 1}
     assert f["grade"].tolist() == ["B"] and isinstance(f.index, pd.RangeIndex)
+
+
+def test_text_columns_hold_one_string_per_distinct_value() -> None:
+    states = [" CA", "NY ", None, "", "CA", "TX", "NY"] * 300
+    raw = pd.DataFrame({"addr_state": states, "grade": ["a", "B", None, "c", "x", "b", "G"] * 300}, dtype=object)
+    f, _ = parse_frame(raw, source="r")
+    assert f["addr_state"].dtype == object and f["grade"].dtype == object
+    expected = pd.Series([s.strip() or np.nan if s else np.nan for s in states], dtype=object, name="addr_state")
+    pd.testing.assert_series_equal(f["addr_state"], expected)
+    assert [g if isinstance(g, str) else None for g in f["grade"][:7]] == ["A", "B", None, "C", None, "B", "G"]
+    assert len({id(s) for s in f["addr_state"] if isinstance(s, str)}) == 3     # CA, NY, TX: shared, not per row
+    assert all(v is np.nan or isinstance(v, str) for v in f["addr_state"])
