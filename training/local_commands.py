@@ -175,7 +175,6 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-bad-rows", type=fraction, default=0.01, help="largest share of unusable rows (default 0.01)")
     _add_fill_missing(p)
     _add_force(p, "an existing --output file (and its .dropped.csv)")
-    add_cache_arguments(p)
 
 
 @command("predict", "grade raw loan records with a saved model", _predict_args)
@@ -188,9 +187,9 @@ def _predict(args: argparse.Namespace) -> int:
     load_tensorflow()
     from training.predict import predict_file
 
-    with using_cache(chosen_cache_dir(args), log=_print_line):
-        predict_file(args.model, _one_or_many(args.data), args.output, max_bad_rows=args.max_bad_rows,
-                     fill_missing_columns=args.fill_missing_columns, log=_print_line)
+    # streamed in chunks (training.predict_stream): one pass over each file, no parsed-data cache to gain from
+    predict_file(args.model, _one_or_many(args.data), args.output, max_bad_rows=args.max_bad_rows,
+                 fill_missing_columns=args.fill_missing_columns, log=_print_line)
     return 0
 
 

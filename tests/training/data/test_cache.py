@@ -94,7 +94,7 @@ def test_synthetic_file_without_row_keys(tmp_path: Path) -> None:
 
 
 def test_an_entry_serves_fewer_columns_in_another_order(tmp_path: Path, data: Path) -> None:
-    """An entry serves any request for columns it asked for: train's serves evaluate's and predict's reads."""
+    """An entry serves any request for columns it asked for: train's serves evaluate's and ungraded reads."""
     _load(data, tmp_path / "cache")
     for columns, kw in ((["int_rate", "grade", "loan_amnt"], {"track_rows": False}),
                         (["home_ownership", "int_rate", "dti"], {"require_grade": False}),
@@ -191,7 +191,7 @@ def test_no_cache_outside_using_cache_nor_for_parquet(tmp_path: Path, monkeypatc
     assert not (tmp_path / "cache").exists()
 
 
-def test_trains_entry_serves_the_reads_of_evaluate_and_predict(tmp_path: Path) -> None:
+def test_trains_entry_serves_the_reads_of_evaluate_and_ungraded_reads(tmp_path: Path) -> None:
     from training.data_audit import load_for_training
     from training.features import get_feature_set, raw_columns_for
 
