@@ -10,6 +10,7 @@ from training.features import FillValues
 from training.metrics import compute_metrics
 from training.peer_search import (
     CONFIGURATIONS,
+    LONGER_FITS,
     SEARCH_SPACE,
     SKLEARN_DEFAULTS,
     configurations,
@@ -40,9 +41,10 @@ def _choice(record: dict) -> tuple:
 def test_configurations_are_distinct_seeded_and_start_with_the_defaults():
     drawn = configurations(CONFIGURATIONS, seed=3)
     assert CONFIGURATIONS >= 20 and len(drawn) == CONFIGURATIONS
-    assert drawn[0] == SKLEARN_DEFAULTS
+    assert drawn[0] == SKLEARN_DEFAULTS and drawn[1:3] == list(LONGER_FITS)
+    assert all(p["max_iter"] > SKLEARN_DEFAULTS["max_iter"] for p in LONGER_FITS)
     assert len({tuple(sorted(p.items(), key=str)) for p in drawn}) == len(drawn)
-    assert all(set(p) == set(SEARCH_SPACE) and all(p[k] in SEARCH_SPACE[k] for k in p) for p in drawn[1:])
+    assert all(set(p) == set(SEARCH_SPACE) and all(p[k] in SEARCH_SPACE[k] for k in p) for p in drawn[3:])
     assert configurations(CONFIGURATIONS, seed=3) == drawn
     assert configurations(CONFIGURATIONS, seed=4) != drawn
     with pytest.raises(ValueError, match="at least 1"):
