@@ -33,10 +33,12 @@ def render_report(metrics: dict[str, Any], run_info: dict[str, Any], plots: tupl
     if run_info.get("synthetic"):
         lines += ["> **Synthetic data**: the built-in sample, not real loans; these numbers say nothing about "
                   "real Lending Club data.", ""]
-    split = run_info.get("config", {}).get("split", "random")
+    config = run_info.get("config", {})
     rows = metrics.get("rows", {})
-    lines += [f"Feature set `{name}`, {split} split: {rows.get('train', '?')} train, "
+    lines += [f"Feature set `{name}`, {config.get('split', 'random')} split: {rows.get('train', '?')} train, "
               f"{rows.get('validation', '?')} validation, {rows.get('test', '?')} test rows.", ""]
+    if config.get("preset"):
+        lines += [f"Preset `{config['preset']}` ({config.get('preset_why') or 'given'}).", ""]
     files = [f.get("uri", "?") for f in run_info.get("data", {}).get("files", [])]
     if files and not run_info.get("synthetic"):
         lines += [f"Data: {describe_files(files)}.", ""]

@@ -21,8 +21,10 @@ def test_report_headline_metrics_and_leaks(tmp_path):
              "features": {"installment": {"reasons": ["rate-derived (amortisation)"]}, "dti": {"reasons": []}}}
     (tmp_path / "confusion_matrix.png").write_bytes(b"\x89PNG")
     path = write_report(tmp_path, metrics, {"run_id": "r1", "feature_set": {"name": "reference"},
-                                            "audit": audit, "synthetic": True})
+                                            "audit": audit, "synthetic": True,
+                                            "config": {"preset": "sample", "preset_why": "built-in synthetic sample"}})
     text = path.read_text()
+    assert "Preset `sample` (built-in synthetic sample)." in text
     assert path.name == "report.md"
     assert "Keras model beats majority on weighted f1: 1.0000 vs" in text
     assert "Keras model ties hist_gradient_boosting" in text
