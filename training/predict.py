@@ -165,13 +165,12 @@ def predict_file(model_path: str | Path, data: str | Path | Sequence[str | Path]
         return _predict_in_memory(model_path, data, output, batch_size=batch_size, max_bad_rows=max_bad_rows,
                                   fill_missing_columns=fill_missing_columns, log=log)
     from training.data import resolve_sources
-    from training.data.loading import MissingColumnsError
+    from training.data.loading import MissingColumnsError, check_max_bad_rows
     from training.predict_stream import predict_stream
 
     if not Path(model_path).is_file():
         load_model(model_path)      # its error
-    if not 0.0 <= max_bad_rows <= 1.0:
-        raise DataError(f"max_bad_rows must be a share between 0 and 1, got {max_bad_rows}")
+    check_max_bad_rows(max_bad_rows)
     try:
         loaded, rows = predict_stream(model_path, resolve_sources(data), output, max_bad_rows=max_bad_rows,
                                       fill_missing_columns=fill_missing_columns, batch_size=batch_size,

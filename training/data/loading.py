@@ -96,13 +96,18 @@ class _Options:
     optional: tuple[str, ...] = ()
 
 
+def check_max_bad_rows(max_bad_rows: float) -> None:
+    """DataError unless ``max_bad_rows`` is a share between 0 and 1."""
+    if not 0.0 <= max_bad_rows <= 1.0:
+        raise DataError(f"max_bad_rows must be a share between 0 and 1, got {max_bad_rows}")
+
+
 def load_loans(data: str | Path | Sequence[str | Path], columns: Iterable[str], *,
                require_grade: bool = True, max_bad_rows: float = 0.01, fill_missing: bool = False,
                track_rows: bool = False, union_columns: bool = False, optional: Iterable[str] = ()) -> LoadedData:
     """Read and parse the needed ``columns`` (plus ``grade`` when required, and the ``optional`` columns where a
     file has them) of every source file."""
-    if not 0.0 <= max_bad_rows <= 1.0:
-        raise DataError(f"max_bad_rows must be a share between 0 and 1, got {max_bad_rows}")
+    check_max_bad_rows(max_bad_rows)
     wanted = list(dict.fromkeys(columns))
     if require_grade and "grade" not in wanted:
         wanted.append("grade")
