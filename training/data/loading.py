@@ -20,7 +20,8 @@ files are read; the dropped rows are listed with their keys and reason (:attr:`L
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from training.checksums import sha256_file
 from training.data import cache
 from training.data.frames import drop_rows, first_reasons, missing_column, parse_columns
 from training.data.json_lines import is_json_lines_name, read_json_lines
+from training.data.parsing import unparseable_share_error
 from training.data.reading import read_header, read_table
 from training.data.schema import REASON_MALFORMED, REASON_UNPARSEABLE_PREFIX, spelled_columns
 from training.data.sources import fetch, resolve_sources
@@ -305,9 +307,7 @@ def _check_column_shares(raw: pd.DataFrame, masks: dict, uri: str, max_bad_rows:
         count = int(mask.sum())
         if reason.startswith(REASON_UNPARSEABLE_PREFIX) and count > max_bad_rows * n:
             column = reason.removeprefix(REASON_UNPARSEABLE_PREFIX)
-            example = raw.loc[mask, column].iloc[0]
-            raise DataError(f"{uri}: column {column!r} has {count} of {n} values that are not numbers/dates "
-                            f"(e.g. {str(example)[:40]!r}); check that the column holds what its name says")
+            raise unparseable_share_error(uri, column, count, n, raw.loc[mask, column].iloc[0])
 
 
 def _names(uris: list[str]) -> str:
@@ -316,8 +316,15 @@ def _names(uris: list[str]) -> str:
 
 def _digest(path: Path, uri: str) -> tuple[str, int]:
     """The file's sha256 and size; DataError naming ``uri`` when it cannot be read."""
-    try:
+    with file_errors(uri):
         return sha256_file(path), path.stat().st_size
+
+
+@contextmanager
+def file_errors(uri: str) -> Iterator[None]:
+    """OSError inside as one DataError line naming ``uri``: not found, or cannot be read and why."""
+    try:
+        yield
     except FileNotFoundError:
         raise DataError(f"{uri}: file not found") from None
     except OSError as exc:

@@ -165,7 +165,17 @@ def spread(values: np.ndarray, bad: np.ndarray, codes: np.ndarray) -> tuple[np.n
 def unparseable_mask(column: str, bad: np.ndarray, raw: pd.Series, source: str) -> np.ndarray:
     """``bad`` as the column's drop mask; DataError when none of its present ``raw`` values parses."""
     if int(bad.sum()) == int(raw.notna().sum()):
-        example = raw[bad].iloc[0]
-        raise DataError(f"{source}: column {column!r} holds text where numbers/dates are expected "
-                        f"(e.g. {str(example)[:40]!r})")
+        raise only_text_error(source, column, raw[bad].iloc[0])
     return bad
+
+
+def only_text_error(source: str, column: str, example: object) -> DataError:
+    """The error for a column none of whose values parses, with ``example`` one of them."""
+    return DataError(f"{source}: column {column!r} holds text where numbers/dates are expected "
+                     f"(e.g. {str(example)[:40]!r})")
+
+
+def unparseable_share_error(source: str, column: str, count: int, rows: int, example: object) -> DataError:
+    """The error for a column whose values do not parse in ``count`` of ``rows`` rows (over max_bad_rows)."""
+    return DataError(f"{source}: column {column!r} has {count} of {rows} values that are not numbers/dates "
+                     f"(e.g. {str(example)[:40]!r}); check that the column holds what its name says")

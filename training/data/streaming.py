@@ -28,7 +28,8 @@ import pyarrow.csv as pacsv
 
 from training.data.frames import drop_rows, missing_column, parse_columns
 from training.data.json_lines import is_json_lines_name, read_json_lines
-from training.data.loading import _check_missing, _dropped_rows, _Options
+from training.data.loading import _check_missing, _dropped_rows, _Options, file_errors
+from training.data.parsing import only_text_error, unparseable_share_error
 from training.data.reading import (
     _TYPED_AT_READ,
     _compression,
@@ -121,14 +122,11 @@ class FileChunks:
             raise DataError(f"{uri}: has a header but no data rows")
         for column in self._reading:
             if column in (tally.only_text or ()) and tally.unparseable.get(column):
-                raise DataError(f"{uri}: column {column!r} holds text where numbers/dates are expected "
-                                f"(e.g. {str(tally.examples[column])[:40]!r})")
+                raise only_text_error(uri, column, tally.examples[column])
         for column in self._reading:
             count = tally.unparseable.get(column, 0)
             if count > self.options.max_bad_rows * tally.rows:
-                raise DataError(f"{uri}: column {column!r} has {count} of {tally.rows} values that are not "
-                                f"numbers/dates (e.g. {str(tally.examples[column])[:40]!r}); check that the "
-                                f"column holds what its name says")
+                raise unparseable_share_error(uri, column, count, tally.rows, tally.examples[column])
         listed = pd.DataFrame(columns=["reason"])
         if tally.malformed:
             tally.dropped[REASON_MALFORMED] = tally.malformed
@@ -278,12 +276,8 @@ def rechunk(tables: Iterator[pa.Table | pa.RecordBatch | pd.DataFrame], rows: in
 
 def _size(path: Path, uri: str) -> int:
     """The file's size; DataError naming ``uri`` when it cannot be read."""
-    try:
+    with file_errors(uri):
         return path.stat().st_size
-    except FileNotFoundError:
-        raise DataError(f"{uri}: file not found") from None
-    except OSError as exc:
-        raise DataError(f"{uri}: cannot read the file ({exc.strerror or exc})") from None
 
 
 def parquet_tables(path: Path, uri: str, columns: list[str], rows: int) -> Iterator[pa.Table]:
