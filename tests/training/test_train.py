@@ -209,8 +209,9 @@ def test_short_training_on_real_lending_club_files(tmp_path, pattern, sample):
     files = sorted(REAL_DATA.glob(pattern))
     if not files:
         pytest.skip(f"no real data at {REAL_DATA / pattern} (see docs: ../shared/data/lendingclub/)")
+    # the tuned peer's 20-fit search is tested in test_peer_search; here the majority baseline is the yardstick
     config = TrainConfig(data=[str(f) for f in files], sample=sample, epochs=5, patience=5, run_id="real",
-                         output_dir=tmp_path)
+                         output_dir=tmp_path, tuned_peer=False)
     lines: list[str] = []
     result = train(config, log=lines.append)
     assert [f["rows"] > 0 for f in result.run_info["data"]["files"]] == [True] * len(files)

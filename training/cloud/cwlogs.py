@@ -21,7 +21,7 @@ class CloudWatchLogsHandler(logging.Handler):
         self._events: list[dict] = []
         self._buffer_lock = threading.Lock()
         self._send_lock = threading.Lock()
-        self._closed = threading.Event()
+        self._stopping = threading.Event()   # not `_closed`: logging.Handler.close sets that to True
         self.sent = 0
         try:
             logs.create_log_stream(logGroupName=group, logStreamName=stream)
@@ -54,11 +54,11 @@ class CloudWatchLogsHandler(logging.Handler):
                           file=sys.stderr)
 
     def _loop(self, flush_seconds: float) -> None:
-        while not self._closed.wait(flush_seconds):
+        while not self._stopping.wait(flush_seconds):
             self.flush()
 
     def close(self) -> None:
-        self._closed.set()
+        self._stopping.set()
         self._thread.join(timeout=10)
         self.flush()
         super().close()

@@ -29,6 +29,19 @@ def test_cloudwatch_handler_batches_and_flushes_on_close():
         assert handler.sent == 26
 
 
+def test_a_second_close_is_harmless():
+    """logging.shutdown closes every handler again at exit: that close sends nothing twice and raises nothing."""
+    with mock_aws():
+        logs = boto3.client("logs", region_name="us-east-1")
+        logs.create_log_group(logGroupName="/spotgrade")
+        handler = cwlogs.CloudWatchLogsHandler(logs, "/spotgrade", "r/attempt-0002", flush_seconds=60)
+        handler.emit(logging.makeLogRecord({"msg": "once"}))
+        handler.close()
+        handler.close()
+        events = logs.get_log_events(logGroupName="/spotgrade", logStreamName="r/attempt-0002")["events"]
+        assert [e["message"] for e in events] == ["once"] and handler.sent == 1
+
+
 def test_batches_respect_size_limit():
     events = [{"timestamp": i, "message": "y" * 200_000} for i in range(12)]
     batches = list(cwlogs._batches(events))
