@@ -252,7 +252,7 @@ def fit_fill_values(train: pd.DataFrame, feature_set: FeatureSet) -> FillValues:
     for column in feature_set.numeric:
         series = as_float(train[column])
         rule = fill_rule(column)
-        if series.notna().sum() == 0:
+        if not _has_values(series):
             values[column], rules[column] = FALLBACK_VALUE, FALLBACK_RULE
             notes.append(f"{column}: entirely empty in the training split; filled with {FALLBACK_VALUE} "
                          f"(rule would be {rule})")
@@ -262,7 +262,7 @@ def fit_fill_values(train: pd.DataFrame, feature_set: FeatureSet) -> FillValues:
         values[column], rules[column] = value, rule
     for column in feature_set.categorical:
         rules[column] = MISSING_CATEGORY
-        if train[column].notna().sum() == 0:
+        if not _has_values(train[column]):
             notes.append(f"{column}: entirely empty in the training split; every value is {MISSING_CATEGORY!r}")
             empty.append(column)
     return FillValues(values=values, rules=rules, warnings=notes, empty=empty)
@@ -274,11 +274,24 @@ def category_strings(series: pd.Series, missing: str = MISSING_CATEGORY) -> pd.S
     Each distinct value is formatted once (a column has a few dozen), then spread to the rows by its
     factorize code.
     """
+    return _category_strings_counted(series, missing)[0]
+
+
+def _category_strings_counted(series: pd.Series, missing: str = MISSING_CATEGORY) -> tuple[pd.Series, int]:
+    """category_strings, and how many values were missing (counted from the codes: no second pass)."""
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     numeric = is_number_column(series)
     text = [_number_text(v) if numeric else str(v) for v in uniques]
     labels = np.array([*text, missing], dtype=object)     # code -1 (missing) picks the last
-    return pd.Series(labels[codes], index=series.index, dtype=object)
+    return pd.Series(labels[codes], index=series.index, dtype=object), int(np.count_nonzero(codes < 0))
+
+
+def _has_values(series: pd.Series) -> bool:
+    """Whether the column holds any value: a float column at array speed, others stop at the first value
+    (a whole-column ``notna`` of text costs as much as filling it)."""
+    if series.dtype == "float64":
+        return not np.isnan(series.to_numpy()).all()
+    return any(not pd.isna(value) for value in series.to_numpy(dtype=object))
 
 
 def is_number_column(series: pd.Series) -> bool:
@@ -301,14 +314,16 @@ def apply_fill(frame: pd.DataFrame, fill: FillValues,
     for column in feature_set.numeric:
         if column not in fill.values:
             raise DataError(f"no fill value for column {column!r}; the fill values belong to another feature set")
-        values = as_float(frame[column])
-        n = int(values.isna().sum())
-        filled[column] = values.fillna(fill.values[column])
+        original = frame[column]
+        values = as_float(original)
+        n = int(np.count_nonzero(np.isnan(values.to_numpy())))
         if n:
             counts[column] = n
+            values = values.fillna(fill.values[column])
+        if values is not original:   # a float column with nothing to fill stays the frame's own
+            filled[column] = values
     for column in feature_set.categorical:
-        n = int(frame[column].isna().sum())
-        filled[column] = category_strings(frame[column])
+        filled[column], n = _category_strings_counted(frame[column])
         if n:
             counts[column] = n
     # one shallow copy with the filled columns swapped in, not a deep copy of the

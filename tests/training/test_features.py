@@ -154,6 +154,22 @@ def test_fill_rules_known_answers() -> None:
     assert frame["bc_util"].isna().sum() == 1         # input untouched
 
 
+def test_fill_of_complete_text_and_empty_columns() -> None:
+    """Columns with nothing to fill keep their values (text numbers become floats); a text column of None and
+    pd.NA is entirely empty; every count comes from one pass."""
+    frame = small_frame().assign(num_bc_tl=["1", "2", "x", "4"], bc_util=[1.0, 2.0, 3.0, 4.0],
+                                 emp_length=[None, pd.NA, np.nan, None])
+    fill = fit_fill_values(frame, SMALL)
+    assert fill.values["num_bc_tl"] == 0.0 and fill.values["bc_util"] == 2.5
+    assert fill.empty == ["tot_cur_bal", "emp_length"]
+    out, counts = apply_fill(frame, fill, SMALL)
+    assert counts == {"num_bc_tl": 1, "tot_cur_bal": 4, "mths_since_last_delinq": 1, "emp_length": 4, "term": 1}
+    assert out["num_bc_tl"].tolist() == [1.0, 2.0, 0.0, 4.0] and out["num_bc_tl"].dtype == "float64"
+    assert out["bc_util"].tolist() == [1.0, 2.0, 3.0, 4.0]
+    assert out["emp_length"].tolist() == ["missing"] * 4
+    assert frame["num_bc_tl"].tolist() == ["1", "2", "x", "4"]   # input untouched
+
+
 def test_fill_values_fit_on_training_rows_only() -> None:
     train = small_frame()
     test_a = small_frame().assign(bc_util=[1000.0, np.nan, np.nan, 5000.0], tot_cur_bal=1.0)
