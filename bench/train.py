@@ -15,17 +15,19 @@ to a validation loss is measured from the start of fit to the end of the first e
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 from pathlib import Path
 
 from bench.common import Goal, Result, synthetic_file
 
-DEFAULTS = {"rows": 100_000, "epochs": 5, "baseline_batch_size": 64}
+DEFAULTS = {"rows": 100_000, "epochs": 10, "baseline_batch_size": 64}
 TINY = {"rows": 1_500, "epochs": 2, "baseline_batch_size": 64}
 FEATURES = "application"  # the default feature set: both configurations see the same inputs
 SEED = 42
 GOAL_SPEEDUP = 10.0
+GOAL_SHARE_OF_CEILING = 0.85
 
 
 def _clock():
@@ -60,11 +62,15 @@ def _clock():
 
 
 def _summary(name: str, clock, train_rows: int, batch_size: int, val_f1: float, wall_s: float) -> dict:
+    """Throughput from the epochs after the first: their mean, and their median (this VM's neighbours
+    stretch single epochs by up to 2x; the median is the steady state)."""
     later = clock.epochs[1:] or clock.epochs
     train_s = sum(e["train_s"] for e in later) / len(later)
+    median_s = statistics.median(e["train_s"] for e in later)
     return {"config": name, "batch_size": batch_size, "train_rows": train_rows, "epochs": len(clock.epochs),
             "first_epoch_s": round(clock.epochs[0]["train_s"], 3), "epoch_s": round(train_s, 3),
-            "rows_per_s": round(train_rows / train_s), "val_weighted_f1": round(val_f1, 4),
+            "rows_per_s": round(train_rows / train_s), "epoch_s_median": round(median_s, 3),
+            "rows_per_s_median": round(train_rows / median_s), "val_weighted_f1": round(val_f1, 4),
             "best_val_loss": round(min(e["val_loss"] for e in clock.epochs), 4), "wall_s": round(wall_s, 2)}
 
 
@@ -238,6 +244,13 @@ def run(opts: argparse.Namespace) -> Result:
     result.notes.append("ceiling: the same network in a hand-written tf.function loop at the pipeline's batch "
                         "size (bench/train.py run_ceiling): what this machine allows before any input pipeline")
     result.params["val_loss_target"] = round(target, 4)
+    share = pipe["rows_per_s"] / ceiling_row["rows_per_s"]
+    share_median = pipe["rows_per_s_median"] / ceiling_row["rows_per_s_median"]
+    result.params["share_of_ceiling"] = pipe["share_of_ceiling"] = round(share, 3)
+    result.params["share_of_ceiling_median"] = pipe["share_of_ceiling_median"] = round(share_median, 3)
+    result.goals.append(Goal("train rows/s: pipeline vs the hand-written loop (ceiling), mean [median] epoch",
+                             f">= {GOAL_SHARE_OF_CEILING:.0%}", f"{share:.0%} [{share_median:.0%}]",
+                             share >= GOAL_SHARE_OF_CEILING))
     ratio = pipe["rows_per_s"] / base_row["rows_per_s"]
     pipe["speedup_vs_2017"] = round(ratio, 1)
     result.goals.append(Goal("train rows/s: pipeline vs 2017 configuration", f">= {GOAL_SPEEDUP:.0f}x",

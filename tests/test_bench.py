@@ -116,7 +116,10 @@ def test_train_benchmark(tmp_path, cache_dir):
         assert rows[name]["time_to_val_loss_s"] is not None
     assert rows["ceiling"]["batch_size"] == rows["pipeline"]["batch_size"]
     assert rows["ceiling"]["speedup_vs_2017"] > 0
-    assert len(payload["goals"]) == 2
+    for key in ("share_of_ceiling", "share_of_ceiling_median"):
+        rate = "rows_per_s" + key.removeprefix("share_of_ceiling")
+        assert payload["params"][key] == round(rows["pipeline"][rate] / rows["ceiling"][rate], 3)
+    assert [g["target"] for g in payload["goals"]] == [">= 85%", ">= 10x", "pipeline >= 2017"]
 
 
 def test_predict_benchmark(tmp_path, cache_dir):
