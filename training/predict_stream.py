@@ -102,7 +102,7 @@ def _run(model: _Model, columns: list[str], files: list[tuple[Path, str]], outpu
          max_bad_rows: float, fill_missing: bool, batch_size: int, chunk_rows: int, dropped_where: str,
          log: Callable[[str], None]):
     from training.data import LoadedData, SourceFile
-    from training.data.loading import _check_dropped_share
+    from training.data.loading import ROW_KEYS, check_dropped_share, sum_dropped
     from training.predict import load_lines, predict_frame, required_raw_columns
     from training.prediction_writer import ChunkWriter
 
@@ -133,19 +133,14 @@ def _run(model: _Model, columns: list[str], files: list[tuple[Path, str]], outpu
             listed.append(chunk.dropped_rows)
             if len(chunk.frame.columns) == 0:      # a file's malformed rows: listed only
                 continue
-            frame = chunk.frame.drop(columns=[c for c in ("source", "id", "row")
-                                              if c in chunk.frame.columns and c not in keep])
+            frame = chunk.frame.drop(columns=[c for c in ROW_KEYS if c in chunk.frame.columns and c not in keep])
             predictions = predict_frame(loaded_model, frame, batch_size=batch_size, traced=False)
             rows += len(predictions)
             _put(predicted, predictions, stop)
         _put(predicted, _DONE, stop)
         write.join()
-        dropped: dict[str, int] = {}
-        for f in opened:
-            for reason, n in f.dropped.items():
-                dropped[reason] = dropped.get(reason, 0) + n
-        rows_read = sum(f.rows for f in opened)
-        _check_dropped_share([uri for _, uri in files], dropped, rows_read, max_bad_rows)
+        rows_read, dropped = sum(f.rows for f in opened), sum_dropped(f.dropped for f in opened)
+        check_dropped_share([uri for _, uri in files], dropped, rows_read, max_bad_rows)
         writer.commit()
     except BaseException as exc:
         stop.set()

@@ -87,7 +87,9 @@ class LoadedData:
 
 
 @dataclass(frozen=True)
-class _Options:
+class LoadOptions:
+    """How one file is read and checked: shared by load_loans and the streamed reader (data/streaming.py)."""
+
     wanted: list[str]
     require_grade: bool
     max_bad_rows: float
@@ -114,9 +116,9 @@ def load_loans(data: str | Path | Sequence[str | Path], columns: Iterable[str], 
     if require_grade and "grade" not in wanted:
         wanted.append("grade")
     uris = resolve_sources(data)
-    options = _Options(wanted, require_grade, max_bad_rows, fill_missing, track_rows, len(uris) > 1,
+    options = LoadOptions(wanted, require_grade, max_bad_rows, fill_missing, track_rows, len(uris) > 1,
                        union_columns, tuple(c for c in optional if c not in wanted))
-    frames, files, dropped, dropped_rows, spellings, absent = [], [], {}, [], {}, {}
+    frames, files, drops, dropped_rows, spellings, absent = [], [], [], [], {}, {}
     with tempfile.TemporaryDirectory(prefix="spotgrade-data-") as tmp:
         for uri in uris:
             local = fetch(uri, Path(tmp)) if uri.startswith("s3://") else Path(uri)
@@ -124,14 +126,13 @@ def load_loans(data: str | Path | Sequence[str | Path], columns: Iterable[str], 
             frames.append(file.frame)
             files.append(file.source)
             dropped_rows.append(file.dropped_rows)
-            for reason, n in file.dropped.items():
-                dropped[reason] = dropped.get(reason, 0) + n
+            drops.append(file.dropped)
             spellings.update({uri: file.renamed} if file.renamed else {})
             absent.update({uri: file.filled} if file.filled else {})
     if union_columns and not fill_missing:
         _check_absent_everywhere(uris, wanted, absent)
-    rows_read = sum(f.rows for f in files)
-    _check_dropped_share(uris, dropped, rows_read, max_bad_rows)
+    rows_read, dropped = sum(f.rows for f in files), sum_dropped(drops)
+    check_dropped_share(uris, dropped, rows_read, max_bad_rows)
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     # the raw tables are gone: hand arrow's freed blocks back to the OS, or they stay in the process for
     # the whole run
@@ -163,7 +164,17 @@ def drop_repeated_ids(loaded: LoadedData) -> int:
     return loaded.repeated_ids
 
 
-def _check_dropped_share(uris: list[str], dropped: dict[str, int], rows_read: int, max_bad_rows: float) -> None:
+def sum_dropped(counts: Iterable[dict[str, int]]) -> dict[str, int]:
+    """Rows dropped per reason, summed over files (in the order the reasons first appear)."""
+    total: dict[str, int] = {}
+    for per_file in counts:
+        for reason, n in per_file.items():
+            total[reason] = total.get(reason, 0) + n
+    return total
+
+
+def check_dropped_share(uris: list[str], dropped: dict[str, int], rows_read: int, max_bad_rows: float) -> None:
+    """DataError when the rows dropped, over all ``uris``, are more than ``max_bad_rows`` of those read."""
     bad = sum(dropped.values())
     if rows_read and bad / rows_read > max_bad_rows:
         reasons = ", ".join(f"{r}: {n}" for r, n in sorted(dropped.items(), key=lambda kv: -kv[1]))
@@ -182,7 +193,7 @@ class _File:
     filled: list[str]            # needed columns the file lacks
 
 
-def _load_file(path: Path, uri: str, options: _Options) -> _File:
+def _load_file(path: Path, uri: str, options: LoadOptions) -> _File:
     sha, size = _digest(path, uri)
     if size == 0:
         raise DataError(f"{uri}: file is empty")
@@ -191,7 +202,7 @@ def _load_file(path: Path, uri: str, options: _Options) -> _File:
     request = cache.Request(tuple(options.wanted), tuple(extra), options.require_grade)
     parsed = cache.lookup(path, uri, sha, request)
     if parsed is not None:
-        _check_missing(uri, parsed.missing, options)
+        check_missing(uri, parsed.missing, options)
     if parsed is None or not _shares_within(parsed, options.max_bad_rows):   # (the file names the bad values)
         parsed = _parse_file(path, uri, options, extra)
         cache.store(path, uri, sha, request, parsed)
@@ -205,7 +216,7 @@ def _load_file(path: Path, uri: str, options: _Options) -> _File:
         frame["row"] = np.arange(1, len(frame) + 1)
         if options.several:
             frame["source"] = uri
-        rows_dropped = _dropped_rows(frame, masks, malformed, uri)
+        rows_dropped = dropped_rows_listed(frame, masks, malformed, uri)
     frame, dropped = drop_rows(frame, masks, keep_index=False)
     if malformed:
         dropped[REASON_MALFORMED] = malformed
@@ -213,13 +224,13 @@ def _load_file(path: Path, uri: str, options: _Options) -> _File:
                  renamed={spelling: name for name, spelling in parsed.spelled.items()}, filled=missing)
 
 
-def _parse_file(path: Path, uri: str, options: _Options, extra: list[str]) -> cache.Parsed:
+def _parse_file(path: Path, uri: str, options: LoadOptions, extra: list[str]) -> cache.Parsed:
     """Read the needed (and ``extra``) columns of the file and parse them, no row dropped yet."""
     header, read = _reader(path, uri)
     spelled = spelled_columns(header, options.wanted + extra)
     present = set(header) | set(spelled)
     missing = [c for c in options.wanted if c not in present]
-    _check_missing(uri, missing, options)
+    check_missing(uri, missing, options)
     reading = [c for c in options.wanted + extra if c in present]
     raw, malformed = read([spelled.get(c, c) for c in reading])
     raw = raw.rename(columns={spelling: name for name, spelling in spelled.items()})
@@ -243,7 +254,8 @@ def _reader(path: Path, uri: str) -> tuple[list[str], Callable[[list[str]], tupl
     return header, read
 
 
-def _check_missing(uri: str, missing: list[str], options: _Options) -> None:
+def check_missing(uri: str, missing: list[str], options: LoadOptions) -> None:
+    """DataError when the file lacks ``grade`` (where required) or needed columns the options do not fill."""
     if options.require_grade and "grade" in missing:
         raise DataError(f"{uri}: no 'grade' column (the label); is this a LendingClub loan file?")
     if missing and not (options.fill_missing or options.union_columns):
@@ -253,7 +265,7 @@ def _check_missing(uri: str, missing: list[str], options: _Options) -> None:
                         f"is this a LendingClub loan file?")
 
 
-def _dropped_rows(frame: pd.DataFrame, masks: dict[str, np.ndarray], malformed: int, uri: str) -> pd.DataFrame:
+def dropped_rows_listed(frame: pd.DataFrame, masks: dict[str, np.ndarray], malformed: int, uri: str) -> pd.DataFrame:
     """The keys and first reason of each row that is dropped (malformed rows: no id or row number known)."""
     keys = [c for c in ROW_KEYS if c in frame.columns]
     firsts = first_reasons(masks, len(frame))

@@ -28,7 +28,7 @@ import pyarrow.csv as pacsv
 
 from training.data.frames import drop_rows, missing_column, parse_columns
 from training.data.json_lines import is_json_lines_name, read_json_lines
-from training.data.loading import _check_missing, _dropped_rows, _Options, file_errors
+from training.data.loading import LoadOptions, check_missing, dropped_rows_listed, file_errors
 from training.data.parsing import only_text_error, unparseable_share_error
 from training.data.reading import (
     _TYPED_AT_READ,
@@ -72,7 +72,7 @@ class FileChunks:
     def __init__(self, path: Path, uri: str, wanted: list[str], *, max_bad_rows: float, fill_missing: bool,
                  several: bool, chunk_rows: int = CHUNK_ROWS, track_ids: bool = True):
         self.path, self.uri, self.chunk_rows, self.track_ids = path, uri, chunk_rows, track_ids
-        self.options = _Options(wanted, False, max_bad_rows, fill_missing, True, several)
+        self.options = LoadOptions(wanted, False, max_bad_rows, fill_missing, True, several)
         self.bytes = _size(path, uri)
         if self.bytes == 0:
             raise DataError(f"{uri}: file is empty")
@@ -86,7 +86,7 @@ class FileChunks:
         spelled = spelled_columns(header, wanted + extra)
         present = set(header) | set(spelled)
         self.filled = [c for c in wanted if c not in present]      # needed columns the file lacks
-        _check_missing(uri, self.filled, self.options)
+        check_missing(uri, self.filled, self.options)
         self._reading = [c for c in wanted + extra if c in present]
         self._spellings = [spelled.get(c, c) for c in self._reading]
         self.renamed = {spelling: name for name, spelling in spelled.items()}
@@ -207,7 +207,7 @@ class FileChunks:
             self.tally.ids_missing |= bool(ids.isna().any())
             if not self.tally.ids_missing:
                 self.tally.id_hashes.append(id_keys(ids))
-        listed = _dropped_rows(frame, masks, 0, self.uri)
+        listed = dropped_rows_listed(frame, masks, 0, self.uri)
         frame, dropped = drop_rows(frame, masks, keep_index=False)
         for reason, count in dropped.items():
             self.tally.dropped[reason] = self.tally.dropped.get(reason, 0) + count
