@@ -39,7 +39,9 @@ def load_model(path: str | Path):
     import training.layers  # noqa: F401  (registers the custom layers)
 
     try:
-        return keras.saving.load_model(path)
+        # for prediction only: no optimizer to restore (an ensemble's saved one is not the one its members
+        # trained with, and Keras warned about it on every load)
+        return keras.saving.load_model(path, compile=False)
     except Exception as exc:  # Keras raises ValueError/OSError/zipfile errors for bad files
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise DataError(f"{path}: not a readable .keras model ({first_line[:200]})") from None
