@@ -117,7 +117,7 @@ def load_loans(data: str | Path | Sequence[str | Path], columns: Iterable[str], 
         wanted.append("grade")
     uris = resolve_sources(data)
     options = LoadOptions(wanted, require_grade, max_bad_rows, fill_missing, track_rows, len(uris) > 1,
-                       union_columns, tuple(c for c in optional if c not in wanted))
+                          union_columns, tuple(c for c in optional if c not in wanted))
     frames, files, drops, dropped_rows, spellings, absent = [], [], [], [], {}, {}
     with tempfile.TemporaryDirectory(prefix="spotgrade-data-") as tmp:
         for uri in uris:
