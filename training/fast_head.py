@@ -8,8 +8,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-# training batches per tf.data element when fitting the head: 64 left the pipeline at 0.82-0.83 of the
-# hand-written loop (bench train, median epoch, two runs) where 16 gave 0.56-0.93 and 32 0.78-0.82
+# training batches per tf.data element when fitting the head: 64 left the pipeline's median epoch at 0.82-0.85
+# of the hand-written loop's (bench/train.py, six runs) where 16 gave 0.56-0.93 (docs/performance.md)
 HEAD_BATCHES_PER_ELEMENT = 64
 
 

@@ -28,7 +28,7 @@ import pyarrow.csv as pacsv
 
 from training.data.frames import drop_rows, missing_column, parse_columns
 from training.data.json_lines import is_json_lines_name, read_json_lines
-from training.data.loading import LoadOptions, check_missing, dropped_rows_listed, file_errors
+from training.data.loading import LoadOptions, check_missing, dropped_rows_listed, file_errors, sum_dropped
 from training.data.parsing import only_text_error, unparseable_share_error
 from training.data.reading import (
     _TYPED_AT_READ,
@@ -209,8 +209,7 @@ class FileChunks:
                 self.tally.id_hashes.append(id_keys(ids))
         listed = dropped_rows_listed(frame, masks, 0, self.uri)
         frame, dropped = drop_rows(frame, masks, keep_index=False)
-        for reason, count in dropped.items():
-            self.tally.dropped[reason] = self.tally.dropped.get(reason, 0) + count
+        self.tally.dropped = sum_dropped([self.tally.dropped, dropped])
         return ParsedChunk(frame=frame, dropped_rows=listed)
 
     def _count(self, raw: pd.DataFrame, masks: dict[str, np.ndarray]) -> None:
