@@ -75,16 +75,16 @@ def frame_to_inputs(frame: pd.DataFrame, model: keras.Model) -> dict[str, np.nda
 
 
 def make_dataset(frame: pd.DataFrame, model: keras.Model, labels=None, *, batch_size: int,
-                 shuffle: bool = False, seed: int = 0) -> tf.data.Dataset:
+                 shuffle: bool = False, seed: int = 0, endless: bool = False) -> tf.data.Dataset:
     """A batched, prefetched tf.data pipeline of (the model's inputs dict[, integer grade labels]).
 
     The inputs become tensors once and each epoch is gathered from them (gathered_dataset): slicing 40+
     inputs row by row, holding every row in a shuffle buffer and re-batching cost more than the model's
     own step, and many times the data's memory. With ``shuffle``, each epoch is a new permutation of every
-    row, reproducible from ``seed``.
+    row, reproducible from ``seed``; ``endless``: see gathered_dataset.
     """
     return gathered_dataset(frame_to_inputs(frame, model), labels, len(frame), batch_size=batch_size,
-                            shuffle=shuffle, seed=seed)
+                            shuffle=shuffle, seed=seed, endless=endless)
 
 
 #: Batches gathered ahead of the training step. A fixed small number: tf.data's autotuning threads take
@@ -92,10 +92,20 @@ def make_dataset(frame: pd.DataFrame, model: keras.Model, labels=None, *, batch_
 PREFETCH_BATCHES = 2
 
 
+def batch_count(rows: int, batch_size: int) -> int:
+    """Batches in one pass over ``rows`` rows (the last one may be short)."""
+    return -(-rows // batch_size)
+
+
 def gathered_dataset(inputs, labels, rows: int, *, batch_size: int, shuffle: bool = False,
-                     seed: int = 0) -> tf.data.Dataset:
+                     seed: int = 0, endless: bool = False) -> tf.data.Dataset:
     """Batches of ``inputs`` (an array or a dict of arrays, ``rows`` rows each) [and labels]; with ``shuffle``
     the rows are reshuffled every epoch from ``seed`` (see make_dataset).
+
+    ``endless``: the passes follow one another in one dataset, for ``fit`` to take batch_count(rows,
+    batch_size) steps per epoch from one iterator. A finite dataset gets a new iterator every epoch, for
+    training and for validation, and each one instantiates the dataset's functions anew: 40-70 ms for a
+    model's 40+ inputs on 2 cores, 0.15 s per epoch of the default model (docs/performance.md).
 
     Each epoch's permutation is drawn in one op, not row by row through a shuffle buffer, and each batch is
     gathered by its slice of it (no copy of the whole epoch). The tensors live in host memory (tf.data runs
@@ -113,13 +123,17 @@ def gathered_dataset(inputs, labels, rows: int, *, batch_size: int, shuffle: boo
             lambda values: tf.gather(values, order[start:start + batch_size]), tensors))
 
     if not shuffle:
-        return _in_place(batches(tf.range(rows, dtype=tf.int64)).prefetch(PREFETCH_BATCHES))
-    # one element per epoch: a permutation drawn in one op, from a new seed on every pass over the dataset
-    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
+        dataset = batches(tf.range(rows, dtype=tf.int64))
+        return _in_place((dataset.repeat() if endless else dataset).prefetch(PREFETCH_BATCHES))
+    # one element per pass: a permutation drawn in one op, from a new seed on every pass (endless: the
+    # seeds' stream, one per pass; else a new seed for every iteration over the dataset)
+    seeds = (tf.data.Dataset.random(seed=seed) if endless
+             else tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1))
     orders = seeds.map(lambda s: tf.random.experimental.stateless_shuffle(tf.range(rows, dtype=tf.int64),
                                                                          seed=tf.stack([s, 0])))
-    batch_count = -(-rows // batch_size)   # flat_map hides it; Keras uses it for its progress and checks
-    dataset = orders.flat_map(batches).apply(tf.data.experimental.assert_cardinality(batch_count))
+    count = tf.data.INFINITE_CARDINALITY if endless else batch_count(rows, batch_size)
+    # flat_map hides the count; Keras uses it for its progress and checks
+    dataset = orders.flat_map(batches).apply(tf.data.experimental.assert_cardinality(count))
     return _in_place(dataset.prefetch(PREFETCH_BATCHES))
 
 

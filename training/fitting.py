@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import weakref
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import keras
 import numpy as np
@@ -21,6 +21,7 @@ import pandas as pd
 import tensorflow as tf
 
 from training.datasets import (
+    batch_count,
     frame_to_inputs,
     gathered_dataset,
     input_kinds,
@@ -39,19 +40,31 @@ def fit(built: BuiltModel, *, train_frame: pd.DataFrame, y_train: np.ndarray, va
         y_val: np.ndarray, batch_size: int, epochs: int, seed: int, strategy: str | None,
         class_weight: dict | None, callbacks: list, log: Callable[[str], None]) -> None:
     """Fit ``built.trained`` for up to ``epochs`` epochs, the validation rows as validation data (``callbacks``,
-    such as early stopping, decide when to stop)."""
+    such as early stopping, decide when to stop). Both datasets are endless (gathered_dataset), each epoch
+    and each validation a fixed number of steps from one iterator for the whole fit."""
     model = built.feature_model
     if built.head is not None:
-        train_ds, val_ds = _head_datasets(built, train_frame, y_train, val_frame, y_val, batch_size=batch_size,
-                                          seed=seed, strategy=strategy, log=log)
+        data = _head_datasets(built, train_frame, y_train, val_frame, y_val, batch_size=batch_size, seed=seed,
+                              strategy=strategy, log=log)
     else:
-        val_ds = make_dataset(val_frame, model, y_val, batch_size=batch_size)
-        train_ds = make_dataset(train_frame, model, y_train, batch_size=batch_size, shuffle=True, seed=seed)
+        data = _Epochs(make_dataset(train_frame, model, y_train, batch_size=batch_size, shuffle=True, seed=seed,
+                                    endless=True),
+                       make_dataset(val_frame, model, y_val, batch_size=batch_size),
+                       batch_count(len(train_frame), batch_size), batch_count(len(val_frame), batch_size))
         if built.members is not None:
-            train_ds, val_ds = _member_datasets(len(built.members.outputs), train_ds, val_ds, class_weight)
+            data = _member_datasets(len(built.members.outputs), data, class_weight)
             class_weight = None   # a sample weight per member instead
-    built.trained.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=0, callbacks=callbacks,
+    built.trained.fit(data.train, steps_per_epoch=data.train_steps, validation_data=data.validation,
+                      validation_steps=data.validation_steps, epochs=epochs, verbose=0, callbacks=callbacks,
                       shuffle=False, class_weight=class_weight)
+
+
+class _Epochs(NamedTuple):
+    """Endless training and validation datasets and the steps of one pass over each."""
+    train: tf.data.Dataset
+    validation: tf.data.Dataset
+    train_steps: int
+    validation_steps: int
 
 
 def predict_proba(model: keras.Model, frame: pd.DataFrame, *, batch_size: int, traced: bool = True) -> np.ndarray:
@@ -100,15 +113,15 @@ def _model_function(model: keras.Model):
     return cached
 
 
-def _member_datasets(members: int, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset,
-                     class_weight: dict | None) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+def _member_datasets(members: int, data: _Epochs, class_weight: dict | None) -> _Epochs:
     """The datasets with the label (and the class weight, as a sample weight) once per member."""
     weights = tf.constant([class_weight[i] for i in range(N_GRADES)] if class_weight else [1.0] * N_GRADES)
 
     def per_member(x, y):
         return x, (y,) * members, (tf.gather(weights, y),) * members
 
-    return train_ds.map(per_member), val_ds.map(lambda x, y: (x, (y,) * members))
+    return data._replace(train=data.train.map(per_member),
+                         validation=data.validation.map(lambda x, y: (x, (y,) * members)))
 
 
 def feature_matrix(preprocess: keras.Model, frame: pd.DataFrame, width: int) -> np.ndarray:
@@ -126,7 +139,7 @@ def feature_matrix(preprocess: keras.Model, frame: pd.DataFrame, width: int) -> 
 
 def _head_datasets(built: BuiltModel, train_frame: pd.DataFrame, y_train: np.ndarray, val_frame: pd.DataFrame,
                    y_val: np.ndarray, *, batch_size: int, seed: int, strategy: str | None,
-                   log: Callable[[str], None]) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+                   log: Callable[[str], None]) -> _Epochs:
     """The feature matrices of both splits, computed once by ``built.preprocess`` (feature_matrix), batched
     and shuffled as make_dataset would; each epoch gathers its batches from the one matrix."""
     preprocess, width = built.preprocess, built.head.input_shape[1]
@@ -140,5 +153,7 @@ def _head_datasets(built: BuiltModel, train_frame: pd.DataFrame, y_train: np.nda
     rows = batch_size * (HEAD_BATCHES_PER_ELEMENT if strategy is None else 1)
     if built.head.batch_rows not in (None, batch_size):
         raise ValueError(f"the head was built for batches of {built.head.batch_rows} rows, not {batch_size}")
-    return (gathered_dataset(x_train, y_train, len(x_train), batch_size=rows, shuffle=True, seed=seed),
-            gathered_dataset(x_val, y_val, len(x_val), batch_size=rows))
+    return _Epochs(gathered_dataset(x_train, y_train, len(x_train), batch_size=rows, shuffle=True, seed=seed,
+                                    endless=True),
+                   gathered_dataset(x_val, y_val, len(x_val), batch_size=rows),
+                   batch_count(len(x_train), rows), batch_count(len(x_val), rows))

@@ -2,9 +2,17 @@
 import numpy as np
 import pandas as pd
 import pytest
+import tensorflow as tf
 
 from tests.training.model_inputs import DERIVED, TINY, build_tiny, record_frame, tiny_frame
-from training.datasets import frame_to_inputs, gathered_dataset, input_kinds, make_dataset, numeric_matrix
+from training.datasets import (
+    batch_count,
+    frame_to_inputs,
+    gathered_dataset,
+    input_kinds,
+    make_dataset,
+    numeric_matrix,
+)
 from training.features import add_derived_features, fit_fill_values
 from training.host_arrays import shares_memory_safely
 from training.model import build_model
@@ -86,3 +94,28 @@ def test_every_epoch_is_a_new_permutation_of_every_row():
     again = gathered_dataset(np.zeros((rows, 2), "float32"), np.arange(rows), rows, batch_size=25, shuffle=True,
                              seed=5)
     np.testing.assert_array_equal(np.concatenate([y.numpy() for _, y in again]), epochs[0])
+
+
+def test_an_endless_dataset_runs_pass_after_pass_each_a_new_permutation():
+    rows = 103
+    x = np.arange(rows * 2, dtype="float32").reshape(rows, 2)
+    per_pass = batch_count(rows, 25)
+    assert per_pass == 5
+    endless = gathered_dataset(x, np.arange(rows), rows, batch_size=25, shuffle=True, seed=5, endless=True)
+    assert endless.cardinality().numpy() == tf.data.INFINITE_CARDINALITY
+    batches = list(endless.take(3 * per_pass))            # three epochs from one iterator
+    passes = [batches[i:i + per_pass] for i in range(0, len(batches), per_pass)]
+    orders = []
+    for one in passes:
+        assert [len(y) for _, y in one] == [25, 25, 25, 25, 3]
+        y = np.concatenate([y.numpy() for _, y in one])
+        np.testing.assert_array_equal(np.concatenate([b.numpy() for b, _ in one])[:, 0], 2 * y)
+        assert sorted(y) == list(range(rows))
+        orders.append(y)
+    assert not np.array_equal(orders[0], orders[1]) and not np.array_equal(orders[1], orders[2])
+    again = gathered_dataset(x, np.arange(rows), rows, batch_size=25, shuffle=True, seed=5, endless=True)
+    np.testing.assert_array_equal(np.concatenate([y.numpy() for _, y in again.take(2 * per_pass)]),
+                                  np.concatenate(orders[:2]))   # reproducible from the seed
+    in_order = gathered_dataset(x, np.arange(rows), rows, batch_size=25, endless=True)
+    np.testing.assert_array_equal(np.concatenate([y.numpy() for _, y in in_order.take(2 * per_pass)]),
+                                  np.tile(np.arange(rows), 2))

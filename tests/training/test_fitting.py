@@ -2,6 +2,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tests.training.model_inputs import MONEY, MONEY_FILL, TINY, TINY_FILL, money_frame, tiny_frame
 from training import fitting
@@ -93,3 +94,27 @@ def test_probabilities_do_not_depend_on_the_batch_size(tiny):
     assert whole.shape == (len(tiny), 7) and np.allclose(whole.sum(axis=1), 1, atol=1e-5)
     np.testing.assert_allclose(predict_proba(built.inference, tiny, batch_size=7), whole, atol=1e-6)
     assert predict_proba(built.inference, tiny.iloc[:0], batch_size=7).shape == (0, 7)
+
+
+@pytest.mark.parametrize("config", [ModelConfig(), ModelConfig(embedding_min_vocab=2, ensemble=2)],
+                         ids=["head", "members"])
+def test_every_epoch_is_one_pass_from_one_training_iterator(tiny, config, monkeypatch):
+    """An iterator per epoch instantiates the dataset's functions again (tens of ms for a model's inputs):
+    the training dataset is iterated once per fit, each epoch taking one pass of batches."""
+    built = build_model(TINY, tiny, TINY_FILL, config, batch_size=32)
+    fitted: list = []
+    real_fit = built.trained.fit
+    monkeypatch.setattr(built.trained, "fit", lambda x, **kw: fitted.append((x, kw)) or real_fit(x, **kw))
+    iterated: list = []
+    real_iter = tf.data.Dataset.__iter__
+    monkeypatch.setattr(tf.data.Dataset, "__iter__", lambda self: iterated.append(self) or real_iter(self))
+    steps: list[int] = []
+    count = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: steps.append(0),
+                                           on_train_batch_end=lambda batch, logs: steps.__setitem__(-1, steps[-1] + 1))
+    fit(built, train_frame=tiny, y_train=np.zeros(len(tiny), int), val_frame=tiny.iloc[:100],
+        y_val=np.zeros(100, int), batch_size=32, epochs=3, seed=1, strategy=None, class_weight=None,
+        callbacks=[count], log=lambda line: None)
+    (train, settings), = fitted
+    per_pass = 1 if built.head is not None else -(-len(tiny) // 32)   # the head: 64 batches per element
+    assert settings["steps_per_epoch"] == per_pass and steps == [per_pass] * 3
+    assert sum(dataset is train for dataset in iterated) == 1
