@@ -80,7 +80,8 @@ def run_pipeline(path: str, epochs: int, batch_size: int | None, out_dir: Path, 
     from training.train import TrainConfig, train
 
     config = TrainConfig(data=[path], features=FEATURES, epochs=epochs, patience=epochs, seed=SEED,
-                         output_dir=out_dir, run_id="bench-pipeline", mixed_precision=mixed_precision,
+                         output_dir=out_dir, run_id="bench-pipeline",
+                         precision="mixed_float16" if mixed_precision else "float32",
                          strategy=None if strategy in (None, "default") else strategy,
                          tuned_peer=False)   # the peer's 20-fit search is not training throughput
     if batch_size:

@@ -86,15 +86,18 @@ def run_info(*, run_id: str, config: TrainConfig, feature_set: FeatureSet, loade
              fill: FillValues, values_filled: dict[str, int], audit: dict[str, Any],
              history: dict[str, list[float]], epochs_trained: int, best_epoch: int | None,
              started: float, started_at: datetime,
-             baseline_search: dict[str, Any] | None = None) -> dict[str, Any]:
+             baseline_search: dict[str, Any] | None = None,
+             precision: dict[str, str] | None = None) -> dict[str, Any]:
     """The contents of run.json (key order as written); ``started``: time.monotonic() at the start;
-    ``baseline_search``: the tuned baselines' search records (``training.baselines.pop_search_records``)."""
+    ``baseline_search``: the tuned baselines' search records (``training.baselines.pop_search_records``);
+    ``precision``: the dtype policy the run trained in and why (``training.precision.resolve``)."""
     synthetic = config.data is None
     return {
         "run_id": run_id,
         "synthetic": synthetic,
         "note": SYNTHETIC_NOTE if synthetic else DATA_NOTE,
         "config": config_dict(config),
+        "precision": precision or {"policy": "float32", "why": "--precision"},
         "feature_set": {"name": feature_set.name, "numeric": list(feature_set.numeric),
                         "categorical": list(feature_set.categorical)},
         "data": {

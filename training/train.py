@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from training import run_record
+from training import precision, run_record
 from training.baselines import pop_search_records
 from training.cloud.core.layout import RUN_ID_PATTERN
 from training.data import GRADES, LoadedData
@@ -76,7 +76,8 @@ class TrainConfig:
     max_bad_rows: float = 0.01
     model: ModelConfig = field(default_factory=ModelConfig)
     split: str = "random"              # "time": train on older issue_d, test on the newest 20% (splits.time_split)
-    mixed_precision: bool = False      # "mixed_float16" (GPU); fill, normalisation and output stay float32
+    precision: str = "float32"         # a Keras policy, or "auto" (training.precision); fill, normalisation
+                                       # and output stay float32, and the saved model is float32
     strategy: str | None = None        # "mirrored": tf.distribute.MirroredStrategy over every visible GPU
     baselines: bool = True             # False (--no-baselines): metrics.json without a baselines block
     tuned_peer: bool = True            # False: the baselines leave out hist_gradient_boosting_tuned (its search)
@@ -98,22 +99,23 @@ STRATEGIES = (None, "mirrored")
 
 @contextmanager
 def device_settings(config: TrainConfig):
-    """The precision policy and distribution strategy of one run; the global policy is restored after.
+    """The precision policy and distribution strategy of one run; yields (policy, why it was chosen)
+    (``training.precision.resolve``); the global policy is restored after.
 
     Nothing here is CPU- or GPU-specific: the same code runs on a laptop and on a multi-GPU instance
     (MirroredStrategy replicates the model on every visible GPU, or runs on the CPU where there is none).
     """
     previous = keras.mixed_precision.global_policy()
-    if config.mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_float16")
+    chosen = precision.resolve(config.precision)
+    keras.mixed_precision.set_global_policy(chosen[0])
     try:
         if config.strategy == "mirrored":
             import tensorflow as tf
 
             with tf.distribute.MirroredStrategy().scope():
-                yield
+                yield chosen
         else:
-            yield
+            yield chosen
     finally:
         keras.mixed_precision.set_global_policy(previous)
 
@@ -145,6 +147,8 @@ def validate_config(config: TrainConfig) -> None:
         (config.split in ("random", "time"), f"split must be 'random' or 'time', got {config.split!r}"),
         (config.strategy in STRATEGIES,
          f"strategy must be one of {sorted(map(str, STRATEGIES))}, got {config.strategy!r}"),
+        (config.precision in precision.CHOICES,
+         f"precision must be one of {', '.join(precision.CHOICES)}, got {config.precision!r}"),
         (config.model.lr_schedule in ("constant", "plateau"),
          f"lr schedule must be 'constant' or 'plateau', got {config.model.lr_schedule!r}"),
         (config.model.quantile_bins >= 0, f"quantile bins must be 0 or more, got {config.model.quantile_bins}"),
@@ -176,8 +180,9 @@ def train(config: TrainConfig, *, callbacks: Sequence[keras.callbacks.Callback] 
           log: Callable[[str], None] = print) -> TrainResult:
     """Run one training run and write its artifacts (see the module docstring)."""
     validate_config(config)
-    with device_settings(config):
-        return _train(config, callbacks=callbacks, backup_dir=backup_dir, stop_event=stop_event, log=log)
+    with device_settings(config) as (policy, why):
+        return _train(config, callbacks=callbacks, backup_dir=backup_dir, stop_event=stop_event, log=log,
+                      policy=policy, policy_why=why)
 
 
 @dataclass
@@ -202,11 +207,13 @@ class _Fitted:
 
 def _train(config: TrainConfig, *, callbacks: Sequence[keras.callbacks.Callback],
            backup_dir: Path | None, stop_event: threading.Event | None,
-           log: Callable[[str], None]) -> TrainResult:
-    """The run's steps in order (see ``train``)."""
+           log: Callable[[str], None], policy: str, policy_why: str) -> TrainResult:
+    """The run's steps in order (see ``train``); ``policy``: the dtype policy in force, and why."""
     started, started_at = time.monotonic(), datetime.now(timezone.utc)
     if config.preset:
         log(f"preset: {config.preset} ({config.preset_why})")
+    if config.precision != "float32":
+        log(f"precision: {policy} ({policy_why}); the saved model computes in float32")
     feature_set = get_feature_set(config.features)
     run_id = config.run_id or new_run_id()
     run_dir = Path(config.output_dir) / run_id
@@ -242,7 +249,8 @@ def _train(config: TrainConfig, *, callbacks: Sequence[keras.callbacks.Callback]
     run_info = run_record.run_info(
         run_id=run_id, config=config, feature_set=feature_set, loaded=loaded, rows_used=rows_used, fill=fill,
         values_filled=values_filled, audit=audit, history=progress.as_dict(), epochs_trained=progress.completed,
-        best_epoch=progress.best_epoch(), started=started, started_at=started_at, baseline_search=baseline_search)
+        best_epoch=progress.best_epoch(), started=started, started_at=started_at, baseline_search=baseline_search,
+        precision={"policy": policy, "why": policy_why})
     run_record.write_json(run_info, run_dir / "run.json")
     write_report(run_dir, metrics, run_info)
     return TrainResult(run_dir=run_dir, metrics=metrics, run_info=run_info, epochs_trained=progress.completed)
@@ -338,6 +346,8 @@ def _fit_and_predict(feature_set: FeatureSet, fill: FillValues, rows: _Rows, con
     fit(built, train_frame=rows.train, y_train=rows.y_train, val_frame=rows.validation, y_val=rows.y_val,
         batch_size=config.batch_size, epochs=config.epochs, seed=config.seed, strategy=config.strategy,
         class_weight=class_weight, callbacks=callbacks, log=log)
+    precision.to_float32([m for m in (built.inference, built.feature_model, built.preprocess, built.head,
+                                      built.members) if m is not None])
     model = built.feature_model   # on the feature set's columns, as the rows hold them (derived ones included)
     return _Fitted(built.inference, predict_proba(model, rows.validation, batch_size=config.batch_size),
                    predict_proba(model, rows.test, batch_size=config.batch_size),

@@ -11,6 +11,7 @@ from training.cloud.core.layout import RUN_ID_PATTERN, RUN_ID_RULE
 from training.commands import fraction, non_negative_int, positive_float, positive_int, units_list
 from training.data.cache_dir import add_cache_arguments, chosen_cache_dir
 from training.errors import ConfigError
+from training.precision import CHOICES as PRECISIONS
 from training.presets import PRESETS, choose_preset, preset_help
 
 PROG = "python -m training train"
@@ -53,8 +54,13 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dropout", type=fraction,
                    help="dropout after each hidden layer (default: the preset's, 0.3 or 0.2)")
     p.add_argument("--learning-rate", type=positive_float, help="Adam learning rate (default 0.001)")
+    p.add_argument("--precision", choices=PRECISIONS,
+                   help="the Keras dtype policy of training (default float32). auto: mixed_float16 on GPUs with "
+                        "tensor cores, mixed_bfloat16 on CPUs with bfloat16 instructions, else float32. The saved "
+                        "model computes in float32")
     p.add_argument("--mixed-precision", action="store_true",
-                   help="mixed_float16 compute (GPU runs; use a larger --batch-size there, e.g. 2048)")
+                   help="the same as --precision mixed_float16 (GPU runs; use a larger --batch-size there, "
+                        "e.g. 2048)")
     p.add_argument("--strategy", choices=["mirrored"], default=None,
                    help="mirrored: replicate the model on every visible GPU (tf.distribute.MirroredStrategy)")
     p.add_argument("--max-norm", type=positive_float, help="max-norm kernel constraint (default 3)")
@@ -97,6 +103,16 @@ def run_setting(args: argparse.Namespace, name: str) -> int:
     return given if given is not None else getattr(PRESETS[chosen_preset(args)[0]], name)
 
 
+def chosen_precision(args: argparse.Namespace) -> str:
+    """--precision, else mixed_float16 for --mixed-precision, else float32; ConfigError for both flags."""
+    given = getattr(args, "precision", None)
+    if getattr(args, "mixed_precision", False):
+        if given not in (None, "mixed_float16"):
+            raise ConfigError(f"--mixed-precision means --precision mixed_float16, not {given}: give one of them")
+        return "mixed_float16"
+    return given or "float32"
+
+
 def train_config_from_args(args: argparse.Namespace):
     """The TrainConfig of parsed `train` flags: the chosen preset's settings, explicit flags over them."""
     from dataclasses import replace
@@ -116,6 +132,6 @@ def train_config_from_args(args: argparse.Namespace):
                        output_dir=Path(args.output), run_id=args.run_id, class_weights=args.class_weights,
                        max_bad_rows=args.max_bad_rows,
                        model=model, split=getattr(args, "split", "random"),
-                       mixed_precision=args.mixed_precision, strategy=args.strategy,
+                       precision=chosen_precision(args), strategy=args.strategy,
                        baselines=getattr(args, "baselines", True), tuned_peer=preset.tuned_peer,
                        preset=name, preset_why=why, cache_dir=chosen_cache_dir(args))

@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 
 from tests.training.trained_run import SAMPLE_ROWS
+from training.data import load_loans
 from training.errors import ConfigError
+from training.features import get_feature_set, raw_columns_for
 from training.model import ModelConfig
-from training.predict import load_model
+from training.predict import PROBABILITY_COLUMNS, load_model, predict_frame
 from training.train import TrainConfig, TrainingInterrupted, class_weight_for, summary_lines, train, validate_config
 from training.train_callbacks import TENSORBOARD_DIR
 
@@ -194,17 +196,28 @@ def test_ensemble_run_with_class_weights_saves_one_averaging_model(tmp_path):
     assert not any("baseline" in line for line in summary_lines(result))
 
 
-def test_gpu_settings_run_unchanged_on_the_cpu_and_restore_the_policy(tmp_path):
-    """--mixed-precision and --strategy mirrored are plain options: the same code path on any device."""
-    config = _small_config(tmp_path, epochs=2, mixed_precision=True, strategy="mirrored", batch_size=512)
+TUNED_SMALL = ModelConfig(hidden_units=(16,), log_columns="money", quantile_bins=8, bin_encoding="piecewise_linear",
+                          embedding_min_vocab=3, ensemble=2)   # the tuned preset's layers, small
+
+
+@pytest.mark.parametrize("policy, model", [("mixed_float16", ModelConfig(hidden_units=(16,))),
+                                           ("mixed_bfloat16", TUNED_SMALL)], ids=["float16", "bfloat16-tuned"])
+def test_gpu_settings_run_unchanged_on_the_cpu_and_restore_the_policy(tmp_path, policy, model):
+    """--precision and --strategy mirrored are plain options: the same code path on any device. The run
+    computes in 16 bits; what it saves, and what its metrics come from, computes in float32."""
+    config = _small_config(tmp_path, epochs=2, precision=policy, strategy="mirrored", batch_size=512, model=model)
     result = train(config, log=lambda line: None)
-    model = keras.models.load_model(result.run_dir / "model.keras")
-    assert model.get_layer("dense_0").dtype_policy.name == "mixed_float16"
-    assert model.get_layer("grade").dtype_policy.name == "float32"  # softmax output stays float32
-    assert result.run_info["config"]["mixed_precision"] is True
+    assert result.run_info["config"]["precision"] == policy
+    assert result.run_info["precision"] == {"policy": policy, "why": "--precision"}
     assert result.run_info["config"]["strategy"] == "mirrored"
-    assert 0 < result.metrics["test"]["weighted_f1"] <= 1
     assert keras.mixed_precision.global_policy().name == "float32"
+    model = keras.models.load_model(result.run_dir / "model.keras")
+    assert {layer.dtype_policy.name for layer in model.layers} <= {"float32", "float64"}
+    records = load_loans(result.run_info["data"]["files"][0]["uri"], raw_columns_for(
+        get_feature_set(config.features).columns)).frame
+    saved = predict_frame(model, records.head(50))[list(PROBABILITY_COLUMNS)].to_numpy()
+    assert saved.dtype == np.float32 and np.allclose(saved.sum(axis=1), 1, atol=1e-5)
+    assert 0 < result.metrics["test"]["weighted_f1"] <= 1
 
 
 REAL_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "lendingclub"

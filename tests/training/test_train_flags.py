@@ -8,8 +8,22 @@ from training.train_flags import parse_train_flags, train_config_from_args
 def test_gpu_flags_reach_the_train_config():
     config = train_config_from_args(parse_train_flags(["--mixed-precision", "--strategy", "mirrored",
                                                        "--batch-size", "2048"]))
-    assert config.mixed_precision is True and config.strategy == "mirrored" and config.batch_size == 2048
+    assert config.precision == "mixed_float16" and config.strategy == "mirrored" and config.batch_size == 2048
     assert train_config_from_args(parse_train_flags([])).strategy is None
+
+
+def test_precision_is_float32_unless_a_flag_says_otherwise():
+    def chosen(*flags):
+        return train_config_from_args(parse_train_flags(list(flags))).precision
+
+    assert chosen() == chosen("--data", "loans.csv") == "float32"   # bfloat16 cost the tuned model F1
+    assert chosen("--data", "loans.csv", "--precision", "auto") == "auto"
+    assert chosen("--precision", "mixed_bfloat16") == "mixed_bfloat16"
+    assert chosen("--mixed-precision", "--precision", "mixed_float16") == "mixed_float16"
+    with pytest.raises(ConfigError, match="--mixed-precision means --precision mixed_float16, not float32"):
+        chosen("--mixed-precision", "--precision", "float32")
+    with pytest.raises(ConfigError, match="--precision: invalid choice: 'float16'"):
+        parse_train_flags(["--precision", "float16"])
 
 
 def test_the_cli_and_the_runner_parse_the_same_flags():
