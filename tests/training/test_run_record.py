@@ -19,9 +19,9 @@ from training.run_record import (
 )
 from training.train import TrainConfig
 
-RUN_JSON_KEYS = ["run_id", "synthetic", "note", "config", "feature_set", "data", "fill", "audit", "baseline_search",
-                 "epochs_trained", "best_epoch", "history", "versions", "devices", "git_commit", "started_at",
-                 "finished_at", "wall_time_s"]
+RUN_JSON_KEYS = ["run_id", "synthetic", "note", "config", "precision", "feature_set", "data", "fill", "audit",
+                 "baseline_search", "epochs_trained", "best_epoch", "history", "versions", "devices", "git_commit",
+                 "started_at", "finished_at", "wall_time_s"]
 
 
 def test_write_json_replaces_the_file_and_leaves_no_temporary(tmp_path):
@@ -66,6 +66,7 @@ def test_run_info_keys_notes_and_data():
     real = run_info(config=TrainConfig(data=["loans.csv"]), **common)
     assert real["synthetic"] is False and real["note"] == DATA_NOTE
     assert info["baseline_search"] == {}
+    assert info["precision"] == {"policy": "float32", "why": "--precision"}   # the default's
     search = {"hist_gradient_boosting_tuned": {"budget": {"configurations": 20}}}
     assert run_info(config=TrainConfig(), baseline_search=search, **common)["baseline_search"] == search
 

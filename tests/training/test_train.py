@@ -211,7 +211,7 @@ def test_gpu_settings_run_unchanged_on_the_cpu_and_restore_the_policy(tmp_path, 
     assert result.run_info["precision"] == {"policy": policy, "why": "--precision"}
     assert result.run_info["config"]["strategy"] == "mirrored"
     assert keras.mixed_precision.global_policy().name == "float32"
-    model = keras.models.load_model(result.run_dir / "model.keras")
+    model = load_model(result.run_dir / "model.keras")
     assert {layer.dtype_policy.name for layer in model.layers} <= {"float32", "float64"}
     records = load_loans(result.run_info["data"]["files"][0]["uri"], raw_columns_for(
         get_feature_set(config.features).columns)).frame
