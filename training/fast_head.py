@@ -9,7 +9,8 @@ import keras
 import tensorflow as tf
 
 # training batches per tf.data element when fitting the head: 64 left the pipeline's median epoch at 0.82-0.85
-# of the hand-written loop's (bench/train.py, six runs) where 16 gave 0.56-0.93 (docs/performance.md)
+# of the hand-written loop's (bench/train.py, six runs) where 16 gave 0.56-0.93; with one iterator per fit
+# (training.datasets, endless) at 0.97 (docs/performance.md)
 HEAD_BATCHES_PER_ELEMENT = 64
 
 

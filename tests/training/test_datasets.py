@@ -62,6 +62,13 @@ def test_make_dataset_batches_a_dict_of_tensors_with_labels(tiny, model):
     assert inputs["home"].numpy()[0, 0] == b""  # row 0 is NaN: "missing" inside the model
     assert inputs["term"].numpy()[0, 0] in (36.0, 60.0)
     np.testing.assert_array_equal(y.numpy(), labels[:128])
+    # gathered from two matrices and split by name: each input what frame_to_inputs gives it
+    expected = frame_to_inputs(tiny, model)
+    for name, values in expected.items():
+        got = np.concatenate([batch[name].numpy() for batch, _ in batches])
+        if values.dtype.kind == "U":
+            got = np.char.decode(got.astype("S"), "utf-8")
+        np.testing.assert_array_equal(got, values, err_msg=name)
 
 
 def test_shuffled_dataset_is_reproducible_with_a_seed(tiny, model):
