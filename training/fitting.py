@@ -34,6 +34,7 @@ from training.host_arrays import aligned_empty
 from training.model import N_GRADES, BuiltModel
 
 FEATURE_BATCH_ROWS = 8192  # rows per batch when the preprocessing runs once over a split
+VALIDATION_BATCH_ROWS = 4096  # at least, per validation step: no gradients to hold, fewer steps to dispatch
 
 
 def fit(built: BuiltModel, *, train_frame: pd.DataFrame, y_train: np.ndarray, val_frame: pd.DataFrame,
@@ -49,8 +50,9 @@ def fit(built: BuiltModel, *, train_frame: pd.DataFrame, y_train: np.ndarray, va
     else:
         data = _Epochs(make_dataset(train_frame, model, y_train, batch_size=batch_size, shuffle=True, seed=seed,
                                     endless=True),
-                       make_dataset(val_frame, model, y_val, batch_size=batch_size),
-                       batch_count(len(train_frame), batch_size), batch_count(len(val_frame), batch_size))
+                       make_dataset(val_frame, model, y_val, batch_size=max(batch_size, VALIDATION_BATCH_ROWS)),
+                       batch_count(len(train_frame), batch_size),
+                       batch_count(len(val_frame), max(batch_size, VALIDATION_BATCH_ROWS)))
         if built.members is not None:
             data = _member_datasets(len(built.members.outputs), data, class_weight)
             class_weight = None   # a sample weight per member instead

@@ -117,4 +117,5 @@ def test_every_epoch_is_one_pass_from_one_training_iterator(tiny, config, monkey
     (train, settings), = fitted
     per_pass = 1 if built.head is not None else -(-len(tiny) // 32)   # the head: 64 batches per element
     assert settings["steps_per_epoch"] == per_pass and steps == [per_pass] * 3
+    assert settings["validation_steps"] == 1   # 100 rows in one batch (at least VALIDATION_BATCH_ROWS per step)
     assert sum(dataset is train for dataset in iterated) == 1
