@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("time_to_quality")
     g.add_argument("--quality-data", type=Path, help="the 2007-2011 LendingClub file (default: ../shared/...)")
     g.add_argument("--split", choices=["random", "time"], help="split of both sides (default random)")
+    g.add_argument("--keras-runs", type=int, help="runs of the Keras side; the median is judged, the range kept "
+                                                  "(default 3; this VM stretches single runs by 10-50%%)")
     g = p.add_argument_group("scale")
     g.add_argument("--scale-rows", type=int, help="synthetic raw rows (default 2300000)")
     g.add_argument("--scale-tuned-rows", type=int,

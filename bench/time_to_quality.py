@@ -10,6 +10,8 @@ Each side runs in a fresh process, timed from its start (imports included) to it
   ``baselines.hist_gradient_boosting_tuned``), the chosen pipeline pickled.
 
 The data file's parsed-data cache is warmed first, so neither side pays the CSV parse (both would equally).
+The Keras side runs ``--keras-runs`` times (the same seed: the same model each time); the median time is
+judged and every run's time kept, as neighbours on a shared machine stretch single runs.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import argparse
 import json
 import os
 import pickle
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,6 +31,7 @@ from bench.common import ROOT, Goal, Result
 DATA = ROOT.parent / "shared" / "data" / "lendingclub" / "lc_2007_2011_kuhnrl30_LoanStats3a.csv.gz"
 GOAL_KERAS_S = 90.0
 TINY_ARGS = ["--sample", "600", "--epochs", "2"]
+KERAS_RUNS = 3
 _MARK = "BENCH-PEER "
 
 
@@ -96,26 +100,37 @@ def run(opts: argparse.Namespace) -> Result:
         python = sys.executable
         audit = [python, "-m", "training", "audit", "--data", str(data), "--output", f"{tmp}/audit.json"]
         warm_s, _ = _run(audit, env)   # parses the file once into the cache (not counted)
-        keras_s, _ = _run([python, "-m", "training", "train", "--data", str(data), "--no-baselines",
-                           "--split", split, "--output", tmp, "--run-id", "keras", *extra], env)
-        metrics = json.loads((Path(tmp) / "keras" / "metrics.json").read_text())
-        preset = json.loads((Path(tmp) / "keras" / "run.json").read_text())["config"].get("preset")
+        runs, f1s = [], set()
+        for run_number in range(getattr(opts, "keras_runs", None) or (1 if opts.tiny else KERAS_RUNS)):
+            run_id = f"keras-{run_number + 1}"
+            seconds, _ = _run([python, "-m", "training", "train", "--data", str(data), "--no-baselines",
+                               "--split", split, "--output", tmp, "--run-id", run_id, *extra], env)
+            runs.append(round(seconds, 1))
+            metrics = json.loads((Path(tmp) / run_id / "metrics.json").read_text())
+            f1s.add(metrics["test"]["weighted_f1"])
+        keras_s = statistics.median(runs)
+        preset = json.loads((Path(tmp) / run_id / "run.json").read_text())["config"].get("preset")
         code = (f"from bench.time_to_quality import peer_child; "
                 f"peer_child({str(data)!r}, {split!r}, {sample!r}, {tmp + '/peer.pkl'!r})")
         peer_s, proc = _run([python, "-c", code], env)
         peer = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith(_MARK))[len(_MARK):])
     keras_f1 = metrics["test"]["weighted_f1"]
     result.rows += [
-        {"model": f"keras (preset {preset})", "seconds": round(keras_s, 1), "weighted_f1": round(keras_f1, 4),
+        {"model": f"keras (preset {preset})", "seconds": round(keras_s, 1),
+         "seconds_range": f"{min(runs)}-{max(runs)}", "runs": len(runs), "weighted_f1": round(keras_f1, 4),
          "macro_f1": round(metrics["test"]["macro_f1"], 4)},
-        {"model": "hist_gradient_boosting_tuned", "seconds": round(peer_s, 1),
+        {"model": "hist_gradient_boosting_tuned", "seconds": round(peer_s, 1), "seconds_range": "-", "runs": 1,
          "weighted_f1": round(peer["weighted_f1"], 4), "macro_f1": round(peer["macro_f1"], 4)},
     ]
-    result.params.update(keras_seconds=round(keras_s, 1), keras_weighted_f1=round(keras_f1, 4),
-                         peer_seconds=round(peer_s, 1), peer_weighted_f1=round(peer["weighted_f1"], 4),
+    if len(f1s) > 1:
+        result.notes.append(f"the Keras runs reached different test F1: {sorted(round(f, 4) for f in f1s)}; "
+                            f"the last run's is reported")
+    result.params.update(keras_seconds=round(keras_s, 1), keras_seconds_runs=runs,
+                         keras_weighted_f1=round(keras_f1, 4), peer_seconds=round(peer_s, 1),
+                         peer_weighted_f1=round(peer["weighted_f1"], 4),
                          peer_chosen=peer["chosen"], peer_configurations=peer["configurations"],
                          cache_warm_s=round(warm_s, 1))
-    result.goals.append(Goal("default Keras model at least as good as the tuned peer, in at most 90 s",
+    result.goals.append(Goal("default Keras model at least as good as the tuned peer, in at most 90 s (median run)",
                              f">= {peer['weighted_f1']:.4f} weighted F1 in <= {GOAL_KERAS_S:.0f} s",
                              f"{keras_f1:.4f} in {keras_s:.1f} s",
                              None if opts.tiny else bool(keras_f1 >= peer["weighted_f1"] and keras_s <= GOAL_KERAS_S)))
