@@ -82,7 +82,7 @@ def make_dataset(frame: pd.DataFrame, model: keras.Model, labels=None, *, batch_
     each batch is gathered from them (gathered_dataset), then split into the model's named inputs: slicing
     40+ inputs row by row, holding every row in a shuffle buffer and re-batching cost more than the model's
     own step, and many times the data's memory; a gather per input cost 40+ ops per batch, and 45 ms to
-    instantiate every new iterator (Keras makes one per validation). With ``shuffle``, each epoch is a new
+    instantiate every new iterator (Keras makes two per validation). With ``shuffle``, each epoch is a new
     permutation of every row, reproducible from ``seed``; ``endless``: see gathered_dataset.
     """
     numeric, text = input_kinds(model)

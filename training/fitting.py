@@ -41,8 +41,9 @@ def fit(built: BuiltModel, *, train_frame: pd.DataFrame, y_train: np.ndarray, va
         y_val: np.ndarray, batch_size: int, epochs: int, seed: int, strategy: str | None,
         class_weight: dict | None, callbacks: list, log: Callable[[str], None]) -> None:
     """Fit ``built.trained`` for up to ``epochs`` epochs, the validation rows as validation data (``callbacks``,
-    such as early stopping, decide when to stop). Both datasets are endless (gathered_dataset), each epoch
-    and each validation a fixed number of steps from one iterator for the whole fit."""
+    such as early stopping, decide when to stop). The training dataset is endless (gathered_dataset): each
+    epoch is one pass of steps from one iterator for the whole fit. Validation is a finite dataset (Keras'
+    evaluate makes new iterators every time anyway), in batches of at least VALIDATION_BATCH_ROWS."""
     model = built.feature_model
     if built.head is not None:
         data = _head_datasets(built, train_frame, y_train, val_frame, y_val, batch_size=batch_size, seed=seed,
@@ -62,7 +63,7 @@ def fit(built: BuiltModel, *, train_frame: pd.DataFrame, y_train: np.ndarray, va
 
 
 class _Epochs(NamedTuple):
-    """Endless training and validation datasets and the steps of one pass over each."""
+    """The endless training dataset, the finite validation dataset, and the steps of one pass over each."""
     train: tf.data.Dataset
     validation: tf.data.Dataset
     train_steps: int

@@ -9,6 +9,10 @@ Standard library only at import (the flags import it).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Iterable
+
+if TYPE_CHECKING:
+    import keras
 
 CHOICES = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")   # /proc/cpuinfo flags of native bfloat16 arithmetic
@@ -48,7 +52,7 @@ def _cpu_flags(cpuinfo: Path) -> set[str]:
     return set(line.partition(":")[2].split())
 
 
-def to_float32(models) -> None:
+def to_float32(models: Iterable[keras.Model]) -> None:
     """Every layer of ``models`` (keras Models sharing layers) computes in float32 from now on: the weights
     are float32 under every policy, so the trained model predicts, and is saved, as a float32 model that
     computes the same on any machine (a saved mixed policy would make a CPU without 16-bit arithmetic
