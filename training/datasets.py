@@ -26,10 +26,11 @@ def input_kinds(model: keras.Model) -> tuple[list[str], list[str]]:
     return numeric, text
 
 
-def numeric_matrix(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
-    """(rows, len(columns)) float64 matrix (column-major), NaN where missing or non-finite; dates as days
-    since 1970-01-01."""
-    matrix = np.empty((len(frame), len(columns)), dtype=np.float64, order="F")
+def numeric_matrix(frame: pd.DataFrame, columns: Sequence[str], *, aligned: bool = False) -> np.ndarray:
+    """(rows, len(columns)) float64 matrix, NaN where missing or non-finite; dates as days since 1970-01-01.
+    Column-major; ``aligned``: row-major and aligned, so that a tensor reads it in place (host_arrays)."""
+    shape = (len(frame), len(columns))
+    matrix = aligned_empty(shape, np.float64) if aligned else np.empty(shape, dtype=np.float64, order="F")
     for i, col in enumerate(columns):
         _fill_numbers(matrix[:, i], frame[col])
     return matrix
@@ -99,12 +100,9 @@ def make_dataset(frame: pd.DataFrame, model: keras.Model, labels=None, *, batch_
 
 
 def packed_inputs(frame: pd.DataFrame, numeric: Sequence[str], text: Sequence[str]) -> tuple[np.ndarray, ...]:
-    """(numbers, texts): the frame's numeric inputs as one row-major float64 matrix, aligned so that a tensor
-    reads it in place (as ``_fill_numbers`` gives each column), and its text inputs as text_matrix gives them."""
-    numbers = aligned_empty((len(frame), len(numeric)), np.float64)
-    for i, col in enumerate(numeric):
-        _fill_numbers(numbers[:, i], frame[col])
-    return numbers, text_matrix(frame, text)
+    """(numbers, texts): the frame's numeric inputs as one aligned row-major float64 matrix (numeric_matrix)
+    and its text inputs as text_matrix gives them."""
+    return numeric_matrix(frame, numeric, aligned=True), text_matrix(frame, text)
 
 
 #: Batches gathered ahead of the training step. A fixed small number: tf.data's autotuning threads take

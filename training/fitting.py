@@ -49,11 +49,11 @@ def fit(built: BuiltModel, *, train_frame: pd.DataFrame, y_train: np.ndarray, va
         data = _head_datasets(built, train_frame, y_train, val_frame, y_val, batch_size=batch_size, seed=seed,
                               strategy=strategy, log=log)
     else:
+        val_batch = max(batch_size, VALIDATION_BATCH_ROWS)
         data = _Epochs(make_dataset(train_frame, model, y_train, batch_size=batch_size, shuffle=True, seed=seed,
                                     endless=True),
-                       make_dataset(val_frame, model, y_val, batch_size=max(batch_size, VALIDATION_BATCH_ROWS)),
-                       batch_count(len(train_frame), batch_size),
-                       batch_count(len(val_frame), max(batch_size, VALIDATION_BATCH_ROWS)))
+                       make_dataset(val_frame, model, y_val, batch_size=val_batch),
+                       batch_count(len(train_frame), batch_size), batch_count(len(val_frame), val_batch))
         if built.members is not None:
             data = _member_datasets(len(built.members.outputs), data, class_weight)
             class_weight = None   # a sample weight per member instead
