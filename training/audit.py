@@ -96,18 +96,21 @@ def implied_annual_rate(payment: Any, principal: Any, months: Any, *, iterations
     ok = np.isfinite(pay) & np.isfinite(amt) & np.isfinite(n) & (pay > 0) & (amt > 0) & (n > 0)
     pay, amt, n = np.where(ok, pay, 1.0), np.where(ok, amt, 1.0), np.where(ok, n, 1.0)
 
-    def instalment(r: np.ndarray) -> np.ndarray:
+    def instalment(r: np.ndarray | float, amt: np.ndarray, n: np.ndarray) -> np.ndarray:
         return amt * r / -np.expm1(-n * np.log1p(r))
 
+    ok &= (pay >= amt / n * (1 - 1e-9)) & (pay <= instalment(0.1, amt, n))
+    pay, amt, n = pay[ok], amt[ok], n[ok]    # only the rows with a solution: few where a column is no payment
     lo = np.full(pay.shape, 1e-12)
     hi = np.full(pay.shape, 0.1)
-    ok &= (pay >= amt / n * (1 - 1e-9)) & (pay <= instalment(hi))
     for _ in range(iterations):  # instalment is increasing in r
         mid = (lo + hi) / 2
-        above = instalment(mid) > pay
+        above = instalment(mid, amt, n) > pay
         hi = np.where(above, mid, hi)
         lo = np.where(above, lo, mid)
-    return np.where(ok, (lo + hi) / 2 * 12 * 100, np.nan)
+    rate = np.full(ok.shape, np.nan)
+    rate[ok] = (lo + hi) / 2 * 12 * 100
+    return rate
 
 
 def rate_match(implied: np.ndarray, int_rate: Any) -> dict[str, Any]:

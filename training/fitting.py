@@ -81,9 +81,9 @@ def predict_proba(model: keras.Model, frame: pd.DataFrame, *, batch_size: int, t
     else:
         numeric, text = input_kinds(model)
 
-        def function(numbers, texts):
-            inputs = {c: numbers[:, i:i + 1] for i, c in enumerate(numeric)}
-            inputs.update({c: texts[:, i:i + 1] for i, c in enumerate(text)})
+        def function(numbers, texts):   # each matrix one tensor, split in columns by one op
+            inputs = dict(zip(numeric, tf.split(numbers, len(numeric), axis=1) if numeric else []))
+            inputs.update(zip(text, tf.split(texts, len(text), axis=1) if text else []))
             return model(inputs, training=False)
     rows = len(frame)
     numbers = numeric_matrix(frame, numeric)

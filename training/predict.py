@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
 import pandas as pd
 
 from training.data import GRADES, LoadedData
@@ -69,7 +70,8 @@ def predict_frame(model, frame: pd.DataFrame, *, batch_size: int = 1024, traced:
         probabilities = pd.DataFrame(predict_proba(model, frame, batch_size=batch_size, traced=traced),
                                      columns=list(PROBABILITY_COLUMNS))
     result = pd.DataFrame({c: frame[c].to_numpy() for c in _PASS_THROUGH if c in frame.columns})
-    result["grade"] = [GRADES[i] for i in probabilities.to_numpy().argmax(axis=1)] if len(probabilities) else []
+    result["grade"] = np.array(GRADES, dtype=object)[probabilities.to_numpy().argmax(axis=1)] \
+        if len(probabilities) else []
     return pd.concat([result, probabilities], axis=1)
 
 

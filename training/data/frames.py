@@ -126,7 +126,9 @@ def _objects(series: pd.Series) -> pd.Series:
     """The strings as an object column (NaN where missing) holding one ``str`` per distinct value, not one per
     row: a category column of millions of rows has a few dozen values."""
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    labels = np.array([*uniques, np.nan], dtype=object)     # code -1 (missing) picks the last
+    labels = np.empty(len(uniques) + 1, dtype=object)
+    labels[:-1] = uniques.to_numpy(dtype=object)   # no loop in Python over the values: an id column has one per row
+    labels[-1] = np.nan                            # code -1 (missing) picks the last
     return pd.Series(labels[codes], index=series.index, dtype=object, copy=False)
 
 
