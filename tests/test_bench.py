@@ -128,6 +128,12 @@ def test_predict_benchmark(tmp_path, cache_dir):
     assert cases["batch (parsed frame)"]["rows"] == cases["batch (file -> csv)"]["rows"] > 900
     assert cases["batch (file -> parquet)"]["rows"] == cases["batch (file -> csv, in memory)"]["rows"] > 900
     assert payload["params"]["file_rows_per_s"] == cases["batch (file -> csv)"]["rows_per_s"] > 0
+    to_csv = cases["batch (file -> csv)"]
+    assert to_csv["cpu_seconds"] > 0     # rounded figures: their ratio within the rounding
+    assert to_csv["cores_busy"] == pytest.approx(to_csv["cpu_seconds"] / to_csv["seconds"], rel=0.05)
+    assert payload["params"]["file_rows_per_s_all_cores_busy"] == to_csv["rows_per_s_all_cores_busy"] > 0
+    assert payload["params"]["file_cpu_s_per_100k_rows"] == pytest.approx(
+        to_csv["cpu_seconds"] / to_csv["rows"] * 1e5, rel=0.01)
     peaks = [r for r in payload["results"] if r["case"].startswith("peak memory")]
     assert len(peaks) == 2 and all(r["peak_rss_mib"] >= r["base_rss_mib"] > 0 for r in peaks)
     assert cases["single record"]["rows"] == 20
