@@ -126,3 +126,14 @@ def test_an_endless_dataset_runs_pass_after_pass_each_a_new_permutation():
     in_order = gathered_dataset(x, np.arange(rows), rows, batch_size=25, endless=True)
     np.testing.assert_array_equal(np.concatenate([y.numpy() for _, y in in_order.take(2 * per_pass)]),
                                   np.tile(np.arange(rows), 2))
+
+
+@pytest.mark.parametrize("shuffle, endless", [(False, False), (True, False), (True, True)])
+def test_datasets_run_without_tf_data_s_rewrites_or_autotuning(shuffle, endless):
+    """Rewrites copy the captured inputs; the autotuning thread makes deleting an iterator wait for its next
+    wake-up (seconds after a long fit)."""
+    dataset = gathered_dataset(np.zeros((10, 2), "float32"), np.zeros(10), 10, batch_size=4, shuffle=shuffle,
+                               endless=endless)
+    options = dataset.options()
+    assert options.experimental_optimization.apply_default_optimizations is False
+    assert options.autotune.enabled is False
