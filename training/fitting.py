@@ -1,13 +1,14 @@
 """Fitting a built model (training.model.BuiltModel) on parsed frames, and its probabilities on a frame.
 
 Frames here hold the feature set's columns, derived ones included (``add_derived_features``), as training
-has them; what is fitted is ``built.trained``, which shares its layers with the saved inference model:
+has them; what is fitted shares its layers with the saved inference model:
 
-- the head, on the feature matrix computed once (the preprocessing has no weights: the same values every
-  epoch), several batches per tf.data element (training.fast_head);
-- the ensemble's members, each with its own loss, on datasets whose label (and class weight, as a sample
-  weight) is repeated once per member;
-- else the feature model itself.
+- the head, on the frozen matrix computed once (the preprocessing that learns nothing: the same values every
+  epoch; embeddings learn from its index columns), several batches per tf.data element (training.fast_head),
+  where the matrix of both splits takes at most :data:`FROZEN_MATRIX_BYTES`;
+- else ``built.per_batch``, the preprocessing in every step;
+- an ensemble's members each with its own loss, on datasets whose label (and class weight, as a sample
+  weight) is repeated once per member.
 """
 from __future__ import annotations
 
@@ -35,31 +36,41 @@ from training.model import N_GRADES, BuiltModel
 
 FEATURE_BATCH_ROWS = 8192  # rows per batch when the preprocessing runs once over a split
 VALIDATION_BATCH_ROWS = 4096  # at least, per validation step: no gradients to hold, fewer steps to dispatch
+# the most the frozen matrix of the training and validation rows may take to be computed once (float32): the
+# 2017 network's 136 columns for 2.3M rows take 1.2 GiB; the tuned preset's 659 for its 42k rows 0.1 GiB (for
+# 2.3M rows, 5.6 GiB: features in every step instead, the memory bench scale measures)
+FROZEN_MATRIX_BYTES = 2 * 2**30
 
 
 def fit(built: BuiltModel, *, train_frame: pd.DataFrame, y_train: np.ndarray, val_frame: pd.DataFrame,
         y_val: np.ndarray, batch_size: int, epochs: int, seed: int, strategy: str | None,
         class_weight: dict | None, callbacks: list, log: Callable[[str], None]) -> None:
-    """Fit ``built.trained`` for up to ``epochs`` epochs, the validation rows as validation data (``callbacks``,
+    """Fit the head on the frozen matrix (``built.per_batch`` where the matrix would take more than
+    FROZEN_MATRIX_BYTES) for up to ``epochs`` epochs, the validation rows as validation data (``callbacks``,
     such as early stopping, decide when to stop). The training dataset is endless (gathered_dataset): each
     epoch is one pass of steps from one iterator for the whole fit. Validation is a finite dataset (Keras'
     evaluate makes new iterators every time anyway), in batches of at least VALIDATION_BATCH_ROWS."""
-    model = built.feature_model
-    if built.head is not None:
+    ensemble = len(built.head.outputs)
+    matrix_bytes = (len(train_frame) + len(val_frame)) * built.head.input_shape[1] * 4
+    if matrix_bytes <= FROZEN_MATRIX_BYTES:
+        model = built.head
         data = _head_datasets(built, train_frame, y_train, val_frame, y_val, batch_size=batch_size, seed=seed,
                               strategy=strategy, log=log)
     else:
+        model = built.per_batch
+        log(f"features computed in every step: the frozen matrix of {matrix_bytes / 2**30:.1f} GiB would be over "
+            f"{FROZEN_MATRIX_BYTES / 2**30:.0f} GiB")
         val_batch = max(batch_size, VALIDATION_BATCH_ROWS)
         data = _Epochs(make_dataset(train_frame, model, y_train, batch_size=batch_size, shuffle=True, seed=seed,
                                     endless=True),
                        make_dataset(val_frame, model, y_val, batch_size=val_batch),
                        batch_count(len(train_frame), batch_size), batch_count(len(val_frame), val_batch))
-        if built.members is not None:
-            data = _member_datasets(len(built.members.outputs), data, class_weight)
-            class_weight = None   # a sample weight per member instead
-    built.trained.fit(data.train, steps_per_epoch=data.train_steps, validation_data=data.validation,
-                      validation_steps=data.validation_steps, epochs=epochs, verbose=0, callbacks=callbacks,
-                      shuffle=False, class_weight=class_weight)
+    if ensemble > 1:
+        data = _member_datasets(ensemble, data, class_weight)
+        class_weight = None   # a sample weight per member instead
+    model.fit(data.train, steps_per_epoch=data.train_steps, validation_data=data.validation,
+              validation_steps=data.validation_steps, epochs=epochs, verbose=0, callbacks=callbacks, shuffle=False,
+              class_weight=class_weight)
 
 
 class _Epochs(NamedTuple):

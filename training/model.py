@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import keras
+import numpy as np
 import pandas as pd
 
 from training.fast_head import ChunkedHead
@@ -65,17 +66,17 @@ class BuiltModel:
 
     inference: keras.Model          # parsed record columns -> probabilities
     feature_model: keras.Model      # the feature set's columns -> probabilities (compiled)
-    preprocess: keras.Model         # the feature set's columns -> the feature matrix
-    head: ChunkedHead | None        # feature matrix -> probabilities (compiled): one network, preprocessing
-                                    # without weights, so the matrix can be computed once
+    preprocess: keras.Model         # the feature set's columns -> the frozen matrix (Preprocessing.frozen: no
+                                    # weights, the same values every epoch, so it can be computed once)
+    head: ChunkedHead               # the frozen matrix -> probabilities, or each member's (ensemble > 1, one
+                                    # loss per member) (compiled): the embeddings and the network
     members: keras.Model | None     # the feature set's columns -> each member's probabilities, one loss per
                                     # member (compiled; ensemble > 1)
 
     @property
-    def trained(self) -> keras.Model:
-        """What fitting trains: the head, else the ensemble's members, else the feature model."""
-        if self.head is not None:
-            return self.head
+    def per_batch(self) -> keras.Model:
+        """What fitting trains when the frozen matrix is not computed once: the preprocessing runs in every
+        step (the ensemble's members, else the feature model)."""
         return self.members if self.members is not None else self.feature_model
 
 
@@ -93,9 +94,9 @@ def build_model(feature_set: FeatureSet, train_frame: pd.DataFrame, fill: FillVa
         return (average(members) if average else members[0]), members
 
     columns = preprocessing.inputs(list(feature_set.columns))
-    features = preprocessing(columns)
-    probabilities, members = network(features)
-    optimizer = _optimizer(config)
+    frozen = preprocessing.frozen(columns)
+    probabilities, members = network(preprocessing.features(frozen))
+    optimizer = _optimizer(config)    # one for all the models: they train the same variables
     feature_model = _compiled(keras.Model(columns, probabilities, name="spotgrade_features"), optimizer)
 
     records = preprocessing.inputs(raw_columns_for(feature_set.columns))
@@ -104,20 +105,39 @@ def build_model(feature_set: FeatureSet, train_frame: pd.DataFrame, fill: FillVa
     inference_output, _ = network(preprocessing({**records, **derived}))
     inference = _compiled(keras.Model(records, inference_output, name="spotgrade"), optimizer)
 
-    preprocess = keras.Model(columns, features, name="spotgrade_preprocess")
-    head = member_model = None
+    preprocess = keras.Model(columns, _joined(frozen), name="spotgrade_preprocess")
+    matrix = keras.Input(shape=(sum(_width(part) for part in frozen),), dtype="float32", name="frozen_matrix")
+    _, head_members = network(preprocessing.features(_split(matrix, frozen)))
+    # the feature model's optimizer: its state (the same variables) is saved with model.keras
+    head = ChunkedHead(matrix, head_members if config.ensemble > 1 else head_members[0], batch_rows=batch_size,
+                       name="spotgrade_head")
+    member_model = None
     if config.ensemble > 1:
         # each member with its own loss: a loss on the average lets members co-adapt, which scored worse
         # (docs/model-card.md)
         member_model = keras.Model(columns, members, name="spotgrade_members")
-        member_model.compile(optimizer=_optimizer(config), loss=[LOSS] * config.ensemble)
-    elif not preprocess.trainable_weights:
-        matrix = keras.Input(shape=tuple(features.shape[1:]), dtype="float32", name="features")
-        # the feature model's optimizer: its state (the same variables) is saved with model.keras
-        head = _compiled(ChunkedHead(matrix, _chain(towers[0], matrix), batch_rows=batch_size,
-                                     name="spotgrade_head"), optimizer)
+        for model in (head, member_model):
+            model.compile(optimizer=optimizer, loss=[LOSS] * config.ensemble)
+    else:
+        _compiled(head, optimizer)
     return BuiltModel(inference=inference, feature_model=feature_model, preprocess=preprocess, head=head,
                       members=member_model)
+
+
+def _width(part: keras.KerasTensor) -> int:
+    return int(part.shape[-1])
+
+
+def _joined(frozen: list[keras.KerasTensor]) -> keras.KerasTensor:
+    """The frozen parts as one float32 matrix (an embedded category's lookup index as a float: exact)."""
+    parts = [part if part.dtype == "float32" else keras.ops.cast(part, "float32") for part in frozen]
+    return keras.layers.Concatenate(name="frozen_features")(parts) if len(parts) > 1 else parts[0]
+
+
+def _split(matrix: keras.KerasTensor, frozen: list[keras.KerasTensor]) -> list[keras.KerasTensor]:
+    """The frozen matrix's columns of each part again (an index column is cast back by its embedding)."""
+    ends = np.cumsum([_width(part) for part in frozen])
+    return [matrix[:, int(end) - _width(part):int(end)] for part, end in zip(frozen, ends)]
 
 
 def _compiled(model: keras.Model, optimizer: keras.optimizers.Optimizer) -> keras.Model:

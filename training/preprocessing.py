@@ -3,8 +3,10 @@
 Numeric columns are filled (the training split's fill values), optionally log-scaled, normalised and
 optionally binned; categorical columns become text ("missing" where missing) and go through a StringLookup
 (one-hot with an OOV bucket, or an embedding). Statistics and vocabularies come from the training split.
-The layers are created once and can be called on several sets of column tensors: the models built from
-them share their weights (``training.model.build_model``).
+What learns nothing (:meth:`Preprocessing.frozen`: every part but the embeddings, which take the lookup's
+index) can be computed once per row (the head of ``training.model``). The layers are created once and can be
+called on several sets of column tensors: the models built from them share their weights
+(``training.model.build_model``).
 """
 from __future__ import annotations
 
@@ -80,19 +82,27 @@ class CategoryPart:
             self.text = TextCategory(name=f"text_{column}")
             seen = set(category_strings(values))
         vocabulary = sorted(seen - {"[UNK]"})
+        self.embed: list[keras.layers.Layer] = []
         if 0 < config.embedding_min_vocab < len(vocabulary):
-            self.encode = [keras.layers.StringLookup(vocabulary=vocabulary, num_oov_indices=1,
-                                                     name=f"lookup_{column}"),
-                           *encoders.embedding(len(vocabulary) + 1, column)]
+            self.lookup = keras.layers.StringLookup(vocabulary=vocabulary, num_oov_indices=1,
+                                                    name=f"lookup_{column}")
+            self.embed = encoders.embedding(len(vocabulary) + 1, column)
         else:
-            self.encode = [keras.layers.StringLookup(vocabulary=vocabulary, output_mode="one_hot",
-                                                     num_oov_indices=1, name=f"lookup_{column}")]
+            self.lookup = keras.layers.StringLookup(vocabulary=vocabulary, output_mode="one_hot",
+                                                    num_oov_indices=1, name=f"lookup_{column}")
 
-    def __call__(self, tensor: keras.KerasTensor) -> keras.KerasTensor:
-        x = self.text(tensor)
-        for layer in self.encode:
+    def frozen(self, tensor: keras.KerasTensor) -> keras.KerasTensor:
+        """The column's one-hot block or, for an embedded column, its lookup index: nothing learned yet."""
+        return self.lookup(self.text(tensor))
+
+    def learned(self, x: keras.KerasTensor) -> keras.KerasTensor:
+        """:meth:`frozen`'s output through the embedding, where the column has one."""
+        for layer in self.embed:
             x = layer(x)
         return x
+
+    def __call__(self, tensor: keras.KerasTensor) -> keras.KerasTensor:
+        return self.learned(self.frozen(tensor))
 
 
 class Preprocessing:
@@ -121,6 +131,17 @@ class Preprocessing:
                 for c in columns}
 
     def __call__(self, tensors: dict[str, keras.KerasTensor]) -> keras.KerasTensor:
+        return self.features(self.frozen(tensors))
+
+    def frozen(self, tensors: dict[str, keras.KerasTensor]) -> list[keras.KerasTensor]:
+        """The parts of the feature matrix computed without weights to learn: the numeric parts, then each
+        category's one-hot block or, for an embedded one, its lookup index (see :meth:`features`)."""
         parts = self.numeric(tensors) if self.numeric is not None else []
-        parts += [part(tensors[c]) for c, part in self.categories.items()]
+        return parts + [part.frozen(tensors[c]) for c, part in self.categories.items()]
+
+    def features(self, frozen: list[keras.KerasTensor]) -> keras.KerasTensor:
+        """The feature matrix from :meth:`frozen`'s parts: the embedded categories' indices through their
+        embeddings, every part joined in order."""
+        first = len(frozen) - len(self.categories)
+        parts = frozen[:first] + [part.learned(x) for part, x in zip(self.categories.values(), frozen[first:])]
         return self.join(parts) if len(parts) > 1 else parts[0]

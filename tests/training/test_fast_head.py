@@ -1,6 +1,7 @@
 """ChunkedHead: several batches per element, the same steps as one batch per element."""
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from training.datasets import gathered_dataset
@@ -34,6 +35,8 @@ def test_chunked_head_takes_the_same_steps_as_one_batch_per_element():
     chunked_history = chunked.fit(gathered_dataset(x, y, 230, batch_size=80), epochs=3, verbose=0,
                                   class_weight=weights).history
     assert int(chunked.optimizer.iterations.numpy()) == int(plain.optimizer.iterations.numpy()) == 36
+    with pytest.raises(TypeError, match="takes a tf.data.Dataset of elements of several batches of 20 rows"):
+        chunked.fit(x, y, epochs=1, verbose=0)
     for a, b in zip(plain.get_weights(), chunked.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(chunked_history["loss"], plain_history["loss"], rtol=1e-4)

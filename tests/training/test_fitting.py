@@ -53,15 +53,28 @@ def test_the_head_path_builds_each_split_s_matrix_once_and_no_frame_dataset(tiny
     assert made == [400, 100]
 
 
+def test_a_frozen_matrix_over_the_budget_leaves_the_features_to_every_step(tiny, monkeypatch):
+    built = build_model(TINY, tiny, TINY_FILL, batch_size=32)
+    width = built.head.input_shape[1]
+    monkeypatch.setattr(fitting, "FROZEN_MATRIX_BYTES", 500 * width * 4 - 1)   # 400 + 100 rows: one byte over
+    monkeypatch.setattr(fitting, "feature_matrix", lambda *a: pytest.fail("no frozen matrix over the budget"))
+    monkeypatch.setattr(built.head, "fit", lambda *a, **k: pytest.fail("the head takes the frozen matrix"))
+    lines: list[str] = []
+    history = _fit(built, tiny, np.zeros(len(tiny), int), epochs=2, log=lines.append)
+    assert len(history["loss"]) == 2
+    assert lines == [f"features computed in every step: the frozen matrix of {500 * width * 4 / 2**30:.1f} GiB "
+                     f"would be over {(500 * width * 4 - 1) / 2**30:.0f} GiB"]
+
+
 def test_the_head_is_fitted_with_the_batch_size_it_was_built_for(tiny):
     built = build_model(TINY, tiny, TINY_FILL, batch_size=64)
     with pytest.raises(ValueError, match="built for batches of 64 rows, not 32"):
         _fit(built, tiny, np.zeros(len(tiny), int))
 
 
-def test_trainable_preprocessing_fits_the_feature_model(tiny):
+def test_an_embedding_learns_through_the_head(tiny):
     keras.utils.set_random_seed(0)
-    built = build_model(TINY, tiny, TINY_FILL, ModelConfig(hidden_units=(8,), embedding_min_vocab=2))
+    built = build_model(TINY, tiny, TINY_FILL, ModelConfig(hidden_units=(8,), embedding_min_vocab=2), batch_size=32)
     embedding = built.inference.get_layer("embed_home")
     before = embedding.get_weights()[0].copy()
     _fit(built, tiny, (tiny["fico"].fillna(700).to_numpy() > 700).astype(int), epochs=2)
@@ -72,7 +85,7 @@ def test_ensemble_members_learn_on_their_own_and_the_saved_model_averages_them(t
     frame = money_frame()
     keras.utils.set_random_seed(0)
     config = ModelConfig(hidden_units=(8,), ensemble=3, weight_decay=1e-4)
-    built = build_model(MONEY, frame, MONEY_FILL, config)
+    built = build_model(MONEY, frame, MONEY_FILL, config, batch_size=32)
     model, view = built.inference, built.members
     assert len(view.outputs) == 3 and isinstance(model.optimizer, keras.optimizers.AdamW)
     labels = (frame["fico"].to_numpy() > 750).astype(int)
@@ -96,15 +109,18 @@ def test_probabilities_do_not_depend_on_the_batch_size(tiny):
     assert predict_proba(built.inference, tiny.iloc[:0], batch_size=7).shape == (0, 7)
 
 
-@pytest.mark.parametrize("config", [ModelConfig(), ModelConfig(embedding_min_vocab=2, ensemble=2)],
-                         ids=["head", "members"])
-def test_every_epoch_is_one_pass_from_one_training_iterator(tiny, config, monkeypatch):
+@pytest.mark.parametrize("config, budget", [(ModelConfig(), fitting.FROZEN_MATRIX_BYTES),
+                                            (ModelConfig(embedding_min_vocab=2, ensemble=2), 0)],
+                         ids=["head", "members per batch"])
+def test_every_epoch_is_one_pass_from_one_training_iterator(tiny, config, budget, monkeypatch):
     """An iterator per epoch instantiates the dataset's functions again (tens of ms for a model's inputs):
     the training dataset is iterated once per fit, each epoch taking one pass of batches."""
+    monkeypatch.setattr(fitting, "FROZEN_MATRIX_BYTES", budget)
     built = build_model(TINY, tiny, TINY_FILL, config, batch_size=32)
+    trained = built.head if budget else built.per_batch
     fitted: list = []
-    real_fit = built.trained.fit
-    monkeypatch.setattr(built.trained, "fit", lambda x, **kw: fitted.append((x, kw)) or real_fit(x, **kw))
+    real_fit = trained.fit
+    monkeypatch.setattr(trained, "fit", lambda x, **kw: fitted.append((x, kw)) or real_fit(x, **kw))
     iterated: list = []
     real_iter = tf.data.Dataset.__iter__
     monkeypatch.setattr(tf.data.Dataset, "__iter__", lambda self: iterated.append(self) or real_iter(self))
@@ -115,7 +131,7 @@ def test_every_epoch_is_one_pass_from_one_training_iterator(tiny, config, monkey
         y_val=np.zeros(100, int), batch_size=32, epochs=3, seed=1, strategy=None, class_weight=None,
         callbacks=[count], log=lambda line: None)
     (train, settings), = fitted
-    per_pass = 1 if built.head is not None else -(-len(tiny) // 32)   # the head: 64 batches per element
+    per_pass = 1 if budget else -(-len(tiny) // 32)   # the head: 64 batches per element
     assert settings["steps_per_epoch"] == per_pass and steps == [per_pass] * 3
     assert settings["validation_steps"] == 1   # 100 rows in one batch (at least VALIDATION_BATCH_ROWS per step)
     assert sum(dataset is train for dataset in iterated) == 1

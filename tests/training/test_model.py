@@ -46,7 +46,7 @@ def test_the_models_share_one_set_of_layers(tiny_built, tiny):
     tower = built.head.layers[1:]                                 # after its Input
     assert all(any(layer is mine for mine in built.inference.layers) for layer in tower)
     assert all(any(layer is mine for mine in built.feature_model.layers) for layer in tower)
-    assert built.trained is built.head and built.members is None
+    assert built.members is None and built.per_batch is built.feature_model
     assert built.head.batch_rows == 32 and built.head.optimizer is built.inference.optimizer
     assert not built.preprocess.trainable_weights
     inputs = {k: keras.ops.convert_to_tensor(v) for k, v in frame_to_inputs(tiny, built.preprocess).items()}
@@ -72,9 +72,24 @@ def test_the_inference_model_takes_the_raw_columns_and_derives_the_others():
                                   predict_proba(built.feature_model, derived, batch_size=50))
 
 
-def test_what_is_trained_depends_on_the_network(tiny):
-    ensemble = build_model(TINY, tiny, TINY_FILL, ModelConfig(hidden_units=(8,), ensemble=3))
-    assert ensemble.head is None and ensemble.trained is ensemble.members and len(ensemble.members.outputs) == 3
-    embedded = build_model(TINY, tiny, TINY_FILL, ModelConfig(hidden_units=(8,), embedding_min_vocab=2))
-    assert embedded.preprocess.trainable_weights                  # the embedding learns with the network
-    assert embedded.head is None and embedded.members is None and embedded.trained is embedded.feature_model
+def test_embeddings_and_ensemble_members_learn_in_the_head_from_the_frozen_matrix(tiny):
+    """What learns nothing is the preprocess model (computed once); the embeddings take its index columns
+    in the head, and an ensemble's head has one output per member, as its per-batch members model has."""
+    keras.utils.set_random_seed(3)
+    built = build_model(TINY, tiny, TINY_FILL, ModelConfig(hidden_units=(8,), embedding_min_vocab=2, ensemble=3))
+    assert not built.preprocess.trainable_weights
+    embedding = built.head.get_layer("embed_home")
+    assert embedding is built.inference.get_layer("embed_home") and embedding.trainable_weights
+    assert len(built.head.outputs) == len(built.members.outputs) == 3 and built.per_batch is built.members
+    assert built.head.optimizer is built.members.optimizer is built.inference.optimizer
+    inputs = frame_to_inputs(tiny, built.preprocess)
+    matrix = keras.ops.convert_to_numpy(built.preprocess(inputs))
+    index = np.unique(matrix[:, -1])     # the last column: home's StringLookup index (OOV 0, then its vocabulary)
+    assert set(index) <= set(range(embedding.input_dim)) and len(index) > 1
+    members = [keras.ops.convert_to_numpy(m) for m in built.head(matrix)]
+    np.testing.assert_allclose(np.mean(members, axis=0), predict_proba(built.inference, tiny, batch_size=64),
+                               rtol=1e-5, atol=1e-6)
+    single = build_model(TINY, tiny, TINY_FILL, ModelConfig(hidden_units=(8,)))
+    assert single.members is None and len(single.head.outputs) == 1
+
+

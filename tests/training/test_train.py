@@ -139,6 +139,10 @@ class _StopAfterEpoch(keras.callbacks.Callback):
             self.event.set()
 
 
+TUNED_SMALL = ModelConfig(hidden_units=(16,), log_columns="money", quantile_bins=8, bin_encoding="piecewise_linear",
+                          embedding_min_vocab=3, ensemble=2)   # the tuned preset's layers, small
+
+
 def _small_config(tmp_path, **changes):
     settings = dict(sample=1000, epochs=4, patience=10, run_id="small", output_dir=tmp_path / "outputs",
                     model=ModelConfig(hidden_units=(16,)), baselines=False)
@@ -156,9 +160,10 @@ def test_stop_event_raises_training_interrupted_without_artifacts(tmp_path):
         assert not (run_dir / name).exists(), name
 
 
-def test_backup_dir_resumes_an_interrupted_run_to_the_configured_epochs(tmp_path):
+@pytest.mark.parametrize("model", ["small", "tuned-small"])
+def test_backup_dir_resumes_an_interrupted_run_to_the_configured_epochs(tmp_path, model):
     backup, event, first_log, second_log = tmp_path / "backup", threading.Event(), [], []
-    config = _small_config(tmp_path)
+    config = _small_config(tmp_path, **({"model": TUNED_SMALL} if model == "tuned-small" else {}))
     with pytest.raises(TrainingInterrupted) as caught:
         train(config, backup_dir=backup, stop_event=event, callbacks=[_StopAfterEpoch(event, 2)],
               log=first_log.append)
@@ -194,10 +199,6 @@ def test_ensemble_run_with_class_weights_saves_one_averaging_model(tmp_path):
     assert result.run_info["baseline_search"] == {}
     assert "- no baselines computed" in (result.run_dir / "report.md").read_text()
     assert not any("baseline" in line for line in summary_lines(result))
-
-
-TUNED_SMALL = ModelConfig(hidden_units=(16,), log_columns="money", quantile_bins=8, bin_encoding="piecewise_linear",
-                          embedding_min_vocab=3, ensemble=2)   # the tuned preset's layers, small
 
 
 @pytest.mark.parametrize("policy, model", [("mixed_float16", ModelConfig(hidden_units=(16,))),
