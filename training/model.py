@@ -96,7 +96,7 @@ def build_model(feature_set: FeatureSet, train_frame: pd.DataFrame, fill: FillVa
     columns = preprocessing.inputs(list(feature_set.columns))
     frozen = preprocessing.frozen(columns)
     probabilities, members = network(preprocessing.features(frozen))
-    optimizer = _optimizer(config)    # one for all the models: they train the same variables
+    optimizer = _optimizer(config)    # one for all the models (the same variables): saved with model.keras
     feature_model = _compiled(keras.Model(columns, probabilities, name="spotgrade_features"), optimizer)
 
     records = preprocessing.inputs(raw_columns_for(feature_set.columns))
@@ -108,7 +108,6 @@ def build_model(feature_set: FeatureSet, train_frame: pd.DataFrame, fill: FillVa
     preprocess = keras.Model(columns, _joined(frozen), name="spotgrade_preprocess")
     matrix = keras.Input(shape=(sum(_width(part) for part in frozen),), dtype="float32", name="frozen_matrix")
     _, head_members = network(preprocessing.features(_split(matrix, frozen)))
-    # the feature model's optimizer: its state (the same variables) is saved with model.keras
     head = ChunkedHead(matrix, head_members if config.ensemble > 1 else head_members[0], batch_rows=batch_size,
                        name="spotgrade_head")
     member_model = None

@@ -53,6 +53,25 @@ def test_the_head_path_builds_each_split_s_matrix_once_and_no_frame_dataset(tiny
     assert made == [400, 100]
 
 
+def test_the_head_on_the_frozen_matrix_trains_as_the_preprocessing_in_every_step(tiny, monkeypatch):
+    """Embeddings, bins and an ensemble (the tuned preset's layers, small): the same weights after two epochs
+    either way, from the same seed (the same batches, dropout masks and updates)."""
+    config = ModelConfig(hidden_units=(16,), quantile_bins=8, bin_encoding="piecewise_linear",
+                         embedding_min_vocab=2, ensemble=2)
+    labels = (tiny["fico"].fillna(700).to_numpy() > 700).astype(int)
+    weights = []
+    for budget in (fitting.FROZEN_MATRIX_BYTES, 0):
+        monkeypatch.setattr(fitting, "FROZEN_MATRIX_BYTES", budget)
+        keras.utils.set_random_seed(0)
+        built = build_model(TINY, tiny, TINY_FILL, config, batch_size=32)
+        before = built.inference.get_weights()
+        _fit(built, tiny, labels, epochs=2)
+        weights.append(built.inference.get_weights())
+    assert not np.allclose(before[-2], weights[0][-2])      # trained
+    for head, per_batch in zip(*weights):
+        np.testing.assert_allclose(head, per_batch, rtol=1e-5, atol=1e-6)
+
+
 def test_a_frozen_matrix_over_the_budget_leaves_the_features_to_every_step(tiny, monkeypatch):
     built = build_model(TINY, tiny, TINY_FILL, batch_size=32)
     width = built.head.input_shape[1]
