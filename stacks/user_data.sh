@@ -38,7 +38,19 @@ PYTHON=""
 
 mkdir -p "$(dirname "$BOOT_LOG")"
 exec > >(tee -a "$BOOT_LOG") 2>&1
+readonly LOG_TEE=$!
 echo "spotgrade: bootstrap of run $SPOTGRADE_RUN_ID starting $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+
+# Every line so far in $BOOT_LOG before the script ends or the log is shipped: this script's end of the pipe
+# closes, so the tee copies what is left and ends (stopped after 5 s, should a process left running still hold
+# the pipe); later lines go straight to the log. Without it, the last lines could miss the log.
+flush_log() {
+  exec >/dev/null 2>&1
+  { sleep 5; kill "$LOG_TEE"; } &
+  wait "$LOG_TEE" || true
+  kill "$!" || true
+  exec >>"$BOOT_LOG" 2>&1
+}
 
 # The boot kit records what the runner could not (see training/cloud/core/boot_report.py); it also sets the
 # group's capacity to 0 when the run has ended. Without the kit, scale to 0 directly. It runs from the kit's
@@ -57,6 +69,7 @@ release() {
 
 power_off() {
   echo "spotgrade: powering off $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  flush_log
   if [ -x "$CW_CTL" ]; then
     "$CW_CTL" -a stop >/dev/null 2>&1 || true  # stopping the agent ships the lines it still holds
   fi
@@ -72,6 +85,7 @@ on_exit() {
     report boot-failed --step "$STEP" --exit-status "$rc" || release
     power_off
   fi
+  flush_log
   exit "$rc"
 }
 trap on_exit EXIT
@@ -269,4 +283,5 @@ case "$status" in
     power_off
     ;;
 esac
+flush_log
 exit 0
