@@ -87,22 +87,23 @@ def make_dataset(frame: pd.DataFrame, model: keras.Model, labels=None, *, batch_
     permutation of every row, reproducible from ``seed``; ``endless``: see gathered_dataset.
     """
     numeric, text = input_kinds(model)
-    matrices = packed_inputs(frame, numeric, text)
-
-    def named(batch: tuple[tf.Tensor, ...]) -> dict[str, tf.Tensor]:
-        columns = [c for names in (numeric, text) if names for c in names]
-        parts = [part for names, matrix in zip((numeric, text), batch) if names
-                 for part in tf.split(matrix, len(names), axis=1)]
-        return dict(zip(columns, parts))
-
-    return gathered_dataset(matrices, labels, len(frame), batch_size=batch_size, shuffle=shuffle, seed=seed,
-                            endless=endless, unpack=named)
+    return gathered_dataset(packed_inputs(frame, numeric, text), labels, len(frame), batch_size=batch_size,
+                            shuffle=shuffle, seed=seed, endless=endless,
+                            unpack=lambda batch: named_inputs(numeric, text, *batch))
 
 
 def packed_inputs(frame: pd.DataFrame, numeric: Sequence[str], text: Sequence[str]) -> tuple[np.ndarray, ...]:
     """(numbers, texts): the frame's numeric inputs as one aligned row-major float64 matrix (numeric_matrix)
     and its text inputs as text_matrix gives them."""
     return numeric_matrix(frame, numeric, aligned=True), text_matrix(frame, text)
+
+
+def named_inputs(numeric: Sequence[str], text: Sequence[str], numbers, texts) -> dict[str, tf.Tensor]:
+    """The model's (rows, 1) inputs by name from the two matrices of packed_inputs (numbers, texts), each
+    matrix split in its columns by one op."""
+    inputs = dict(zip(numeric, tf.split(numbers, len(numeric), axis=1) if numeric else []))
+    inputs.update(zip(text, tf.split(texts, len(text), axis=1) if text else []))
+    return inputs
 
 
 #: Batches gathered ahead of the training step. A fixed small number: tf.data's autotuning threads take

@@ -27,6 +27,7 @@ from training.datasets import (
     gathered_dataset,
     input_kinds,
     make_dataset,
+    named_inputs,
     numeric_matrix,
     text_matrix,
 )
@@ -92,10 +93,8 @@ def predict_proba(model: keras.Model, frame: pd.DataFrame, *, batch_size: int, t
     else:
         numeric, text = input_kinds(model)
 
-        def function(numbers, texts):   # each matrix one tensor, split in columns by one op
-            inputs = dict(zip(numeric, tf.split(numbers, len(numeric), axis=1) if numeric else []))
-            inputs.update(zip(text, tf.split(texts, len(text), axis=1) if text else []))
-            return model(inputs, training=False)
+        def function(numbers, texts):
+            return model(named_inputs(numeric, text, numbers, texts), training=False)
     rows = len(frame)
     numbers = numeric_matrix(frame, numeric)
     texts = text_matrix(frame, text)
@@ -119,9 +118,7 @@ def _model_function(model: keras.Model):
         @tf.function(input_signature=[tf.TensorSpec((None, len(numeric)), tf.float64),
                                       tf.TensorSpec((None, len(text)), tf.string)])
         def call(numbers, texts):
-            inputs = {c: numbers[:, i:i + 1] for i, c in enumerate(numeric)}
-            inputs.update({c: texts[:, i:i + 1] for i, c in enumerate(text)})
-            return model_ref()(inputs, training=False)
+            return model_ref()(named_inputs(numeric, text, numbers, texts), training=False)
 
         cached = _FUNCTIONS[model] = (call, numeric, text)
     return cached
