@@ -43,6 +43,9 @@ class ModelConfig:
     lr_schedule: str = "constant"             # "plateau": ReduceLROnPlateau on val_loss (train.py)
     weight_decay: float = 0.0                 # >0: AdamW with this decoupled weight decay instead of Adam
     ensemble: int = 1                         # >1: N networks on the shared preprocessing, probabilities averaged
+    ema_momentum: float = 0.0                 # >0: the weights' exponential moving average over the steps (this
+                                              # momentum per step): validation, early stopping and model.keras
+                                              # use the averages (train_callbacks.fit_callbacks)
 
 
 #: Named model settings: "reference" = the 2017 network; "tuned" = the settings that beat gradient boosting on
@@ -51,7 +54,7 @@ MODEL_PRESETS: dict[str, ModelConfig] = {
     "reference": ModelConfig(),
     "tuned": ModelConfig(hidden_units=(256, 128), dropout=0.3, log_columns="money", quantile_bins=64,
                          bin_encoding="piecewise_linear", embedding_min_vocab=10, lr_schedule="plateau",
-                         ensemble=4),
+                         ensemble=4, ema_momentum=0.99),
 }
 
 
@@ -168,6 +171,8 @@ def _tower(config: ModelConfig, prefix: str) -> list[keras.layers.Layer]:
 
 
 def _optimizer(config: ModelConfig) -> keras.optimizers.Optimizer:
+    averaging = {"use_ema": True, "ema_momentum": config.ema_momentum} if config.ema_momentum > 0 else {}
     if config.weight_decay > 0:
-        return keras.optimizers.AdamW(learning_rate=config.learning_rate, weight_decay=config.weight_decay)
-    return keras.optimizers.Adam(learning_rate=config.learning_rate)
+        return keras.optimizers.AdamW(learning_rate=config.learning_rate, weight_decay=config.weight_decay,
+                                      **averaging)
+    return keras.optimizers.Adam(learning_rate=config.learning_rate, **averaging)

@@ -26,7 +26,7 @@ class TrainingPreset:
 PRESETS: dict[str, TrainingPreset] = {
     "tuned": TrainingPreset("tuned", 100, 8, 512, True,
                             "the best honest model: log money columns, piecewise-linear quantile bins, embeddings, "
-                            "4 averaged 256,128 networks, LR on plateau (docs/model-card.md)"),
+                            "4 averaged 256,128 networks, LR on plateau, weight EMA (docs/model-card.md)"),
     "sample": TrainingPreset("reference", 30, 5, 256, False,
                              "the 2017 network without the tuned gradient-boosting search: a quick run"),
     "reference": TrainingPreset("reference", 30, 5, 256, True, "the 2017 100,60 network, dropout 0.2"),

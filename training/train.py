@@ -156,6 +156,8 @@ def validate_config(config: TrainConfig) -> None:
          f"bin encoding must be 'one_hot' or 'piecewise_linear', got {config.model.bin_encoding!r}"),
         (config.model.ensemble >= 1, f"ensemble must be 1 or more networks, got {config.model.ensemble}"),
         (config.model.weight_decay >= 0, f"weight decay must be 0 or more, got {config.model.weight_decay}"),
+        (0 <= config.model.ema_momentum < 1,
+         f"EMA momentum must be 0 (off) or more and below 1, got {config.model.ema_momentum}"),
     ]
     for ok, message in checks:
         if not ok:
@@ -232,8 +234,8 @@ def _train(config: TrainConfig, *, callbacks: Sequence[keras.callbacks.Callback]
 
     progress = EpochProgress(log, config.epochs, Path(backup_dir) / HISTORY_FILE if backup_dir else None)
     fit_list = fit_callbacks(progress, patience=config.patience, lr_schedule=config.model.lr_schedule,
-                             backup_dir=backup_dir, stop_event=stop_event, extra=callbacks,
-                             tensorboard_dir=run_dir / TENSORBOARD_DIR)
+                             weight_averages=config.model.ema_momentum > 0, backup_dir=backup_dir,
+                             stop_event=stop_event, extra=callbacks, tensorboard_dir=run_dir / TENSORBOARD_DIR)
     if stop_event is not None and stop_event.is_set():
         raise TrainingInterrupted(0)
     fitted = _fit_and_predict(feature_set, fill, rows, config, fit_list, log)

@@ -169,10 +169,16 @@ class StopOnEvent(keras.callbacks.Callback):
 
 def fit_callbacks(progress: EpochProgress, *, patience: int, lr_schedule: str, backup_dir: Path | None,
                   stop_event: threading.Event | None, extra: Sequence[keras.callbacks.Callback] = (),
-                  tensorboard_dir: Path | None = None) -> list[keras.callbacks.Callback]:
+                  tensorboard_dir: Path | None = None, weight_averages: bool = False
+                  ) -> list[keras.callbacks.Callback]:
     """The callbacks of the fit, in order: checkpoint (with ``backup_dir``), a progress bar within epochs
-    (where bars are shown), progress, TensorBoard scalars (with ``tensorboard_dir``), early stopping on
-    validation loss (best weights restored), ``extra``, LR on plateau (``lr_schedule`` "plateau"), stop."""
+    (where bars are shown), progress, TensorBoard scalars (with ``tensorboard_dir``), the weight averages swapped
+    in (``weight_averages``: the optimizer keeps an EMA of the weights), early stopping on validation loss (best
+    weights restored), ``extra``, LR on plateau (``lr_schedule`` "plateau"), stop.
+
+    With ``weight_averages`` validation runs on the averages, and from the end of each epoch to the start of the
+    next the model holds them: early stopping keeps (and restores) the best averages, while the checkpoint,
+    before the swap, holds the weights the steps go on from (the optimizer's state holds the averages)."""
     callbacks: list[keras.callbacks.Callback] = []
     if backup_dir is not None:
         callbacks.append(keras.callbacks.BackupAndRestore(str(backup_dir)))
@@ -181,6 +187,8 @@ def fit_callbacks(progress: EpochProgress, *, patience: int, lr_schedule: str, b
     callbacks.append(progress)
     if tensorboard_dir is not None:
         callbacks.append(TensorBoardLog(tensorboard_dir, progress))
+    if weight_averages:
+        callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
     callbacks += [keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True),
                   *extra]
     if lr_schedule == "plateau":

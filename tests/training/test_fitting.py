@@ -10,15 +10,16 @@ from training.datasets import frame_to_inputs, make_dataset
 from training.fitting import feature_matrix, fit, predict_proba
 from training.host_arrays import shares_memory_safely
 from training.model import ModelConfig, build_model
+from training.train_callbacks import EpochProgress, fit_callbacks
 
 tiny = pytest.fixture(tiny_frame, scope="module", name="tiny")
 
 
-def _fit(built, frame, labels, *, epochs=1, batch_size=32, class_weight=None, log=None):
+def _fit(built, frame, labels, *, epochs=1, batch_size=32, class_weight=None, log=None, callbacks=()):
     history = keras.callbacks.History()
     fit(built, train_frame=frame, y_train=labels, val_frame=frame.iloc[:100], y_val=labels[:100],
         batch_size=batch_size, epochs=epochs, seed=1, strategy=None, class_weight=class_weight,
-        callbacks=[history], log=log or (lambda line: None))
+        callbacks=[*callbacks, history], log=log or (lambda line: None))
     return history.history
 
 
@@ -118,6 +119,39 @@ def test_ensemble_members_learn_on_their_own_and_the_saved_model_averages_them(t
     model.save(tmp_path / "m.keras")
     np.testing.assert_allclose(predict_proba(keras.models.load_model(tmp_path / "m.keras"), frame, batch_size=128),
                                probs, rtol=1e-5, atol=1e-6)
+
+
+def _fit_averaged(tiny, momentum: float, labels, *, epochs: int):
+    """A fit with the optimizer's weight averages (ModelConfig.ema_momentum) and train's callbacks."""
+    keras.utils.set_random_seed(0)
+    built = build_model(TINY, tiny, TINY_FILL, ModelConfig(learning_rate=0.01, ema_momentum=momentum), batch_size=32)
+    progress = EpochProgress(lambda line: None, epochs, None)
+    callbacks = fit_callbacks(progress, patience=epochs, lr_schedule="constant", backup_dir=None, stop_event=None,
+                              weight_averages=True)
+    _fit(built, tiny, labels, epochs=epochs, callbacks=callbacks)
+    return built, progress.as_dict()
+
+
+def _signal(tiny):
+    return np.where(tiny["dti"] > 20, 1, 0) + np.where(tiny["home"] == "OWN", 2, 0)
+
+
+def test_validation_judges_the_weight_averages(tiny):
+    """Averages over a very long window barely move from the first step's weights: validation on them stays
+    where it starts while the steps' own loss falls."""
+    _, history = _fit_averaged(tiny, 0.99999, _signal(tiny), epochs=6)
+    assert history["loss"][0] - history["loss"][-1] > 0.2
+    assert max(history["val_loss"]) - min(history["val_loss"]) < 0.01
+
+
+def test_the_model_keeps_the_best_epoch_s_weight_averages(tiny):
+    labels = _signal(tiny)
+    built, history = _fit_averaged(tiny, 0.9, labels, epochs=8)
+    probabilities = predict_proba(built.inference, tiny.iloc[:100], batch_size=100)   # _fit's validation rows
+    loss = float(np.mean(keras.losses.sparse_categorical_crossentropy(labels[:100], probabilities)))
+    assert len(history["val_loss"]) == 8
+    assert loss == pytest.approx(min(history["val_loss"]), rel=1e-4)
+    assert isinstance(built.inference.optimizer, keras.optimizers.Adam) and built.inference.optimizer.use_ema
 
 
 def test_probabilities_do_not_depend_on_the_batch_size(tiny):

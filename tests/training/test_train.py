@@ -118,6 +118,8 @@ def test_class_weights_are_balanced_with_one_for_absent_grades():
                                     dict(model=ModelConfig(ensemble=0)),
                                     dict(model=ModelConfig(bin_encoding="thermometer")),
                                     dict(model=ModelConfig(weight_decay=-1.0)),
+                                    dict(model=ModelConfig(ema_momentum=1.0)),
+                                    dict(model=ModelConfig(ema_momentum=-0.5)),
                                     dict(strategy="horovod")])
 def test_bad_settings_raise_config_error(change):
     with pytest.raises(ConfigError):
@@ -140,7 +142,7 @@ class _StopAfterEpoch(keras.callbacks.Callback):
 
 
 TUNED_SMALL = ModelConfig(hidden_units=(16,), log_columns="money", quantile_bins=8, bin_encoding="piecewise_linear",
-                          embedding_min_vocab=3, ensemble=2)   # the tuned preset's layers, small
+                          embedding_min_vocab=3, ensemble=2, ema_momentum=0.99)   # the tuned preset's layers, small
 
 
 def _small_config(tmp_path, **changes):

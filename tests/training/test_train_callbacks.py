@@ -64,11 +64,13 @@ def test_fit_callbacks_order(tmp_path):
     plain = fit_callbacks(progress, patience=3, lr_schedule="constant", backup_dir=None, stop_event=None)
     assert [type(c) for c in plain] == [EpochProgress, keras.callbacks.EarlyStopping]
     full = fit_callbacks(progress, patience=3, lr_schedule="plateau", backup_dir=tmp_path,
-                         stop_event=threading.Event(), extra=[extra], tensorboard_dir=tmp_path / "tb")
+                         stop_event=threading.Event(), extra=[extra], tensorboard_dir=tmp_path / "tb",
+                         weight_averages=True)
+    # the checkpoint saves the weights the steps go on from, before the averages are swapped in for early stopping
     assert [type(c) for c in full] == [keras.callbacks.BackupAndRestore, EpochProgress, TensorBoardLog,
-                                       keras.callbacks.EarlyStopping, keras.callbacks.Callback,
-                                       keras.callbacks.ReduceLROnPlateau, StopOnEvent]
-    assert full[3].patience == 3 and full[3].restore_best_weights
+                                       keras.callbacks.SwapEMAWeights, keras.callbacks.EarlyStopping,
+                                       keras.callbacks.Callback, keras.callbacks.ReduceLROnPlateau, StopOnEvent]
+    assert full[3].swap_on_epoch and full[4].patience == 3 and full[4].restore_best_weights
 
 
 def _scalars(log_dir) -> dict[str, dict[str, list[tuple[int, float]]]]:
