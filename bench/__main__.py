@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from bench import BENCHMARKS, DEFAULT_BENCHMARKS
+from training.commands import positive_int
 
 
 def _rows(text: str) -> list[int]:
@@ -37,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--batch-size", type=int, help="batch size of the pipeline (default: TrainConfig's)")
     g.add_argument("--baseline-batch-size", type=int, help="batch size of the 2017 configuration (default 64)")
     g.add_argument("--skip-baseline", action="store_true", help="only the pipeline (e.g. on a GPU, 1M rows)")
+    g.add_argument("--ceiling-rounds", type=positive_int,
+                   help="rounds of the pipeline then the ceiling; the median share is the figure (default 3)")
     g.add_argument("--mixed-precision", action="store_true", help="keras mixed_float16 policy (GPU)")
     g.add_argument("--strategy", choices=["default", "mirrored"], help="tf.distribute strategy (default: none)")
     g = p.add_argument_group("predict")

@@ -9,6 +9,12 @@ fill values and the same number of epochs, keeping the best-validation-loss weig
 - `ceiling`: that network in a hand-written tf.function loop at the pipeline's batch size (run_ceiling):
   what this machine allows before any input pipeline, to read the pipeline's figure against
 
+The pipeline's share of the ceiling is measured in rounds: the rows above are the first round, then the pipeline
+and the ceiling run again, one after the other, ``ceiling_rounds`` times in all; each round's share is kept
+(``share_of_ceiling_runs``) and the median is the figure. A ratio of two runs taken a minute apart moves with the
+machine (this VM's neighbours): the same code measured 66% and 82% in side-by-side runs of every benchmark, 90%
+and 92% alone.
+
 Throughput is training rows per second per epoch after the first (validation excluded); the wall time
 to a validation loss is measured from the start of fit to the end of the first epoch reaching it.
 """
@@ -22,8 +28,8 @@ from pathlib import Path
 
 from bench.common import Goal, Result, synthetic_file
 
-DEFAULTS = {"rows": 100_000, "epochs": 10, "baseline_batch_size": 64}
-TINY = {"rows": 1_500, "epochs": 2, "baseline_batch_size": 64}
+DEFAULTS = {"rows": 100_000, "epochs": 10, "baseline_batch_size": 64, "ceiling_rounds": 3}
+TINY = {"rows": 1_500, "epochs": 2, "baseline_batch_size": 64, "ceiling_rounds": 2}
 FEATURES = "application"  # the default feature set: both configurations see the same inputs
 SEED = 42
 GOAL_SPEEDUP = 10.0
@@ -228,15 +234,23 @@ def run(opts: argparse.Namespace) -> Result:
                               "batch_size": opts.batch_size or "TrainConfig default",
                               "baseline_batch_size": baseline_bs, "mixed_precision": opts.mixed_precision,
                               "strategy": opts.strategy, "input": "synthetic raw LendingClub rows, gzip CSV"})
+    rounds = opts.ceiling_rounds or base["ceiling_rounds"]
+    result.params["ceiling_rounds"] = rounds
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
-        pipe, pipe_clock = run_pipeline(path, epochs, opts.batch_size, Path(tmp),
-                                        mixed_precision=opts.mixed_precision, strategy=opts.strategy)
-    result.rows.append(pipe)
-    result.notes.append("per-epoch figures exclude the first epoch (tracing) and validation")
-    if opts.skip_baseline:
-        return result
-    base_row, base_clock = run_baseline(path, epochs, baseline_bs)
-    ceiling_row, ceiling_clock = run_ceiling(path, epochs, pipe["batch_size"])
+        def pipeline(round_: int) -> tuple[dict, object]:
+            return run_pipeline(path, epochs, opts.batch_size, Path(tmp) / f"round-{round_}",
+                                mixed_precision=opts.mixed_precision, strategy=opts.strategy)
+
+        pipe, pipe_clock = pipeline(1)
+        result.rows.append(pipe)
+        result.notes.append("per-epoch figures exclude the first epoch (tracing) and validation")
+        if opts.skip_baseline:
+            return result
+        base_row, base_clock = run_baseline(path, epochs, baseline_bs)
+        ceiling_row, ceiling_clock = run_ceiling(path, epochs, pipe["batch_size"])
+        pairs = [(pipe, ceiling_row)]
+        for round_ in range(2, rounds + 1):
+            pairs.append((pipeline(round_)[0], run_ceiling(path, epochs, pipe["batch_size"])[0]))
     result.rows += [base_row, ceiling_row]
     target = max(min(e["val_loss"] for e in clock.epochs) for clock in (pipe_clock, base_clock))
     for row, clock in ((pipe, pipe_clock), (base_row, base_clock), (ceiling_row, ceiling_clock)):
@@ -244,14 +258,17 @@ def run(opts: argparse.Namespace) -> Result:
     ceiling_row["speedup_vs_2017"] = round(ceiling_row["rows_per_s"] / base_row["rows_per_s"], 1)
     result.notes.append("ceiling: the same network in a hand-written tf.function loop at the pipeline's batch "
                         "size (bench/train.py run_ceiling): what this machine allows before any input pipeline")
+    result.notes.append(f"share of the ceiling: the median of {rounds} rounds of the pipeline then the ceiling "
+                        f"(the rows above: the first round)")
     result.params["val_loss_target"] = round(target, 4)
-    share = pipe["rows_per_s"] / ceiling_row["rows_per_s"]
-    share_median = pipe["rows_per_s_median"] / ceiling_row["rows_per_s_median"]
-    result.params["share_of_ceiling"] = pipe["share_of_ceiling"] = round(share, 3)
-    result.params["share_of_ceiling_median"] = pipe["share_of_ceiling_median"] = round(share_median, 3)
-    result.goals.append(Goal("train rows/s: pipeline vs the hand-written loop (ceiling), mean [median] epoch",
-                             f">= {GOAL_SHARE_OF_CEILING:.0%}", f"{share:.0%} [{share_median:.0%}]",
-                             share >= GOAL_SHARE_OF_CEILING))
+    for key, rate in (("share_of_ceiling", "rows_per_s"), ("share_of_ceiling_median", "rows_per_s_median")):
+        shares = [round(p[rate] / c[rate], 3) for p, c in pairs]
+        result.params[f"{key}_runs"] = shares
+        result.params[key] = pipe[key] = round(statistics.median(shares), 3)
+    share, share_median = result.params["share_of_ceiling"], result.params["share_of_ceiling_median"]
+    result.goals.append(Goal(f"train rows/s: pipeline vs the hand-written loop (ceiling), mean [median] epoch, "
+                             f"median of {rounds} rounds", f">= {GOAL_SHARE_OF_CEILING:.0%}",
+                             f"{share:.0%} [{share_median:.0%}]", share >= GOAL_SHARE_OF_CEILING))
     ratio = pipe["rows_per_s"] / base_row["rows_per_s"]
     pipe["speedup_vs_2017"] = round(ratio, 1)
     result.goals.append(Goal("train rows/s: pipeline vs 2017 configuration", f">= {GOAL_SPEEDUP:.0f}x",

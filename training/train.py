@@ -157,7 +157,7 @@ def validate_config(config: TrainConfig) -> None:
         (config.model.ensemble >= 1, f"ensemble must be 1 or more networks, got {config.model.ensemble}"),
         (config.model.weight_decay >= 0, f"weight decay must be 0 or more, got {config.model.weight_decay}"),
         (0 <= config.model.ema_momentum < 1,
-         f"EMA momentum must be 0 (off) or more and below 1, got {config.model.ema_momentum}"),
+         f"EMA momentum must be at least 0 (0: no weight averages) and below 1, got {config.model.ema_momentum}"),
     ]
     for ok, message in checks:
         if not ok:
