@@ -23,9 +23,14 @@ def _fit(built, frame, labels, *, epochs=1, batch_size=32, class_weight=None, lo
     return history.history
 
 
+def _signal(tiny):
+    """Grades a small network learns from two of the tiny frame's columns."""
+    return np.where(tiny["dti"] > 20, 1, 0) + np.where(tiny["home"] == "OWN", 2, 0)
+
+
 def test_a_model_learns_a_signal_through_its_head(tiny):
     keras.utils.set_random_seed(0)
-    labels = np.where(tiny["dti"] > 20, 1, 0) + np.where(tiny["home"] == "OWN", 2, 0)
+    labels = _signal(tiny)
     built = build_model(TINY, tiny, TINY_FILL, ModelConfig(learning_rate=0.01), batch_size=32)
     lines: list[str] = []
     history = _fit(built, tiny, labels, epochs=15, log=lines.append)
@@ -130,10 +135,6 @@ def _fit_averaged(tiny, momentum: float, labels, *, epochs: int):
                               weight_averages=True)
     _fit(built, tiny, labels, epochs=epochs, callbacks=callbacks)
     return built, progress.as_dict()
-
-
-def _signal(tiny):
-    return np.where(tiny["dti"] > 20, 1, 0) + np.where(tiny["home"] == "OWN", 2, 0)
 
 
 def test_validation_judges_the_weight_averages(tiny):
