@@ -43,8 +43,10 @@ echo "spotgrade: bootstrap of run $SPOTGRADE_RUN_ID starting $(date -u +%Y-%m-%d
 
 # Every line so far in $BOOT_LOG before the script ends or the log is shipped: this script's end of the pipe
 # closes, so the tee copies what is left and ends (stopped after 5 s, should a process left running still hold
-# the pipe); later lines go straight to the log. Without it, the last lines could miss the log.
+# the pipe); later lines go straight to the log, so once is enough. Without it, the last lines could miss the log.
 flush_log() {
+  [ -z "${LOG_FLUSHED:-}" ] || return 0
+  LOG_FLUSHED=1
   exec >/dev/null 2>&1
   { sleep 5; kill "$LOG_TEE"; } &
   wait "$LOG_TEE" || true

@@ -101,9 +101,6 @@ class CategoryPart:
             x = layer(x)
         return x
 
-    def __call__(self, tensor: keras.KerasTensor) -> keras.KerasTensor:
-        return self.learned(self.frozen(tensor))
-
 
 class Preprocessing:
     """Every preprocessing layer of one model; calling it on a dict of the feature set's column tensors
