@@ -15,7 +15,6 @@ cannot type (``"5%"``, ``"NAN"``) is read as text from that chunk on, which pars
 """
 from __future__ import annotations
 
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +31,7 @@ from training.data.loading import LoadOptions, check_missing, dropped_rows_liste
 from training.data.parsing import only_text_error, unparseable_share_error
 from training.data.reading import (
     _TYPED_AT_READ,
+    READ_ERRORS,
     _compression,
     _io_error,
     _open,
@@ -172,7 +172,7 @@ class FileChunks:
                     encoding = "latin-1"
                 else:
                     raise _io_error(self.uri, exc) from None
-            except (OSError, EOFError, zipfile.BadZipFile, pa.ArrowException) as exc:
+            except READ_ERRORS as exc:
                 raise _io_error(self.uri, exc) from None
 
     def _csv_batches(self, typed: list[str], encoding: str) -> Iterator[pa.RecordBatch]:

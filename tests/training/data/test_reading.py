@@ -73,12 +73,22 @@ def test_not_a_csv(tmp_path: Path) -> None:
     assert "not a CSV" in load_error(jsonl)
 
 
-def test_truncated_gzip(tmp_path: Path) -> None:
-    data = gzip.compress(csv_text(GOOD_ROWS * 3000).encode())
+def damaged_gzip(data: bytes, damage: str) -> bytes:
+    """``data`` cut in half, or with bytes in the middle of the deflate stream, or the trailer's CRC, overwritten."""
+    if damage == "truncated":
+        return data[: len(data) // 2]
+    damaged = bytearray(data)
+    at = len(data) // 2 if damage == "middle" else len(data) - 8
+    damaged[at:at + 4] = bytes(b ^ 0xFF for b in damaged[at:at + 4])
+    return bytes(damaged)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "middle", "crc"])
+def test_damaged_gzip(tmp_path: Path, damage: str) -> None:
     bad = tmp_path / "cut.csv.gz"
-    bad.write_bytes(data[: len(data) // 2])
+    bad.write_bytes(damaged_gzip(gzip.compress(csv_text(GOOD_ROWS * 3000).encode()), damage))
     message = load_error(bad)
-    assert str(bad) in message and "truncated or corrupt" in message
+    assert str(bad) in message and "truncated or corrupt" in message and "\n" not in message
 
 
 def test_zip_with_zero_or_several_csvs(tmp_path: Path, good: Path) -> None:

@@ -1,6 +1,7 @@
 """training.data.streaming: a file read and parsed in chunks gives load_loans' rows, drops and errors."""
 from __future__ import annotations
 
+import gzip
 import zipfile
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pandas as pd
 import pytest
 
 import training.data.streaming as streaming
+from tests.training.data.test_reading import damaged_gzip
 from training.data import load_loans
 from training.data.streaming import FileChunks
 from training.errors import DataError
@@ -71,6 +73,15 @@ def test_gzip_zip_parquet_and_json_lines_chunks_give_the_whole_files_rows(tmp_pa
     whole = load_loans(path, COLUMNS, require_grade=False, track_rows=True)
     frame = pd.concat([c.frame for c in chunks], ignore_index=True)
     pd.testing.assert_frame_equal(frame[list(whole.frame.columns)], whole.frame)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "middle", "crc"])
+def test_a_damaged_gzip_stops_the_chunks_with_a_one_line_error(tmp_path: Path, damage: str) -> None:
+    path = tmp_path / "loans.csv.gz"
+    path.write_bytes(damaged_gzip(gzip.compress(write_raw_csv(tmp_path / "l.csv", 3000, seed=4).read_bytes()), damage))
+    with pytest.raises(DataError) as caught:
+        _chunks(path, 1000)
+    assert str(path) in str(caught.value) and "truncated or corrupt" in str(caught.value)
 
 
 def test_a_percent_column_keeps_the_first_chunks_fraction_decision(tmp_path: Path) -> None:
