@@ -52,14 +52,18 @@ def text_values(series: pd.Series) -> np.ndarray:
     return category_strings(series, missing="").to_numpy(dtype=str).reshape(-1, 1)
 
 
+def distinct_texts(series: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """(each row's code, -1 where missing; the distinct values, formatted as text_values formats them)."""
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    return codes, category_strings(pd.Series(uniques, dtype=series.dtype), missing="").tolist()
+
+
 def text_matrix(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
     """(rows, len(columns)) UTF-8 bytes of the text inputs, as text_values gives them (each distinct value
     formatted and encoded once): what TensorFlow takes as strings without a conversion per row."""
     parts = []
     for col in columns:
-        series = frame[col]
-        codes, uniques = pd.factorize(series, use_na_sentinel=True)
-        labels = category_strings(pd.Series(uniques, dtype=series.dtype), missing="").tolist()
+        codes, labels = distinct_texts(frame[col])
         parts.append(np.array([t.encode() for t in labels] + [b""], dtype=bytes)[codes])
     return np.column_stack(parts) if parts else np.empty((len(frame), 0), dtype="S1")
 

@@ -33,6 +33,7 @@ from training.datasets import (
 )
 from training.fast_head import HEAD_BATCHES_PER_ELEMENT
 from training.host_arrays import aligned_empty
+from training.lookup_cut import LookupCut, lookup_cut
 from training.model import N_GRADES, BuiltModel
 
 FEATURE_BATCH_ROWS = 8192  # rows per batch when the preprocessing runs once over a split
@@ -87,19 +88,27 @@ def predict_proba(model: keras.Model, frame: pd.DataFrame, *, batch_size: int, t
     rows per call of one graph cached per model: neither tf.data and Keras' predict loop nor a per-call
     binding of 40+ named inputs, which cost more than the model for the many small calls of prediction
     and permutation importance. ``traced=False`` calls the model eagerly instead: no graph to build (a third
-    of a second on a small machine), for a few calls of many rows (predict in chunks)."""
-    if traced:
-        function, numeric, text = _model_function(model)
-    else:
-        numeric, text = input_kinds(model)
+    of a second on a small machine), for a few calls of many rows (predict in chunks).
 
-        def function(numbers, texts):
-            return model(named_inputs(numeric, text, numbers, texts), training=False)
-    rows = len(frame)
-    numbers = numeric_matrix(frame, numeric)
-    texts = text_matrix(frame, text)
-    parts = [np.asarray(function(numbers[i:i + batch_size], texts[i:i + batch_size]))
-             for i in range(0, rows, batch_size)]
+    The categorical columns are looked up once per distinct value (training.lookup_cut), where the model's
+    graph allows it."""
+    cut = lookup_cut(model)
+    if cut is not None:
+        numbers, tables = cut.tables(frame)
+        function = _cut_function(cut, tables) if traced else _eager_cut(cut)
+        slices = [slice(i, i + batch_size) for i in range(0, len(frame), batch_size)]
+        parts = [np.asarray(function(numbers[s], cut.blocks(tables, s))) for s in slices]
+    else:
+        if traced:
+            function, numeric, text = _model_function(model)
+        else:
+            numeric, text = input_kinds(model)
+
+            def function(numbers, texts):
+                return model(named_inputs(numeric, text, numbers, texts), training=False)
+        numbers, texts = numeric_matrix(frame, numeric), text_matrix(frame, text)
+        parts = [np.asarray(function(numbers[i:i + batch_size], texts[i:i + batch_size]))
+                 for i in range(0, len(frame), batch_size)]
     return np.concatenate(parts) if parts else np.zeros((0, N_GRADES), dtype=np.float32)
 
 
@@ -121,6 +130,32 @@ def _model_function(model: keras.Model):
             return model_ref()(named_inputs(numeric, text, numbers, texts), training=False)
 
         cached = _FUNCTIONS[model] = (call, numeric, text)
+    return cached
+
+
+def _cut_inputs(numeric: int, numbers, blocks) -> list:
+    """The cut model's inputs: the ``numeric`` columns of the numeric matrix split by one op, then the lookups'
+    blocks."""
+    return [*(tf.split(numbers, numeric, axis=1) if numeric else []), *map(tf.convert_to_tensor, blocks)]
+
+
+def _eager_cut(cut: LookupCut):
+    return lambda numbers, blocks: cut.model(_cut_inputs(len(cut.numeric), numbers, blocks))
+
+
+def _cut_function(cut: LookupCut, tables):
+    """:func:`_model_function` for a :class:`LookupCut`: a `tf.function` of the numeric matrix and the lookups'
+    blocks (their widths and dtypes from the tables), cached per cut model."""
+    cached = _FUNCTIONS.get(cut.model)
+    if cached is None:
+        model_ref, numeric = weakref.ref(cut.model), len(cut.numeric)   # the cache must not keep the model alive
+        blocks = [tf.TensorSpec((None, *table.shape[1:]), table.dtype) for _, table in tables]
+
+        @tf.function(input_signature=[tf.TensorSpec((None, len(cut.numeric)), tf.float64), blocks])
+        def call(numbers, blocks):
+            return model_ref()(_cut_inputs(numeric, numbers, blocks))
+
+        cached = _FUNCTIONS[cut.model] = call
     return cached
 
 
