@@ -22,7 +22,6 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-from isal import igzip, isal_zlib
 
 from training.data.schema import FRACTION_PERCENT_COLUMNS, NULL_VALUES, NUMERIC_COLUMNS
 from training.errors import DataError
@@ -30,7 +29,7 @@ from training.progress import bar as progress_bar
 
 _PEEK_BYTES = 1 << 20
 # what opening and reading a data file raises for a file that is not what it claims (DataError via _io_error)
-READ_ERRORS = (OSError, EOFError, zipfile.BadZipFile, pa.ArrowException, isal_zlib.error)
+READ_ERRORS = (OSError, EOFError, zipfile.BadZipFile, pa.ArrowException)
 _MAX_NOTICE_LINES = 5
 
 
@@ -74,7 +73,7 @@ def _open(path: Path, uri: str, progress: str | None = None):
                        unit_divisor=1024) if progress else None
     source = _ProgressFile(path, bar) if bar is not None else str(path)
     if kind == "gzip":
-        return _GzipStream(source)
+        return pa.input_stream(source, compression="gzip")
     if kind == "zip":
         return _ZipStream(source, _zip_member(path, uri))
     return pa.input_stream(source)
@@ -100,23 +99,6 @@ class _ProgressFile(io.FileIO):
     def close(self) -> None:
         self._bar.close()
         super().close()
-
-
-class _GzipStream(igzip.IGzipFile):
-    """A gzip file's text, inflated by ISA-L (twice as fast as zlib: inflating is most of reading a .csv.gz),
-    closing the file object it was given with the stream."""
-
-    def __init__(self, source: str | io.FileIO):
-        self._given = source if isinstance(source, io.FileIO) else None
-        if self._given is None:
-            super().__init__(source, "rb")
-        else:
-            super().__init__(fileobj=source, mode="rb")
-
-    def close(self) -> None:
-        super().close()
-        if self._given is not None:
-            self._given.close()
 
 
 class _ZipStream:
@@ -152,7 +134,7 @@ class _ZipStream:
 
 def _io_error(uri: str, exc: Exception) -> DataError:
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    if isinstance(exc, (EOFError, isal_zlib.error)) or any(
+    if isinstance(exc, EOFError) or any(
             w in text.lower() for w in ("gzip", "zlib", "truncat", "compressed", "end-of-stream", "inflate", "crc")):
         return DataError(f"{uri}: truncated or corrupt compressed file ({text[:120]}); download it again")
     return DataError(f"{uri}: cannot be read as CSV ({text[:160]})")
