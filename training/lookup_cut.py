@@ -13,7 +13,7 @@ layer, a text input without a lookup): the model is then called on all its input
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import keras
@@ -23,13 +23,19 @@ import pandas as pd
 from training.datasets import distinct_texts, numeric_matrix
 from training.layers import NumberCategory, TextCategory
 
+#: distinct values whose lookup output a column keeps (a category has tens; values beyond are looked up each call)
+KEPT_VALUES = 10_000
+_MISSING = None   # the key of a missing value (NaN is not equal to itself)
+
 
 @dataclass(frozen=True)
 class CutColumn:
-    """One categorical input: its text layer and its lookup, called on distinct values only."""
+    """One categorical input: its text layer and its lookup, called once per distinct value (kept for the next
+    calls: a single record looks nothing up again)."""
     name: str
     text: keras.layers.Layer          # TextCategory (string input) or NumberCategory (float64 input)
     lookup: keras.layers.StringLookup
+    outputs: dict = field(default_factory=dict, compare=False)   # distinct value -> its lookup output
 
     def codes_and_table(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """(each row's code, the lookup's output per code): row i's block is ``table[codes[i]]``; code -1 (a missing
@@ -37,11 +43,27 @@ class CutColumn:
         if isinstance(self.text, NumberCategory):
             numbers = numeric_matrix(frame, [self.name])[:, 0]      # non-finite numbers are NaN, as the model gets
             codes, uniques = pd.factorize(numbers, use_na_sentinel=True)
-            values = np.append(np.asarray(uniques, dtype=np.float64), np.nan).reshape(-1, 1)
+            values = [*np.asarray(uniques, dtype=np.float64).tolist(), _MISSING]
         else:
             codes, labels = distinct_texts(frame[self.name])
-            values = np.array([*labels, ""], dtype=object).reshape(-1, 1)
-        return codes, keras.ops.convert_to_numpy(self.lookup(self.text(values)))
+            values = [*labels, _MISSING]
+        outputs = self.outputs
+        new = [v for v in values if v not in outputs]
+        if new:
+            looked_up = dict(zip(new, self._look_up(new)))
+            if len(outputs) + len(new) <= KEPT_VALUES:
+                outputs.update(looked_up)
+            else:
+                outputs = {**outputs, **looked_up}
+        return codes, np.stack([outputs[v] for v in values])
+
+    def _look_up(self, values: list) -> np.ndarray:
+        """The text layer and the lookup on ``values`` (numbers or text; _MISSING as the model's missing value)."""
+        if isinstance(self.text, NumberCategory):
+            column = np.array([np.nan if v is _MISSING else v for v in values], dtype=np.float64)
+        else:
+            column = np.array(["" if v is _MISSING else v for v in values], dtype=object)
+        return keras.ops.convert_to_numpy(self.lookup(self.text(column.reshape(-1, 1))))
 
 
 @dataclass(frozen=True)

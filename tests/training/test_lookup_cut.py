@@ -8,7 +8,7 @@ import training.fitting as fitting
 import training.lookup_cut as lookup_cut_module
 from tests.training.model_inputs import MONEY, MONEY_FILL, TINY, TINY_FILL, money_frame, tiny_frame
 from training.layers import NumberCategory, TextCategory
-from training.lookup_cut import lookup_cut
+from training.lookup_cut import CutColumn, lookup_cut
 from training.model import ModelConfig, build_model
 
 
@@ -87,3 +87,29 @@ def test_the_cut_is_built_once_per_model(monkeypatch) -> None:
     monkeypatch.setattr(lookup_cut_module, "_build", lambda model: builds.append(model) or build(model))
     first = lookup_cut(built.inference)
     assert lookup_cut(built.inference) is first and builds == [built.inference]
+
+
+def test_distinct_values_are_looked_up_once_and_kept_up_to_a_bound(monkeypatch) -> None:
+    keras.utils.set_random_seed(8)
+    frame = odd_rows(money_frame())
+    built = build_model(MONEY, frame, MONEY_FILL, ModelConfig(hidden_units=(8,)))
+    looked_up: list[list] = []
+    look_up = CutColumn._look_up
+    monkeypatch.setattr(CutColumn, "_look_up",
+                        lambda column, values: looked_up.append(values) or look_up(column, values))
+    first = fitting.predict_proba(built.inference, frame, batch_size=256)
+    states = frame["addr_state"].dropna().astype(str).nunique()
+    terms = frame["term"][np.isfinite(frame["term"])].nunique()          # inf is missing, as NaN
+    assert sorted(len(v) for v in looked_up) == sorted([states + 1, terms + 1])   # + the missing value
+    looked_up.clear()
+    np.testing.assert_array_equal(fitting.predict_proba(built.inference, frame, batch_size=256), first)
+    assert looked_up == []                                      # every value kept from the first call
+    new = frame.head(3).assign(addr_state=["ZZ", "S01", "ZZ"])
+    fitting.predict_proba(built.inference, new, batch_size=256)
+    assert looked_up == [["ZZ"]]                                # only the value never seen
+
+    monkeypatch.setattr(lookup_cut_module, "KEPT_VALUES", 3)     # past the bound: looked up every call, not kept
+    bounded = build_model(MONEY, frame, MONEY_FILL, ModelConfig(hidden_units=(8,)))
+    bounded.inference.set_weights(built.inference.get_weights())
+    np.testing.assert_array_equal(fitting.predict_proba(bounded.inference, frame, batch_size=256), first)
+    assert all(len(c.outputs) <= 3 for c in lookup_cut(bounded.inference).columns)
