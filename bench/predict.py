@@ -4,7 +4,8 @@ A model is trained briefly (training.train.train, default settings) and loaded w
 training.predict.load_model; then:
 - `batch (parsed frame)`: predict_frame on N parsed raw records (derived features, inputs, model)
 - `batch (file -> csv)` / `batch (file -> parquet)`: predict_file, gzip CSV in -> predictions out, streamed in
-  chunks (model load, read, parse and write included): `file_rows_per_s`; with the process's CPU seconds
+  chunks (model load, read, parse and write included), :data:`FILE_RUNS` times, the median run the figure (every
+  run's seconds kept): `file_rows_per_s`; with the process's CPU seconds
   (every thread) and the rate were every core busy for them (`file_rows_per_s_all_cores_busy`: the bound
   the work per row sets on this machine, however well the stages overlap); `batch (file -> csv, in memory)`: the
   same through the in-memory path (load_loans, pandas' writer), for reference
@@ -31,6 +32,8 @@ GOAL_BATCH_ROWS_S = 100_000
 GOAL_FILE_ROWS_S = 250_000
 GOAL_P50_MS = 20.0
 WARMUP = 5
+# runs of each file case: one run of 100k rows takes 0.7 s and drifts by a fifth on this machine (docs/performance.md)
+FILE_RUNS = 3
 
 
 def train_model(rows: int, epochs: int, out_dir: Path, cache_dir: Path | None) -> Path:
@@ -111,13 +114,18 @@ def run(opts: argparse.Namespace) -> Result:
                             "rows_per_s": round(len(out) / batch_s)})
 
         for case, name in (("batch (file -> csv)", "predictions.csv"), ("batch (file -> parquet)", "p.parquet")):
-            cpu0, t0 = _cpu_seconds(), time.perf_counter()
-            written = predict_file(model_path, path, Path(tmp) / name, log=lambda line: None)
-            file_s, cpu_s = time.perf_counter() - t0, _cpu_seconds() - cpu0
+            runs = []         # (seconds, CPU seconds) of each run: the median run is the case's figure
+            for _ in range(FILE_RUNS):
+                cpu0, t0 = _cpu_seconds(), time.perf_counter()
+                written = predict_file(model_path, path, Path(tmp) / name, log=lambda line: None)
+                runs.append((time.perf_counter() - t0, _cpu_seconds() - cpu0))
+            file_s, cpu_s = sorted(runs)[len(runs) // 2]
             result.rows.append({"case": case, "rows": written.rows, "seconds": round(file_s, 3),
                                 "rows_per_s": round(written.rows / file_s), "cpu_seconds": round(cpu_s, 3),
                                 "cores_busy": round(cpu_s / file_s, 2),
-                                "rows_per_s_all_cores_busy": round(written.rows / cpu_s * _cores())})
+                                "rows_per_s_all_cores_busy": round(written.rows / cpu_s * _cores()),
+                                "seconds_runs": [round(s, 3) for s, _ in runs],
+                                "cpu_seconds_runs": [round(c, 3) for _, c in runs]})
         t0 = time.perf_counter()
         written = _predict_in_memory(model_path, path, Path(tmp) / "memory.csv", batch_size=STREAM_BATCH_ROWS,
                                      max_bad_rows=0.01, fill_missing_columns=False, log=lambda line: None)

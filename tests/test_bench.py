@@ -138,6 +138,8 @@ def test_predict_benchmark(tmp_path, cache_dir):
     assert to_csv["cpu_seconds"] > 0     # rounded figures: their ratio within the rounding
     assert to_csv["cores_busy"] == pytest.approx(to_csv["cpu_seconds"] / to_csv["seconds"], rel=0.05)
     assert payload["params"]["file_rows_per_s_all_cores_busy"] == to_csv["rows_per_s_all_cores_busy"] > 0
+    assert len(to_csv["seconds_runs"]) == len(to_csv["cpu_seconds_runs"]) == 3
+    assert to_csv["seconds"] == sorted(to_csv["seconds_runs"])[1]          # the median run
     assert payload["params"]["file_cpu_s_per_100k_rows"] == pytest.approx(
         to_csv["cpu_seconds"] / to_csv["rows"] * 1e5, rel=0.01)
     peaks = [r for r in payload["results"] if r["case"].startswith("peak memory")]
