@@ -96,8 +96,9 @@ def predict_proba(model: keras.Model, frame: pd.DataFrame, *, batch_size: int, t
     if cut is not None:
         numbers, tables = cut.tables(frame)
         function = _cut_function(cut, tables) if traced else _eager_cut(cut)
-        slices = [slice(i, i + batch_size) for i in range(0, len(frame), batch_size)]
-        parts = [np.asarray(function(numbers[s], cut.blocks(tables, s))) for s in slices]
+
+        def rows(part: slice):
+            return function(numbers[part], cut.blocks(tables, part))
     else:
         if traced:
             function, numeric, text = _model_function(model)
@@ -107,8 +108,10 @@ def predict_proba(model: keras.Model, frame: pd.DataFrame, *, batch_size: int, t
             def function(numbers, texts):
                 return model(named_inputs(numeric, text, numbers, texts), training=False)
         numbers, texts = numeric_matrix(frame, numeric), text_matrix(frame, text)
-        parts = [np.asarray(function(numbers[i:i + batch_size], texts[i:i + batch_size]))
-                 for i in range(0, len(frame), batch_size)]
+
+        def rows(part: slice):
+            return function(numbers[part], texts[part])
+    parts = [np.asarray(rows(slice(i, i + batch_size))) for i in range(0, len(frame), batch_size)]
     return np.concatenate(parts) if parts else np.zeros((0, N_GRADES), dtype=np.float32)
 
 
@@ -151,7 +154,7 @@ def _cut_function(cut: LookupCut, tables):
         model_ref, numeric = weakref.ref(cut.model), len(cut.numeric)   # the cache must not keep the model alive
         blocks = [tf.TensorSpec((None, *table.shape[1:]), table.dtype) for _, table in tables]
 
-        @tf.function(input_signature=[tf.TensorSpec((None, len(cut.numeric)), tf.float64), blocks])
+        @tf.function(input_signature=[tf.TensorSpec((None, numeric), tf.float64), blocks])
         def call(numbers, blocks):
             return model_ref()(_cut_inputs(numeric, numbers, blocks))
 
