@@ -37,3 +37,13 @@ def load_error(data, columns=COLS, **kw) -> str:
     message = str(info.value)
     assert "\n" not in message
     return message
+
+
+def damaged_gzip(data: bytes, damage: str) -> bytes:
+    """``data`` cut in half, or with bytes in the middle of the deflate stream, or the trailer's CRC, overwritten."""
+    if damage == "truncated":
+        return data[: len(data) // 2]
+    damaged = bytearray(data)
+    at = len(data) // 2 if damage == "middle" else len(data) - 8
+    damaged[at:at + 4] = bytes(b ^ 0xFF for b in damaged[at:at + 4])
+    return bytes(damaged)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import training.data.reading as reading
-from tests.training.data.samples import COLS, GOOD_ROWS, csv_text, load_error, write
+from tests.training.data.samples import COLS, GOOD_ROWS, csv_text, damaged_gzip, load_error, write
 from training.data import load_loans
 
 
@@ -71,16 +71,6 @@ def test_not_a_csv(tmp_path: Path) -> None:
     assert "not a CSV" in load_error(prose)
     jsonl = write(tmp_path / "r.csv", '{"a": 1, "b": 2}\n{"a": 3, "b": 4}\n')
     assert "not a CSV" in load_error(jsonl)
-
-
-def damaged_gzip(data: bytes, damage: str) -> bytes:
-    """``data`` cut in half, or with bytes in the middle of the deflate stream, or the trailer's CRC, overwritten."""
-    if damage == "truncated":
-        return data[: len(data) // 2]
-    damaged = bytearray(data)
-    at = len(data) // 2 if damage == "middle" else len(data) - 8
-    damaged[at:at + 4] = bytes(b ^ 0xFF for b in damaged[at:at + 4])
-    return bytes(damaged)
 
 
 @pytest.mark.parametrize("damage", ["truncated", "middle", "crc"])

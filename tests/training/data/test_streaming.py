@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import training.data.streaming as streaming
-from tests.training.data.test_reading import damaged_gzip
+from tests.training.data.samples import damaged_gzip
 from training.data import load_loans
 from training.data.streaming import FileChunks
 from training.errors import DataError
