@@ -82,7 +82,10 @@ def _scalars(log_dir) -> dict[str, dict[str, list[tuple[int, float]]]]:
     for split in ("train", "validation"):
         events = EventAccumulator(str(log_dir / split))
         events.Reload()
-        found[split] = {tag: [(e.step, round(float(make_ndarray(e.tensor_proto)), 4)) for e in events.Tensors(tag)]
+        # in the order written: the accumulator reads a directory's event files in name order, and two writers of
+        # one process in one second are named by a counter, so the 10th sorts before the 9th
+        found[split] = {tag: [(e.step, round(float(make_ndarray(e.tensor_proto)), 4))
+                              for e in sorted(events.Tensors(tag), key=lambda e: e.wall_time)]
                         for tag in events.Tags()["tensors"]}
     return found
 
