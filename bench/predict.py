@@ -9,6 +9,9 @@ training.predict.load_model; then:
   (every thread) and the rate were every core busy for them (`file_rows_per_s_all_cores_busy`: the bound
   the work per row sets on this machine, however well the stages overlap); `batch (file -> csv, in memory)`: the
   same through the in-memory path (load_loans, pandas' writer), for reference
+- `file -> csv stage: S`: the stages of file -> CSV one at a time, not overlapped (inflate, read + parse,
+  model load, model, write; :func:`file_stages`), each the median of :data:`FILE_RUNS`, with its CPU seconds:
+  where the file case's CPU seconds go (`file_stage_cpu_s_per_100k_rows`)
 - `peak memory (file -> csv, N rows)`: predict_file in a fresh process on a 100k-row and a 1M-row file: peak RSS
   (imports included) and the base before it; streaming keeps the peak flat as the file grows
 - `single record`: one raw record (a dict of text values as in the CSV / a JSON line) through
@@ -19,9 +22,11 @@ training.predict.load_model; then:
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.common import Goal, Result, notice_lines, percentile, run_isolated, synthetic_file
@@ -58,10 +63,77 @@ def predict_to_csv(model_path: str, data: str, output: str) -> dict:
     return {"rows": written.rows, "seconds": round(time.perf_counter() - t0, 3)}
 
 
+def _median_run(work: Callable[[], int]) -> dict:
+    """``work`` (returning its rows) run :data:`FILE_RUNS` times: the median run's rows, seconds and CPU seconds
+    (every thread), each run's kept."""
+    runs = []
+    for _ in range(FILE_RUNS):
+        cpu0, t0 = _cpu_seconds(), time.perf_counter()
+        rows = work()
+        runs.append((time.perf_counter() - t0, _cpu_seconds() - cpu0))
+    seconds, cpu_seconds = sorted(runs)[len(runs) // 2]
+    return {"rows": rows, "seconds": round(seconds, 3), "cpu_seconds": round(cpu_seconds, 3),
+            "seconds_runs": [round(s, 3) for s, _ in runs], "cpu_seconds_runs": [round(c, 3) for _, c in runs]}
+
+
+def file_stages(model_path: Path, path: str, columns: list[str], output: Path) -> list[dict]:
+    """What file -> CSV does, one stage at a time (alone, not overlapped): where its CPU seconds go.
+
+    ``inflate``: the gzip file to text (the floor of any read); ``read + parse``: the file's chunks
+    (training.data.streaming.FileChunks: Arrow's CSV reader, parse_columns, row keys); ``model load``;
+    ``model``: predict_frame on each parsed chunk, as predict_file calls it; ``write``: the predictions
+    to CSV (training.prediction_writer.ChunkWriter)."""
+    import pyarrow as pa
+
+    from training.data.streaming import FileChunks
+    from training.predict import STREAM_BATCH_ROWS, load_model, predict_frame
+    from training.prediction_writer import ChunkWriter
+
+    def parsed_chunks() -> list:
+        f = FileChunks(Path(path), path, columns, max_bad_rows=0.01, fill_missing=False, several=False)
+        frames = [chunk.frame for chunk in f]
+        f.finish()
+        return frames
+
+    def predictions_of(frames: list) -> list:
+        return [predict_frame(model, frame, batch_size=STREAM_BATCH_ROWS, traced=False) for frame in frames]
+
+    parsed = parsed_chunks()
+    rows = sum(len(frame) for frame in parsed)
+    model = load_model(model_path)
+    predictions = predictions_of(parsed)
+
+    def inflate() -> int:
+        with pa.input_stream(path, compression="gzip") as stream:
+            while stream.read(1 << 20):
+                pass
+        return rows
+
+    def load() -> int:
+        load_model(model_path)
+        return rows
+
+    def write() -> int:
+        writer = ChunkWriter(output)
+        for frame in predictions:
+            writer.write(frame)
+        writer.commit()
+        return rows
+
+    stages = {
+        "inflate": inflate,
+        "read + parse": lambda: sum(len(frame) for frame in parsed_chunks()),
+        "model load": load,
+        "model": lambda: sum(len(frame) for frame in predictions_of(parsed)),
+        "write": write,
+    }
+    return [{"case": f"file -> csv stage: {name}", "stage": name, **_median_run(work)}
+            for name, work in stages.items()]
+
+
 def _cpu_seconds() -> float:
     """This process's CPU time (all its threads: the reader's, the model's, the writer's)."""
-    times = os.times()
-    return times.user + times.system
+    return time.process_time()    # os.times() counts in 10 ms ticks
 
 
 def _cores() -> int:
@@ -113,19 +185,18 @@ def run(opts: argparse.Namespace) -> Result:
         result.rows.append({"case": "batch (parsed frame)", "rows": len(out), "seconds": round(batch_s, 3),
                             "rows_per_s": round(len(out) / batch_s)})
 
+        def to_file(output: Path) -> int:
+            return predict_file(model_path, path, output, log=lambda line: None).rows
+
         for case, name in (("batch (file -> csv)", "predictions.csv"), ("batch (file -> parquet)", "p.parquet")):
-            runs = []         # (seconds, CPU seconds) of each run: the median run is the case's figure
-            for _ in range(FILE_RUNS):
-                cpu0, t0 = _cpu_seconds(), time.perf_counter()
-                written = predict_file(model_path, path, Path(tmp) / name, log=lambda line: None)
-                runs.append((time.perf_counter() - t0, _cpu_seconds() - cpu0))
-            file_s, cpu_s = sorted(runs)[len(runs) // 2]
-            result.rows.append({"case": case, "rows": written.rows, "seconds": round(file_s, 3),
-                                "rows_per_s": round(written.rows / file_s), "cpu_seconds": round(cpu_s, 3),
-                                "cores_busy": round(cpu_s / file_s, 2),
-                                "rows_per_s_all_cores_busy": round(written.rows / cpu_s * _cores()),
-                                "seconds_runs": [round(s, 3) for s, _ in runs],
-                                "cpu_seconds_runs": [round(c, 3) for _, c in runs]})
+            row = _median_run(functools.partial(to_file, Path(tmp) / name))
+            result.rows.append({"case": case, **row, "rows_per_s": round(row["rows"] / row["seconds"]),
+                                "cores_busy": round(row["cpu_seconds"] / row["seconds"], 2),
+                                "rows_per_s_all_cores_busy": round(row["rows"] / row["cpu_seconds"] * _cores())})
+        stages = file_stages(model_path, path, columns, Path(tmp) / "stages.csv")
+        result.rows += stages
+        result.params["file_stage_cpu_s_per_100k_rows"] = {
+            r["stage"]: round(r["cpu_seconds"] / r["rows"] * 1e5, 3) for r in stages}
         t0 = time.perf_counter()
         written = _predict_in_memory(model_path, path, Path(tmp) / "memory.csv", batch_size=STREAM_BATCH_ROWS,
                                      max_bad_rows=0.01, fill_missing_columns=False, log=lambda line: None)

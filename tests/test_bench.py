@@ -142,6 +142,12 @@ def test_predict_benchmark(tmp_path, cache_dir):
     assert to_csv["seconds"] == sorted(to_csv["seconds_runs"])[1]          # the median run
     assert payload["params"]["file_cpu_s_per_100k_rows"] == pytest.approx(
         to_csv["cpu_seconds"] / to_csv["rows"] * 1e5, rel=0.01)
+    stages = [r for r in payload["results"] if r["case"].startswith("file -> csv stage: ")]
+    assert [r["stage"] for r in stages] == ["inflate", "read + parse", "model load", "model", "write"]
+    assert all(r["rows"] == to_csv["rows"] and len(r["seconds_runs"]) == 3 and r["cpu_seconds"] >= 0 for r in stages)
+    assert sum(r["cpu_seconds"] for r in stages) > 0
+    assert payload["params"]["file_stage_cpu_s_per_100k_rows"] == {
+        r["stage"]: round(r["cpu_seconds"] / r["rows"] * 1e5, 3) for r in stages}
     peaks = [r for r in payload["results"] if r["case"].startswith("peak memory")]
     assert len(peaks) == 2 and all(r["peak_rss_mib"] >= r["base_rss_mib"] > 0 for r in peaks)
     assert cases["single record"]["rows"] == 20
