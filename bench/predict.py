@@ -37,7 +37,7 @@ GOAL_BATCH_ROWS_S = 100_000
 GOAL_FILE_ROWS_S = 250_000
 GOAL_P50_MS = 20.0
 WARMUP = 5
-# runs of each file case: one run of 100k rows takes 0.7 s and drifts by a fifth on this machine (docs/performance.md)
+# runs of each file case and stage: one run of 100k rows takes 0.7 s and drifts by a fifth here (docs/performance.md)
 FILE_RUNS = 3
 
 
@@ -81,8 +81,8 @@ def file_stages(model_path: Path, path: str, columns: list[str], output: Path) -
 
     ``inflate``: the gzip file to text (the floor of any read); ``read + parse``: the file's chunks
     (training.data.streaming.FileChunks: Arrow's CSV reader, parse_columns, row keys); ``model load``;
-    ``model``: predict_frame on each parsed chunk, as predict_file calls it; ``write``: the predictions
-    to CSV (training.prediction_writer.ChunkWriter)."""
+    ``model``: predict_frame on each parsed chunk, eagerly, a chunk per call, as predict_file calls it (the
+    chunks keep their row numbers); ``write``: the predictions to CSV (training.prediction_writer.ChunkWriter)."""
     import pyarrow as pa
 
     from training.data.streaming import FileChunks
@@ -95,13 +95,13 @@ def file_stages(model_path: Path, path: str, columns: list[str], output: Path) -
         f.finish()
         return frames
 
-    def predictions_of(frames: list) -> list:
+    def predictions_of(model, frames: list) -> list:
         return [predict_frame(model, frame, batch_size=STREAM_BATCH_ROWS, traced=False) for frame in frames]
 
     parsed = parsed_chunks()
     rows = sum(len(frame) for frame in parsed)
     model = load_model(model_path)
-    predictions = predictions_of(parsed)
+    predictions = predictions_of(model, parsed)
 
     def inflate() -> int:
         with pa.input_stream(path, compression="gzip") as stream:
@@ -124,7 +124,7 @@ def file_stages(model_path: Path, path: str, columns: list[str], output: Path) -
         "inflate": inflate,
         "read + parse": lambda: sum(len(frame) for frame in parsed_chunks()),
         "model load": load,
-        "model": lambda: sum(len(frame) for frame in predictions_of(parsed)),
+        "model": lambda: sum(len(frame) for frame in predictions_of(model, parsed)),
         "write": write,
     }
     return [{"case": f"file -> csv stage: {name}", "stage": name, **_median_run(work)}
